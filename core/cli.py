@@ -1,0 +1,340 @@
+"""The ``attain`` command line (typer). Every read command takes ``--format json``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import output
+from .connectors import ConnectorError
+from .engine import Engine, Record, Result, batched
+from .kpi import GROUPINGS
+from .models import event_json_schema
+from .output import Format
+from .plugins import PluginError, get_plugins
+from .store import DEFAULT_TENANT, Store
+
+app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+plugins_app = typer.Typer(help="List plugins and enable or disable them per tenant.", no_args_is_help=True)
+deadletter_app = typer.Typer(help="Inspect events that were rejected.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(deadletter_app, name="deadletter")
+
+console = Console()
+err = Console(stderr=True)
+
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) to work on.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+class State:
+    db_url: str | None = None
+    _store: Store | None = None
+
+    @classmethod
+    def store(cls) -> Store:
+        if cls._store is None:
+            cls._store = Store(cls.db_url)
+        return cls._store
+
+    @classmethod
+    def engine(cls) -> Engine:
+        return Engine(cls.store(), get_plugins())
+
+
+@app.callback()
+def _root(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: $ATTAIN_DATABASE_URL "
+                                           "or a SQLite file in your data directory).")] = None,
+) -> None:
+    State.db_url = db
+    State._store = None
+
+
+def _progress(disable: bool = False) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, disable=disable or not err.is_terminal,
+                    transient=False)
+
+
+def run_records(engine: Engine, records: Any, total: int | None, tenant: str | None,
+                label: str, batch_size: int = 5000, quiet: bool = False) -> Result:
+    result = Result()
+    with _progress(disable=quiet) as progress:
+        task = progress.add_task(label, total=total)
+        for batch in batched(records, batch_size):
+            result.add(engine.process(batch, tenant=tenant, default_tenant=tenant or DEFAULT_TENANT))
+            progress.advance(task, len(batch))
+    return result
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of every event type."""
+    console.print_json(output.dumps(event_json_schema()))
+
+
+# -- import / ingest ------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    connector: Annotated[str, typer.Argument(help="Connector name, e.g. crm-csv.")],
+    source: Annotated[str, typer.Argument(help="What the connector reads (a folder, a URL …).")],
+    tenant: TenantOpt = DEFAULT_TENANT,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Import data through a registered connector (e.g. `attain import crm-csv DIR`)."""
+    result = import_source(State.engine(), connector, source, tenant, quiet=quiet)
+    typer.echo(result.summary())
+
+
+def import_source(engine: Engine, connector: str, source: str, tenant: str,
+                  quiet: bool = False) -> Result:
+    conn = engine.plugins.connectors.get(connector)
+    if conn is None:
+        known = ", ".join(sorted(engine.plugins.connectors)) or "none"
+        raise ConnectorError(f"no connector named {connector!r} (installed: {known})")
+    batch = conn.read(source, tenant)
+    engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
+    return run_records(engine, batch.records, batch.total, tenant, f"importing {connector}",
+                       quiet=quiet)
+
+
+def _lines(stream: IO[bytes], name: str) -> Iterator[Record]:
+    for i, raw in enumerate(stream, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        yield Record(line, source=f"{name}:{i}", line=i)
+
+
+@app.command()
+def ingest(
+    file: Annotated[str, typer.Argument(help="JSON Lines file of events; - reads standard input.")],
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant for events that name "
+                                               "none; events naming another tenant are rejected.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 5000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Ingest JSON Lines events. Invalid lines go to the dead-letter store; valid ones count."""
+    engine = State.engine()
+    if file == "-":
+        result = run_records(engine, _lines(sys.stdin.buffer, "stdin"), None, tenant, "ingesting",
+                             batch_size, quiet)
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise typer.BadParameter(f"no such file: {file}")
+        with path.open("rb") as f:
+            result = run_records(engine, _lines(f, path.name), None, tenant, "ingesting",
+                                 batch_size, quiet)
+    typer.echo(result.summary())
+
+
+# -- KPIs -----------------------------------------------------------------------------------------
+
+KPI_COLUMNS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate",
+               "avg_deal_size", "avg_cycle_days", "pipeline_value"]
+
+
+@app.command()
+def kpi(
+    by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPINGS))] = "rep",
+    tenant: TenantOpt = DEFAULT_TENANT,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
+    engine = State.engine()
+    if by not in GROUPINGS:
+        raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
+                                 param_hint="--by")
+    rows = engine.kpis(tenant, by)
+    names = [m.name for m in engine.metrics(tenant)]
+    columns = [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
+    if fmt is Format.json:
+        typer.echo(output.dumps([{"key": r["key"], **{c: r.get(c) for c in columns}} for r in rows]))
+    elif fmt is Format.csv:
+        typer.echo(output.to_csv(rows, ["key", *columns]), nl=False)
+    else:
+        units = {m.name: m.unit for m in engine.metrics(tenant)}
+        table = Table(title=f"KPIs by {by} (tenant {tenant})")
+        table.add_column(by)
+        for c in columns:
+            table.add_column(c, justify="right")
+        for r in rows:
+            table.add_row(str(r["key"] if r["key"] is not None else "–"),
+                          *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
+                            for c in columns])
+        console.print(table)
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+
+
+@deadletter_app.command("list")
+def deadletter_list(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    limit: Annotated[int, typer.Option(help="At most this many (0 = all).")] = 0,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List rejected inputs with where they came from and why."""
+    rows = [{"id": r.id, "source": r.source, "line": r.line, "reason": r.reason,
+             "payload": r.payload, "created_at": r.created_at}
+            for r in State.store().deadletters(tenant, limit or None)]
+    if fmt is Format.json:
+        typer.echo(output.dumps(rows))
+    elif fmt is Format.csv:
+        typer.echo(output.to_csv(rows, ["id", "source", "line", "reason", "payload", "created_at"]), nl=False)
+    else:
+        table = Table(title=f"Dead letters (tenant {tenant}): {len(rows)}")
+        for c in ("source", "reason", "payload"):
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            p = str(r["payload"])
+            table.add_row(str(r["source"]), str(r["reason"]), p if len(p) < 120 else p[:117] + "…")
+        console.print(table)
+
+
+# -- plugins --------------------------------------------------------------------------------------
+
+
+@plugins_app.command("list")
+def plugins_list(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> None:
+    """Installed plugins with version, hooks, what they provide and whether they are enabled."""
+    plugins = get_plugins()
+    disabled = State.store().disabled_plugins(tenant)
+    rows = [{**p, "enabled": p["name"] not in disabled} for p in plugins.info()]
+    if fmt is Format.json:
+        typer.echo(output.dumps(rows))
+        return
+    if fmt is Format.csv:
+        flat = [{**r, "hooks": " ".join(r["hooks"])} for r in rows]
+        typer.echo(output.to_csv(flat, ["name", "distribution", "version", "enabled", "hooks"]), nl=False)
+        return
+    table = Table(title=f"Plugins (tenant {tenant})")
+    for c in ("name", "version", "enabled", "hooks", "provides"):
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["provides"].items())
+        table.add_row(r["name"], str(r["version"] or "–"), "yes" if r["enabled"] else "no",
+                      ", ".join(r["hooks"]), provides)
+    console.print(table)
+
+
+def _set_enabled(name: str, tenant: str, enabled: bool) -> None:
+    plugins = get_plugins()
+    if name not in plugins.names():
+        raise typer.BadParameter(f"no plugin named {name!r} (installed: {', '.join(plugins.names())})")
+    if name == "core" and not enabled:
+        raise typer.BadParameter("the core cannot be disabled")
+    State.store().set_plugin_enabled(tenant, name, enabled)
+    typer.echo(f"{name}: {'enabled' if enabled else 'disabled'} for tenant {tenant}")
+
+
+@plugins_app.command("enable")
+def plugins_enable(name: str, tenant: TenantOpt = DEFAULT_TENANT) -> None:
+    """Enable a plugin for a tenant (plugins are enabled by default)."""
+    _set_enabled(name, tenant, True)
+
+
+@plugins_app.command("disable")
+def plugins_disable(name: str, tenant: TenantOpt = DEFAULT_TENANT) -> None:
+    """Disable a plugin for a tenant: its metrics and hooks no longer apply there."""
+    _set_enabled(name, tenant, False)
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+
+def bundled_data() -> Path:
+    return Path(str(resources.files("attain.core.data") / "crm-sales-opportunities"))
+
+
+@app.command()
+def demo(
+    fmt: FormatOpt = Format.table,
+    keep: Annotated[bool, typer.Option(help="Add to the existing demo database instead of "
+                                       "starting fresh.")] = False,
+) -> None:
+    """Import the bundled CRM data set into a fresh local database and show live KPIs."""
+    if State.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
+        url = State.db_url or os.environ["ATTAIN_DATABASE_URL"]
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_data_dir("attain")) / "demo.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    State.db_url, State._store = url, None
+    started = time.perf_counter()
+    engine = State.engine()
+    result = import_source(engine, "crm-csv", str(bundled_data()), DEFAULT_TENANT,
+                           quiet=fmt is Format.json)
+    elapsed = time.perf_counter() - started
+    reps = engine.kpis(DEFAULT_TENANT, "rep")
+    summary = engine.kpis(DEFAULT_TENANT, "all")
+    regions = engine.kpis(DEFAULT_TENANT, "region")
+    if fmt is Format.json:
+        typer.echo(output.dumps({"database": url, "import": result.as_dict(),
+                                 "seconds": round(elapsed, 2), "summary": summary[0] if summary else None,
+                                 "regions": regions, "leaderboard": reps}))
+        return
+    err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {url}")
+    board = Table(title="Leaderboard: won revenue by rep")
+    for c, j in (("#", "right"), ("rep", "left"), ("won_revenue", "right"), ("won", "right"),
+                 ("win_rate", "right"), ("avg_deal_size", "right"), ("pipeline_value", "right")):
+        board.add_column(c, justify=j)  # type: ignore[arg-type]
+    for i, r in enumerate(reps[:10], start=1):
+        board.add_row(str(i), str(r["key"]), output.money(r["won_revenue"]), output.plain(r["won_deals"]),
+                      output.plain(r["win_rate"]), output.money(r["avg_deal_size"]),
+                      output.money(r["pipeline_value"]))
+    console.print(board)
+    if summary:
+        s = summary[0]
+        t = Table(title="Company KPIs", show_header=False)
+        t.add_column("kpi")
+        t.add_column("value", justify="right")
+        for c in KPI_COLUMNS:
+            v = s.get(c)
+            t.add_row(c, output.money(v) if c in ("won_revenue", "avg_deal_size", "pipeline_value")
+                      else output.plain(v))
+        console.print(t)
+    console.print(f"Explore: attain --db {url} kpi --by region   (or --by manager, product, sector, quarter)")
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def build_app() -> typer.Typer:
+    get_plugins().call("attain_register_commands", cli=app)
+    return app
+
+
+def main() -> None:
+    try:
+        build_app()(standalone_mode=True)
+    except (PluginError, ConnectorError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,512 @@
+"""The embedded runner: validates events, applies them to the store through the pure processing
+functions of :mod:`attain.core.kpi`, dead-letters bad input and calls the plugins' hooks.
+
+The Faust workers call :meth:`Engine.process` too, one batch per poll, so the stream and the
+embedded runner share every line of processing code.
+
+One batch is one database transaction: the event log rows, the deals' new snapshots, the KPI
+cell deltas, the counters and the dead letters are committed together. Redelivering a batch after
+a crash is therefore harmless: its events are recognised as duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, and_, delete, insert, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .kpi import (
+    CellKey,
+    Components,
+    Contributor,
+    Dimensions,
+    Metric,
+    add_into,
+    cell_of,
+    classify,
+    rollup,
+)
+from .models import (
+    EVENT_ADAPTER,
+    Account,
+    AnyEvent,
+    DealEvent,
+    Product,
+    Rep,
+    entity_key,
+)
+from .plugins import Plugins, get_plugins
+from .store import (
+    AccountRow,
+    CounterRow,
+    DealRow,
+    DeadLetterRow,
+    EventRow,
+    KpiCellRow,
+    MetaRow,
+    ProductRow,
+    RepRow,
+    Store,
+    dumps_components,
+    loads_components,
+)
+
+log = logging.getLogger("attain.engine")
+
+CHUNK = 500  # ids per IN (...) query
+
+
+@dataclass
+class Record:
+    """One input to validate: raw JSON text/bytes, a dict, or an already validated event."""
+
+    payload: str | bytes | Mapping[str, Any] | AnyEvent
+    source: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Result:
+    accepted: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    rejected: int = 0
+    changed_cells: set[tuple[str, CellKey]] = field(default_factory=set)
+
+    def add(self, other: Result) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.stale += other.stale
+        self.rejected += other.rejected
+        self.changed_cells |= other.changed_cells
+
+    def summary(self) -> str:
+        return (
+            f"accepted {self.accepted}, duplicates {self.duplicates}, "
+            f"stale {self.stale}, rejected {self.rejected}"
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "stale": self.stale,
+            "rejected": self.rejected,
+        }
+
+
+def explain_validation(exc: ValidationError) -> str:
+    """A one-line, human-readable reason from a pydantic error."""
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("deal", "lead", "activity", "customer"))
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            parts.append(f"invalid JSON: {err.get('ctx', {}).get('error', msg)}")
+        elif loc:
+            parts.append(f"{loc}: {msg}")
+        else:
+            parts.append(msg)
+    more = exc.error_count() - 5
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _payload_text(payload: Any) -> str:
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", "replace")
+    if isinstance(payload, str):
+        return payload
+    if hasattr(payload, "model_dump_json"):
+        return str(payload.model_dump_json())
+    try:
+        return json.dumps(payload, default=str)
+    except (TypeError, ValueError):
+        return repr(payload)
+
+
+def _lock_id(tenant: str) -> int:
+    return zlib.crc32(f"attain:{tenant}".encode()) & 0x7FFFFFFF
+
+
+def deal_from_row(r: Any) -> DealEvent:
+    return DealEvent.model_construct(
+        type="deal", event_id=r.event_id, tenant=r.tenant, occurred_at=r.occurred_at,
+        deal_id=r.deal_id, version=r.version, owner=r.owner, account=r.account,
+        product=r.product, stage=r.stage, status=r.status, amount=r.amount,
+        currency=r.currency, engaged_on=r.engaged_on, closed_on=r.closed_on,
+    )
+
+
+def _naive_utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def deal_to_row(e: DealEvent) -> dict[str, Any]:
+    return {
+        "tenant": e.tenant, "deal_id": e.deal_id, "version": e.version, "event_id": e.event_id,
+        "occurred_at": _naive_utc(e.occurred_at), "owner": e.owner, "account": e.account,
+        "product": e.product, "stage": e.stage, "status": e.status, "amount": e.amount,
+        "currency": e.currency, "engaged_on": e.engaged_on, "closed_on": e.closed_on,
+    }
+
+
+class Engine:
+    """Applies events to a :class:`Store` and reads KPIs back."""
+
+    def __init__(self, store: Store, plugins: Plugins | None = None) -> None:
+        self.store = store
+        self.plugins = plugins or get_plugins()
+        self._contributors: dict[frozenset[str], Contributor] = {}
+        self._disabled_cache: dict[str, set[str]] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def disabled(self, tenant: str) -> set[str]:
+        if tenant not in self._disabled_cache:
+            self._disabled_cache[tenant] = self.store.disabled_plugins(tenant)
+        return self._disabled_cache[tenant]
+
+    def contributor(self) -> Contributor:
+        """Components are kept for every loaded metric; tenants' settings filter what is shown."""
+        key = frozenset(self.plugins.metrics)
+        c = self._contributors.get(key)
+        if c is None:
+            c = Contributor(
+                self.plugins.metrics.values(),
+                on_error=lambda plugin, exc: self.plugins.record_error(plugin, "contribute", exc),
+            )
+            self._contributors = {key: c}
+        return c
+
+    def signature(self) -> str:
+        """Which metric plugins (and versions) the stored KPI components were computed with."""
+        parts = sorted(
+            f"{m.plugin}={self.plugins.distributions.get(m.plugin, (None, None))[1]}:{m.name}"
+            for m in self.plugins.metrics.values()
+        )
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def validate(
+        self, records: Iterable[Record], tenant: str | None = None
+    ) -> tuple[list[tuple[Record, AnyEvent]], list[tuple[Record, str]]]:
+        good: list[tuple[Record, AnyEvent]] = []
+        bad: list[tuple[Record, str]] = []
+        for rec in records:
+            p = rec.payload
+            try:
+                if isinstance(p, (str, bytes)):
+                    ev = EVENT_ADAPTER.validate_json(p)
+                elif isinstance(p, Mapping):
+                    ev = EVENT_ADAPTER.validate_python(p)
+                else:
+                    ev = p
+            except ValidationError as exc:
+                bad.append((rec, explain_validation(exc)))
+                continue
+            if tenant is not None and ev.tenant != tenant:
+                if "tenant" in ev.model_fields_set:
+                    bad.append((rec, f"tenant: event is for tenant {ev.tenant!r}, not {tenant!r}"))
+                    continue
+                ev = ev.model_copy(update={"tenant": tenant})
+            good.append((rec, ev))
+        return good, bad
+
+    # -- processing ----------------------------------------------------------------------------
+
+    def process(self, records: Iterable[Record], tenant: str | None = None,
+                default_tenant: str = "default") -> Result:
+        """Validate and apply one batch in one transaction; returns what happened."""
+        good, bad = self.validate(records, tenant)
+        by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
+        for rec, ev in good:
+            by_tenant.setdefault(ev.tenant, []).append((rec, ev))
+        if self.plugins.has_impls("attain_event_received"):
+            for t, items in by_tenant.items():
+                off = self.disabled(t)
+                for _, ev in items:
+                    self.plugins.call("attain_event_received", off, event=ev, tenant=t)
+
+        result = Result()
+        outcomes: list[tuple[str, AnyEvent, str]] = []
+        errors_before = Counter(self.plugins.errors)
+        with self.store.engine.connect().execution_options(write_lock=True) as conn:
+            with conn.begin():
+                for t, items in by_tenant.items():
+                    self._lock(conn, t)
+                    res, outs = self._apply_tenant(conn, t, [ev for _, ev in items],
+                                                   [rec for rec, _ in items])
+                    result.add(res)
+                    outcomes.extend((t, ev, o) for ev, o in outs)
+                dl_tenant = tenant or default_tenant
+                if bad:
+                    self._dead_letter(conn, dl_tenant, bad)
+                    result.rejected = len(bad)
+                    self._bump(conn, dl_tenant, {'attain_events_total{outcome="rejected"}': len(bad)})
+                new_errors = Counter(self.plugins.errors)
+                new_errors.subtract(errors_before)
+                if +new_errors:
+                    t0 = next(iter(by_tenant), dl_tenant)
+                    self._bump(conn, t0, {
+                        f'attain_plugin_errors_total{{plugin="{p}",hook="{h}"}}': n
+                        for (p, h), n in new_errors.items() if n > 0
+                    })
+
+        if self.plugins.has_impls("attain_event_processed"):
+            for t, ev, o in outcomes:
+                self.plugins.call("attain_event_processed", self.disabled(t), event=ev, tenant=t,
+                                  outcome=o)
+        if bad and self.plugins.has_impls("attain_event_rejected"):
+            dl_tenant = tenant or default_tenant
+            for rec, reason in bad:
+                self.plugins.call("attain_event_rejected", self.disabled(dl_tenant),
+                                  tenant=dl_tenant, reason=reason,
+                                  payload=_payload_text(rec.payload), source=rec.source)
+        return result
+
+    def _lock(self, conn: Connection, tenant: str) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(tenant)})
+
+    def _apply_tenant(
+        self, conn: Connection, tenant: str, events: list[AnyEvent], recs: list[Record]
+    ) -> tuple[Result, list[tuple[AnyEvent, str]]]:
+        self._ensure_signature(conn, tenant)
+        res = Result()
+        ids = list({e.event_id for e in events})
+        seen: set[str] = set()
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            seen.update(conn.scalars(
+                select(EventRow.event_id).where(EventRow.tenant == tenant, EventRow.event_id.in_(chunk))
+            ))
+        deal_ids = list({e.deal_id for e in events if isinstance(e, DealEvent)})
+        stored: dict[str, DealEvent] = {}
+        for i in range(0, len(deal_ids), CHUNK):
+            chunk = deal_ids[i:i + CHUNK]
+            for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant, DealRow.deal_id.in_(chunk))):
+                stored[r.deal_id] = deal_from_row(r)
+
+        current: dict[str, DealEvent] = dict(stored)
+        log_rows: list[dict[str, Any]] = []
+        outs: list[tuple[AnyEvent, str]] = []
+        for ev, rec in zip(events, recs, strict=True):
+            if ev.event_id in seen:
+                res.duplicates += 1
+                outs.append((ev, "duplicate"))
+                continue
+            seen.add(ev.event_id)
+            version = None
+            if isinstance(ev, DealEvent):
+                version = ev.version
+                cur = current.get(ev.deal_id)
+                outcome = classify(False, cur.version if cur is not None else None, ev.version)
+            else:
+                outcome = "accepted"
+            if outcome == "accepted":
+                res.accepted += 1
+                if isinstance(ev, DealEvent):
+                    current[ev.deal_id] = ev
+            else:
+                res.stale += 1
+            outs.append((ev, outcome))
+            p = rec.payload
+            log_rows.append({
+                "tenant": tenant, "event_id": ev.event_id, "type": ev.type,
+                "entity_id": entity_key(ev), "version": version,
+                "payload": p.decode() if isinstance(p, bytes) else p if isinstance(p, str)
+                else ev.model_dump_json(),
+            })
+
+        changed = [d for d, e in current.items() if stored.get(d) is not e]
+        if log_rows:
+            conn.execute(insert(EventRow), log_rows)
+        if changed:
+            self._upsert_deals(conn, [current[d] for d in changed])
+            contribute = self.contributor()
+            deltas: dict[CellKey, Components] = {}
+            for d in changed:
+                old = stored.get(d)
+                if old is not None:
+                    add_into(deltas, cell_of(old), contribute(old), -1)
+                new = current[d]
+                add_into(deltas, cell_of(new), contribute(new), +1)
+            self._apply_cell_deltas(conn, tenant, deltas)
+            res.changed_cells = {(tenant, c) for c in deltas}
+        counts = {
+            'attain_events_total{outcome="accepted"}': res.accepted,
+            'attain_events_total{outcome="duplicate"}': res.duplicates,
+            'attain_events_total{outcome="stale"}': res.stale,
+        }
+        self._bump(conn, tenant, {k: v for k, v in counts.items() if v})
+        return res, outs
+
+    def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]],
+                keys: Sequence[str], update: Sequence[str]) -> None:
+        if not rows:
+            return
+        ins: Any
+        if conn.dialect.name == "postgresql":
+            ins = postgresql.insert(table)
+        else:
+            ins = sqlite.insert(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=list(keys), set_={c: getattr(ins.excluded, c) for c in update}
+        )
+        conn.execute(stmt, rows)
+
+    def _upsert_deals(self, conn: Connection, deals: list[DealEvent]) -> None:
+        cols = [c.name for c in DealRow.__table__.columns if c.name not in ("tenant", "deal_id")]
+        self._upsert(conn, DealRow.__table__, [deal_to_row(e) for e in deals],
+                     ("tenant", "deal_id"), cols)
+
+    def _apply_cell_deltas(self, conn: Connection, tenant: str,
+                           deltas: Mapping[CellKey, Components]) -> None:
+        keys = list(deltas)
+        t = KpiCellRow.__table__
+        existing: dict[CellKey, Components] = {}
+        cols = (t.c.owner, t.c.product, t.c.account, t.c.quarter)
+        for i in range(0, len(keys), CHUNK):
+            chunk = keys[i:i + CHUNK]
+            q = select(*cols, t.c.components).where(t.c.tenant == tenant, tuple_(*cols).in_(chunk))
+            for o, p, a, qu, comps in conn.execute(q):
+                existing[(o, p, a, qu)] = loads_components(comps)
+        rows = []
+        for key, delta in deltas.items():
+            acc = existing.get(key, {})
+            for k, v in delta.items():
+                acc[k] = acc.get(k, Decimal(0)) + v
+            rows.append({"tenant": tenant, "owner": key[0], "product": key[1],
+                         "account": key[2], "quarter": key[3],
+                         "components": dumps_components(acc)})
+        self._upsert(conn, t, rows, ("tenant", "owner", "product", "account", "quarter"),
+                     ("components",))
+
+    def _bump(self, conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
+        if not counts:
+            return
+        t = CounterRow.__table__
+        ins: Any = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["tenant", "name"], set_={"value": t.c.value + ins.excluded.value}
+        )
+        conn.execute(stmt, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()])
+
+    def _dead_letter(self, conn: Connection, tenant: str, bad: list[tuple[Record, str]]) -> None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        conn.execute(insert(DeadLetterRow), [
+            {"tenant": tenant, "source": rec.source, "line": rec.line, "reason": reason,
+             "payload": _payload_text(rec.payload), "created_at": now}
+            for rec, reason in bad
+        ])
+        for rec, reason in bad:
+            log.warning("dead letter %s: %s", rec.source, reason)
+
+    # -- KPI cells: rebuild and read -----------------------------------------------------------
+
+    def _ensure_signature(self, conn: Connection, tenant: str) -> None:
+        sig = self.signature()
+        row = conn.execute(select(MetaRow.value).where(MetaRow.tenant == tenant,
+                                                       MetaRow.key == "kpi_signature")).first()
+        if row is not None and row[0] == sig:
+            return
+        self._rebuild(conn, tenant)
+        self._upsert(conn, MetaRow.__table__, [{"tenant": tenant, "key": "kpi_signature", "value": sig}],
+                     ("tenant", "key"), ("value",))
+
+    def _rebuild(self, conn: Connection, tenant: str) -> None:
+        """Recompute every KPI cell of ``tenant`` from the deals' latest snapshots."""
+        conn.execute(delete(KpiCellRow).where(KpiCellRow.tenant == tenant))
+        contribute = self.contributor()
+        cells: dict[CellKey, Components] = {}
+        for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
+            d = deal_from_row(r)
+            add_into(cells, cell_of(d), contribute(d))
+        rows = [{"tenant": tenant, "owner": k[0], "product": k[1], "account": k[2],
+                 "quarter": k[3], "components": dumps_components(v)} for k, v in cells.items()]
+        if rows:
+            conn.execute(insert(KpiCellRow), rows)
+
+    def rebuild(self, tenant: str) -> None:
+        with self.store.engine.connect().execution_options(write_lock=True) as conn:
+            with conn.begin():
+                self._lock(conn, tenant)
+                self._rebuild(conn, tenant)
+                self._upsert(conn, MetaRow.__table__,
+                             [{"tenant": tenant, "key": "kpi_signature", "value": self.signature()}],
+                             ("tenant", "key"), ("value",))
+
+    def cells(self, tenant: str) -> dict[CellKey, Components]:
+        with self.store.engine.connect() as conn:
+            sig = conn.execute(select(MetaRow.value).where(
+                MetaRow.tenant == tenant, MetaRow.key == "kpi_signature")).scalar()
+        if sig is not None and sig != self.signature():
+            self.rebuild(tenant)
+        t = KpiCellRow.__table__
+        with self.store.engine.connect() as conn:
+            return {
+                (o, p, a, q): loads_components(c)
+                for o, p, a, q, c in conn.execute(
+                    select(t.c.owner, t.c.product, t.c.account, t.c.quarter, t.c.components)
+                    .where(t.c.tenant == tenant))
+            }
+
+    def dimensions(self, tenant: str) -> Dimensions:
+        with self.store.session() as s:
+            return Dimensions(
+                reps={r.name: Rep(name=r.name, manager=r.manager, region=r.region)
+                      for r in s.scalars(select(RepRow).where(RepRow.tenant == tenant))},
+                accounts={a.name: Account(name=a.name, sector=a.sector, parent=a.parent)
+                          for a in s.scalars(select(AccountRow).where(AccountRow.tenant == tenant))},
+                products={p.name: Product(name=p.name, series=p.series, list_price=p.list_price)
+                          for p in s.scalars(select(ProductRow).where(ProductRow.tenant == tenant))},
+            )
+
+    def metrics(self, tenant: str) -> list[Metric]:
+        return self.plugins.metrics_for(self.disabled(tenant))
+
+    def kpis(self, tenant: str, grouping: str) -> list[dict[str, object]]:
+        """KPI rows for a grouping (see :func:`attain.core.kpi.rollup`)."""
+        return rollup(self.cells(tenant), grouping, self.dimensions(tenant), self.metrics(tenant))
+
+    def save_dimensions(self, tenant: str, reps: Iterable[Rep] = (),
+                        accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:
+        with self.store.engine.connect().execution_options(write_lock=True) as conn:
+            with conn.begin():
+                self._upsert(conn, RepRow.__table__,
+                             [{"tenant": tenant, **r.model_dump()} for r in reps],
+                             ("tenant", "name"), ("manager", "region"))
+                self._upsert(conn, AccountRow.__table__,
+                             [{"tenant": tenant, **a.model_dump()} for a in accounts],
+                             ("tenant", "name"), ("sector", "parent"))
+                self._upsert(conn, ProductRow.__table__,
+                             [{"tenant": tenant, **p.model_dump()} for p in products],
+                             ("tenant", "name"), ("series", "list_price"))
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = ["Engine", "Record", "Result", "batched", "deal_from_row", "and_"]

@@ -1,0 +1,317 @@
+"""The KPI engine's pure processing functions.
+
+These functions hold no I/O and no clock: the embedded runner (:mod:`attain.core.engine`) and the
+Faust workers (:mod:`attain.streams`) call the very same ones, which is why both give identical
+numbers.
+
+How it works
+------------
+* A deal's latest snapshot *contributes* additive components (``won_revenue``, ``won``,
+  ``cycle_days_sum`` …) to exactly one **cell** of a cube keyed by
+  ``(owner, product, account, quarter)``.
+* A newer version of the deal *retracts* the old snapshot's contribution and adds the new one
+  (changelog / KTable semantics). Duplicates and stale versions change nothing, so results do not
+  depend on arrival order or redelivery.
+* Reading KPIs rolls cells up to a grouping (rep, manager, region, product, sector, quarter …) by
+  looking up reference data *at read time*, then each metric's ``compute`` turns the summed
+  components into its value. Loading the roster after the deals therefore gives the same figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal
+
+from .models import Account, DealEvent, Product, Rep
+
+Number = Decimal | int
+Components = dict[str, Decimal]
+CellKey = tuple[str, str, str, str]  # owner, product, account, quarter ("" = none)
+
+Outcome = Literal["accepted", "duplicate", "stale"]
+
+GROUPINGS: dict[str, str] = {
+    "all": "everything together (the company)",
+    "rep": "the deal's owner",
+    "manager": "the owner's manager, from the team roster",
+    "region": "the owner's regional office, from the team roster",
+    "product": "the deal's product",
+    "series": "the product's series, from the product catalogue",
+    "sector": "the account's sector, from the account list",
+    "account": "the deal's account",
+    "quarter": "the calendar quarter of closed_on, e.g. 2017-Q2 (open deals have none)",
+}
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def quarter_of(day: dt.date | None) -> str:
+    """``2017-04-03`` → ``"2017-Q2"``; ``""`` when there is no date."""
+    if day is None:
+        return ""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def cell_of(deal: DealEvent) -> CellKey:
+    """The cube cell a deal snapshot contributes to."""
+    return (deal.owner, deal.product or "", deal.account or "", quarter_of(deal.closed_on))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+Contribute = Callable[[DealEvent], Mapping[str, Number]]
+Compute = Callable[[Mapping[str, Decimal]], "Decimal | None"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A KPI that plugins register through ``attain_register_metrics``.
+
+    ``contribute(deal)`` returns the deal's additive components (sparse: leave out zeros). Every
+    metric registered by one plugin shares that plugin's component namespace, and metrics that
+    pass the *same* ``contribute`` function share one call per deal.
+
+    ``compute(sums)`` turns the components summed over a group into the metric's value, or
+    ``None`` where it is undefined. ``sums`` holds every component of the plugin (missing = 0).
+
+    ``priced`` names components that count deals whose value is the product's list price: when
+    rolled up, each cell's count is multiplied by the list price of the cell's product, and
+    ``compute`` receives the result as ``sums["<name>*list_price"]``.
+    """
+
+    name: str
+    description: str
+    contribute: Contribute
+    compute: Compute
+    unit: Literal["money", "count", "ratio", "days", "number"] = "number"
+    priced: tuple[str, ...] = ()
+    plugin: str = field(default="", compare=False)
+
+
+def quantize(value: Decimal | None, places: int) -> Decimal | None:
+    """Round half-even to ``places`` decimals (the rounding every KPI uses for display)."""
+    if value is None:
+        return None
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def core_contribution(deal: DealEvent) -> dict[str, Number]:
+    """Components of the core KPIs for one deal snapshot."""
+    if deal.status == "won":
+        out: dict[str, Number] = {"won": 1, "won_revenue": deal.amount or ZERO}
+        if deal.engaged_on is not None and deal.closed_on is not None:
+            out["cycle_n"] = 1
+            out["cycle_days"] = (deal.closed_on - deal.engaged_on).days
+        return out
+    if deal.status == "lost":
+        return {"lost": 1}
+    if deal.amount is not None:
+        return {"open": 1, "open_amount": deal.amount}
+    if deal.product:
+        return {"open": 1, "open_unpriced": 1}
+    return {"open": 1}
+
+
+def _ratio(num: Decimal, den: Decimal, places: int) -> Decimal | None:
+    return None if den == 0 else quantize(num / den, places)
+
+
+CORE_METRICS: tuple[Metric, ...] = (
+    Metric("won_revenue", "Σ amount of won deals", core_contribution,
+           lambda s: s.get("won_revenue", ZERO), "money"),
+    Metric("won_deals", "number of won deals", core_contribution,
+           lambda s: s.get("won", ZERO), "count"),
+    Metric("lost_deals", "number of lost deals", core_contribution,
+           lambda s: s.get("lost", ZERO), "count"),
+    Metric("open_deals", "number of open deals", core_contribution,
+           lambda s: s.get("open", ZERO), "count"),
+    Metric("win_rate", "won / (won + lost); null without closed deals; 4 decimals",
+           core_contribution,
+           lambda s: _ratio(s.get("won", ZERO), s.get("won", ZERO) + s.get("lost", ZERO), 4),
+           "ratio"),
+    Metric("avg_deal_size", "won_revenue / won_deals; null without won deals; cents",
+           core_contribution,
+           lambda s: _ratio(s.get("won_revenue", ZERO), s.get("won", ZERO), 2), "money"),
+    Metric("avg_cycle_days",
+           "mean of closed_on − engaged_on in days over won deals with both dates; 2 decimals",
+           core_contribution,
+           lambda s: _ratio(s.get("cycle_days", ZERO), s.get("cycle_n", ZERO), 2), "days"),
+    Metric("pipeline_value",
+           "Σ over open deals of amount, or the product's list price when amount is null "
+           "and the product is known",
+           core_contribution,
+           lambda s: s.get("open_amount", ZERO) + s.get("open_unpriced*list_price", ZERO),
+           "money", priced=("open_unpriced",)),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing
+
+
+class Contributor:
+    """Evaluates every metric's ``contribute`` for a deal, once per distinct function.
+
+    ``on_error(plugin, exc)`` is called when a plugin's function raises; that plugin's components
+    are then left out for this snapshot (and the failure is counted by the caller).
+    """
+
+    def __init__(
+        self,
+        metrics: Iterable[Metric],
+        on_error: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        seen: dict[int, tuple[str, Contribute]] = {}
+        for m in metrics:
+            seen.setdefault(id(m.contribute), (m.plugin, m.contribute))
+        self._fns = list(seen.values())
+        self._on_error = on_error
+
+    def __call__(self, deal: DealEvent) -> Components:
+        out: Components = {}
+        for plugin, fn in self._fns:
+            try:
+                part = fn(deal)
+            except Exception as exc:  # a plugin failure is isolated, reported and counted
+                if self._on_error is None:
+                    raise
+                self._on_error(plugin, exc)
+                continue
+            for k, v in part.items():
+                key = f"{plugin}:{k}"
+                out[key] = out.get(key, ZERO) + v
+        return out
+
+
+def add_into(target: dict[CellKey, Components], cell: CellKey, comps: Mapping[str, Number],
+             sign: int = 1) -> None:
+    """``target[cell] += sign * comps`` (component-wise, exact)."""
+    acc = target.setdefault(cell, {})
+    for k, v in comps.items():
+        acc[k] = acc.get(k, ZERO) + (v if sign > 0 else -v)
+
+
+def classify(event_seen: bool, stored_version: int | None, version: int) -> Outcome:
+    """What to do with a deal event: an id already seen is a duplicate; a version that is not
+    newer than the stored one is stale; anything else is accepted."""
+    if event_seen:
+        return "duplicate"
+    if stored_version is not None and version <= stored_version:
+        return "stale"
+    return "accepted"
+
+
+def deal_delta(
+    old: DealEvent | None, new: DealEvent, contribute: Callable[[DealEvent], Components]
+) -> dict[CellKey, Components]:
+    """Cell deltas for replacing snapshot ``old`` (None for a new deal) with ``new``."""
+    delta: dict[CellKey, Components] = {}
+    if old is not None:
+        add_into(delta, cell_of(old), contribute(old), -1)
+    add_into(delta, cell_of(new), contribute(new), +1)
+    return delta
+
+
+def merge_deltas(target: dict[CellKey, Components], delta: Mapping[CellKey, Components]) -> None:
+    for cell, comps in delta.items():
+        add_into(target, cell, comps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class Dimensions:
+    """Reference data used to group cells when KPIs are read."""
+
+    reps: dict[str, Rep] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+
+    def group_key(self, grouping: str, cell: CellKey) -> str | None:
+        owner, product, account, quarter = cell
+        if grouping == "all":
+            return "all"
+        if grouping == "rep":
+            return owner
+        if grouping == "manager":
+            rep = self.reps.get(owner)
+            return rep.manager if rep else None
+        if grouping == "region":
+            rep = self.reps.get(owner)
+            return rep.region if rep else None
+        if grouping == "product":
+            return product or None
+        if grouping == "series":
+            p = self.products.get(product)
+            return p.series if p else None
+        if grouping == "account":
+            return account or None
+        if grouping == "sector":
+            a = self.accounts.get(account)
+            return a.sector if a else None
+        if grouping == "quarter":
+            return quarter or None
+        raise ValueError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)}")
+
+
+def rollup(
+    cells: Mapping[CellKey, Mapping[str, Decimal]],
+    grouping: str,
+    dims: Dimensions,
+    metrics: Iterable[Metric],
+) -> list[dict[str, object]]:
+    """KPI rows for ``grouping``, sorted by won_revenue (then key) descending.
+
+    Each row is ``{"key": ..., <metric>: value, ...}``; values are Decimal or None. Cells whose
+    group is unknown (an open deal has no quarter, a rep missing from the roster has no region)
+    are gathered under the key ``None``.
+    """
+    metrics = list(metrics)
+    if grouping not in GROUPINGS:
+        raise ValueError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)}")
+    priced = {f"{m.plugin}:{p}" for m in metrics for p in m.priced}
+    sums: dict[str | None, dict[str, Decimal]] = defaultdict(dict)
+    for cell, comps in cells.items():
+        key = dims.group_key(grouping, cell)
+        acc = sums[key]
+        for k, v in comps.items():
+            acc[k] = acc.get(k, ZERO) + v
+            if k in priced:
+                prod = dims.products.get(cell[1])
+                if prod is not None and prod.list_price is not None:
+                    pk = f"{k}*list_price"
+                    acc[pk] = acc.get(pk, ZERO) + v * prod.list_price
+    rows: list[dict[str, object]] = []
+    for key, comp in sums.items():
+        row: dict[str, object] = {"key": key}
+        for m in metrics:
+            prefix = f"{m.plugin}:"
+            local = {k[len(prefix):]: v for k, v in comp.items() if k.startswith(prefix)}
+            row[m.name] = _normalize(m.compute(local))
+        rows.append(row)
+
+    def sort_key(r: dict[str, object]) -> tuple[Decimal, str]:
+        rev = r.get("won_revenue")
+        return (rev if isinstance(rev, Decimal) else ZERO, str(r["key"] or ""))
+
+    rows.sort(key=sort_key, reverse=True)
+    return rows
+
+
+def _normalize(v: Decimal | int | None) -> Decimal | None:
+    if v is None:
+        return None
+    d = Decimal(v)
+    # Integral values print as integers (12 rather than 12.000000); others keep their scale.
+    if d == d.to_integral_value():
+        return d.quantize(ONE)
+    return d

@@ -1,0 +1,164 @@
+"""Event and domain models.
+
+Every fact Attain knows arrives as an event. Deal events are *snapshots* (change-data-capture
+style): each carries the full current state of one deal, and the highest ``version`` of a deal
+wins. Lead, activity and customer events are facts that happen once.
+
+Money is :class:`decimal.Decimal` end to end; JSON numbers and strings are both accepted on input
+and parsed straight to Decimal (never through float).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+DealStatus = Literal["open", "won", "lost"]
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=200, description="Unique id of this event.")
+    tenant: str = Field(default="default", min_length=1, max_length=100)
+    occurred_at: dt.datetime = Field(description="When it happened in the source system (ISO-8601).")
+
+
+class DealEvent(_Event):
+    """The full current state of one deal, as of ``version``."""
+
+    type: Literal["deal"] = "deal"
+    deal_id: str = Field(min_length=1, max_length=200)
+    version: int = Field(ge=0, description="Increases with every change of that deal.")
+    owner: str = Field(min_length=1, description="The sales rep who owns the deal.")
+    account: str | None = None
+    product: str | None = None
+    stage: str = Field(min_length=1, description="The CRM's own stage label.")
+    status: DealStatus
+    amount: Money | None = Field(default=None, description="Deal value; may be null while open.")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    engaged_on: dt.date | None = None
+    closed_on: dt.date | None = None
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float_rounding(cls, v: Any) -> Any:
+        # JSON floats reach us as Python floats; repr() is their shortest exact decimal text.
+        if isinstance(v, float):
+            return Decimal(repr(v))
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DealEvent:
+        if self.closed_on is not None and self.engaged_on is not None:
+            if self.closed_on < self.engaged_on:
+                raise ValueError(
+                    f"closed_on {self.closed_on} is before engaged_on {self.engaged_on}"
+                )
+        if self.status != "open" and self.amount is None:
+            raise ValueError(f"a {self.status} deal needs an amount (0 is allowed)")
+        return self
+
+
+LeadKind = Literal["created", "mql", "sal", "sql", "converted", "disqualified"]
+
+
+class LeadEvent(_Event):
+    """A lead moved through the funnel: created → MQL → SAL → SQL → converted (or disqualified)."""
+
+    type: Literal["lead"] = "lead"
+    lead_id: str = Field(min_length=1)
+    kind: LeadKind
+    owner: str | None = None
+    source: str | None = Field(default=None, description="Campaign or channel.")
+    first_response_at: dt.datetime | None = Field(
+        default=None, description="When a rep first responded to the lead."
+    )
+    deal_id: str | None = Field(default=None, description="Set when the lead converts.")
+    reason: str | None = Field(default=None, description="Why it was disqualified.")
+
+
+ActivityKind = Literal["call", "email", "meeting", "demo"]
+
+
+class ActivityEvent(_Event):
+    """A sales activity logged by a rep."""
+
+    type: Literal["activity"] = "activity"
+    activity_id: str = Field(min_length=1)
+    kind: ActivityKind
+    owner: str = Field(min_length=1)
+    deal_id: str | None = None
+    account: str | None = None
+    duration_minutes: int | None = Field(default=None, ge=0)
+
+
+CustomerKind = Literal["churned", "renewed"]
+
+
+class CustomerEvent(_Event):
+    """A customer account churned or renewed."""
+
+    type: Literal["customer"] = "customer"
+    account: str = Field(min_length=1)
+    kind: CustomerKind
+    amount: Money | None = Field(default=None, description="Recurring value lost or renewed.")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+Event = Annotated[
+    DealEvent | LeadEvent | ActivityEvent | CustomerEvent, Field(discriminator="type")
+]
+EVENT_ADAPTER: TypeAdapter[DealEvent | LeadEvent | ActivityEvent | CustomerEvent] = TypeAdapter(
+    Event
+)
+AnyEvent = DealEvent | LeadEvent | ActivityEvent | CustomerEvent
+
+
+def parse_event(data: str | bytes) -> AnyEvent:
+    """Parse and validate one JSON event; raises :class:`pydantic.ValidationError`."""
+    return EVENT_ADAPTER.validate_json(data)
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema of every event type (what ``attain schema`` prints)."""
+    return EVENT_ADAPTER.json_schema()
+
+
+def entity_key(event: AnyEvent) -> str:
+    """The id of the thing an event is about (used as the Kafka message key with the tenant)."""
+    if isinstance(event, DealEvent):
+        return event.deal_id
+    if isinstance(event, LeadEvent):
+        return event.lead_id
+    if isinstance(event, ActivityEvent):
+        return event.activity_id
+    return event.account
+
+
+# ---------------------------------------------------------------------------------------------
+# Dimensions: reference data that KPIs are grouped by. They are looked up when KPIs are read, so
+# loading the roster after the deals (or fixing a typo in it) regroups every figure correctly.
+
+
+class Rep(BaseModel):
+    name: str
+    manager: str | None = None
+    region: str | None = None
+
+
+class Account(BaseModel):
+    name: str
+    sector: str | None = None
+    parent: str | None = None
+
+
+class Product(BaseModel):
+    name: str
+    series: str | None = None
+    list_price: Decimal | None = None
