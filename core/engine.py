@@ -17,7 +17,7 @@ import json
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -482,6 +482,28 @@ class Engine:
     def kpis(self, tenant: str, grouping: str) -> list[dict[str, object]]:
         """KPI rows for a grouping (see :func:`attain.core.kpi.rollup`)."""
         return rollup(self.cells(tenant), grouping, self.dimensions(tenant), self.metrics(tenant))
+
+    def deals(self, tenant: str) -> Iterator[DealEvent]:
+        """The latest snapshot of every deal of ``tenant`` (public API for plugins)."""
+        with self.store.engine.connect() as conn:
+            for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
+                yield deal_from_row(r)
+
+    def kpis_where(self, tenant: str, grouping: str, where: Callable[[DealEvent], bool],
+                   metrics: Iterable[Metric] | None = None) -> list[dict[str, object]]:
+        """KPI rows over the deals that satisfy ``where`` (e.g. closed in a month, one team).
+
+        Computed from the deals' latest snapshots with the same contribute/compute functions as
+        the live cells, so it agrees with :meth:`kpis` on the same deals. Goals and incentives use
+        it for arbitrary periods and owners.
+        """
+        contribute = self.contributor()
+        cells: dict[CellKey, Components] = {}
+        for d in self.deals(tenant):
+            if where(d):
+                add_into(cells, cell_of(d), contribute(d))
+        return rollup(cells, grouping, self.dimensions(tenant),
+                      self.metrics(tenant) if metrics is None else metrics)
 
     def save_dimensions(self, tenant: str, reps: Iterable[Rep] = (),
                         accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:

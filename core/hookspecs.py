@@ -136,3 +136,15 @@ def attain_event_rejected(tenant: str, reason: str, payload: str, source: str) -
     :param source: where it came from, e.g. ``"events.jsonl:17"`` or ``"kafka:attain.events/2@41"``.
     :return: nothing; the return value is ignored.
     """
+
+
+@hookspec
+def attain_notify(tenant: str, kind: str, payload: dict[str, Any]) -> None:
+    """Deliver a notification (``goal.at_risk``, ``statement.approved`` …) anywhere.
+
+    :param tenant: the tenant it concerns.
+    :param kind: a dotted event name such as ``"goal.at_risk"``.
+    :param payload: JSON-serialisable details (ids, owner, figures as strings or numbers).
+    :return: nothing; the return value is ignored. Each implementation is called separately and
+        a failure is logged with the plugin's name and counted, never raised to the caller.
+    """

@@ -1,0 +1,1 @@
+"""The ``goals`` plugin: SMART goals, cascades, pacing, at-risk alerts and quota planning."""
