@@ -128,7 +128,7 @@ def ingest(
     file: Annotated[str, typer.Argument(help="JSON Lines file of events; - reads standard input.")],
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant for events that name "
                                                "none; events naming another tenant are rejected.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 5000,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 20000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Ingest JSON Lines events. Invalid lines go to the dead-letter store; valid ones count."""

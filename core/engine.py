@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, delete, insert, select, text, tuple_
+from sqlalchemy import Connection, and_, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .kpi import (
@@ -50,9 +50,8 @@ from .plugins import Plugins, get_plugins
 from .store import (
     AccountRow,
     CounterRow,
-    DealRow,
     DeadLetterRow,
-    EventRow,
+    DealRow,
     KpiCellRow,
     MetaRow,
     ProductRow,
@@ -286,57 +285,42 @@ class Engine:
         self, conn: Connection, tenant: str, events: list[AnyEvent], recs: list[Record]
     ) -> tuple[Result, list[tuple[AnyEvent, str]]]:
         self._ensure_signature(conn, tenant)
+        raw = _Raw(conn)
         res = Result()
-        ids = list({e.event_id for e in events})
-        seen: set[str] = set()
-        for i in range(0, len(ids), CHUNK):
-            chunk = ids[i:i + CHUNK]
-            seen.update(conn.scalars(
-                select(EventRow.event_id).where(EventRow.tenant == tenant, EventRow.event_id.in_(chunk))
-            ))
-        deal_ids = list({e.deal_id for e in events if isinstance(e, DealEvent)})
-        stored: dict[str, DealEvent] = {}
-        for i in range(0, len(deal_ids), CHUNK):
-            chunk = deal_ids[i:i + CHUNK]
-            for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant, DealRow.deal_id.in_(chunk))):
-                stored[r.deal_id] = deal_from_row(r)
+        seen = raw.seen_event_ids(tenant, list({e.event_id for e in events}))
+        stored = raw.load_deals(tenant, list({e.deal_id for e in events if isinstance(e, DealEvent)}))
 
         current: dict[str, DealEvent] = dict(stored)
-        log_rows: list[dict[str, Any]] = []
+        log_rows: list[tuple[Any, ...]] = []
         outs: list[tuple[AnyEvent, str]] = []
         for ev, rec in zip(events, recs, strict=True):
-            if ev.event_id in seen:
+            eid = ev.event_id
+            if eid in seen:
                 res.duplicates += 1
                 outs.append((ev, "duplicate"))
                 continue
-            seen.add(ev.event_id)
-            version = None
+            seen.add(eid)
             if isinstance(ev, DealEvent):
-                version = ev.version
+                version: int | None = ev.version
                 cur = current.get(ev.deal_id)
                 outcome = classify(False, cur.version if cur is not None else None, ev.version)
+                if outcome == "accepted":
+                    current[ev.deal_id] = ev
             else:
-                outcome = "accepted"
+                version, outcome = None, "accepted"
             if outcome == "accepted":
                 res.accepted += 1
-                if isinstance(ev, DealEvent):
-                    current[ev.deal_id] = ev
             else:
                 res.stale += 1
             outs.append((ev, outcome))
             p = rec.payload
-            log_rows.append({
-                "tenant": tenant, "event_id": ev.event_id, "type": ev.type,
-                "entity_id": entity_key(ev), "version": version,
-                "payload": p.decode() if isinstance(p, bytes) else p if isinstance(p, str)
-                else ev.model_dump_json(),
-            })
+            payload = p.decode() if isinstance(p, bytes) else p if isinstance(p, str) else ev.model_dump_json()
+            log_rows.append((tenant, eid, ev.type, entity_key(ev), version, payload))
 
         changed = [d for d, e in current.items() if stored.get(d) is not e]
-        if log_rows:
-            conn.execute(insert(EventRow), log_rows)
+        raw.insert_events(log_rows)
         if changed:
-            self._upsert_deals(conn, [current[d] for d in changed])
+            raw.upsert_deals([current[d] for d in changed])
             contribute = self.contributor()
             deltas: dict[CellKey, Components] = {}
             for d in changed:
@@ -345,7 +329,7 @@ class Engine:
                     add_into(deltas, cell_of(old), contribute(old), -1)
                 new = current[d]
                 add_into(deltas, cell_of(new), contribute(new), +1)
-            self._apply_cell_deltas(conn, tenant, deltas)
+            raw.apply_cell_deltas(tenant, deltas)
             res.changed_cells = {(tenant, c) for c in deltas}
         counts = {
             'attain_events_total{outcome="accepted"}': res.accepted,
@@ -369,37 +353,10 @@ class Engine:
         )
         conn.execute(stmt, rows)
 
-    def _upsert_deals(self, conn: Connection, deals: list[DealEvent]) -> None:
-        cols = [c.name for c in DealRow.__table__.columns if c.name not in ("tenant", "deal_id")]
-        self._upsert(conn, DealRow.__table__, [deal_to_row(e) for e in deals],
-                     ("tenant", "deal_id"), cols)
-
-    def _apply_cell_deltas(self, conn: Connection, tenant: str,
-                           deltas: Mapping[CellKey, Components]) -> None:
-        keys = list(deltas)
-        t = KpiCellRow.__table__
-        existing: dict[CellKey, Components] = {}
-        cols = (t.c.owner, t.c.product, t.c.account, t.c.quarter)
-        for i in range(0, len(keys), CHUNK):
-            chunk = keys[i:i + CHUNK]
-            q = select(*cols, t.c.components).where(t.c.tenant == tenant, tuple_(*cols).in_(chunk))
-            for o, p, a, qu, comps in conn.execute(q):
-                existing[(o, p, a, qu)] = loads_components(comps)
-        rows = []
-        for key, delta in deltas.items():
-            acc = existing.get(key, {})
-            for k, v in delta.items():
-                acc[k] = acc.get(k, Decimal(0)) + v
-            rows.append({"tenant": tenant, "owner": key[0], "product": key[1],
-                         "account": key[2], "quarter": key[3],
-                         "components": dumps_components(acc)})
-        self._upsert(conn, t, rows, ("tenant", "owner", "product", "account", "quarter"),
-                     ("components",))
-
     def _bump(self, conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
         if not counts:
             return
-        t = CounterRow.__table__
+        t: Any = CounterRow.__table__
         ins: Any = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
         stmt = ins.on_conflict_do_update(
             index_elements=["tenant", "name"], set_={"value": t.c.value + ins.excluded.value}
@@ -518,6 +475,110 @@ class Engine:
                 self._upsert(conn, ProductRow.__table__,
                              [{"tenant": tenant, **p.model_dump()} for p in products],
                              ("tenant", "name"), ("series", "list_price"))
+
+
+DEAL_COLUMNS = ("tenant", "deal_id", "version", "event_id", "occurred_at", "owner", "account",
+                "product", "stage", "status", "amount", "currency", "engaged_on", "closed_on")
+
+
+class _Raw:
+    """The hot path in plain SQL on the driver cursor (SQLite and PostgreSQL).
+
+    Going through the DBAPI's executemany directly, instead of the ORM, is what lets ingest keep
+    up with parsing. Values are encoded the way SQLAlchemy's own types store them, so the ORM
+    reads these rows back unchanged.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+
+    def sql(self, text_: str) -> str:
+        return text_.replace("?", "%s") if self.pg else text_
+
+    def _dt(self, t: dt.datetime) -> Any:
+        t = _naive_utc(t)
+        return t if self.pg else t.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def _date(self, d: dt.date | None) -> Any:
+        return d if (self.pg or d is None) else d.isoformat()
+
+    def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(self.sql(sql), list(rows))
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> Any:
+        return self.conn.exec_driver_sql(self.sql(sql), params)
+
+    def seen_event_ids(self, tenant: str, ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            q = f"SELECT event_id FROM events WHERE tenant = ? AND event_id IN ({','.join('?' * len(chunk))})"
+            seen.update(r[0] for r in self._query(q, (tenant, *chunk)))
+        return seen
+
+    def load_deals(self, tenant: str, deal_ids: list[str]) -> dict[str, DealEvent]:
+        out: dict[str, DealEvent] = {}
+        cols = ", ".join(DEAL_COLUMNS)
+        for i in range(0, len(deal_ids), CHUNK):
+            chunk = deal_ids[i:i + CHUNK]
+            q = f"SELECT {cols} FROM deals WHERE tenant = ? AND deal_id IN ({','.join('?' * len(chunk))})"
+            for r in self._query(q, (tenant, *chunk)):
+                (t, deal_id, version, event_id, occurred, owner, account, product, stage, status,
+                 amount, currency, engaged, closed) = r
+                if not self.pg:
+                    occurred = dt.datetime.fromisoformat(occurred)
+                    engaged = dt.date.fromisoformat(engaged) if engaged else None
+                    closed = dt.date.fromisoformat(closed) if closed else None
+                out[deal_id] = DealEvent.model_construct(
+                    type="deal", event_id=event_id, tenant=t, occurred_at=occurred,
+                    deal_id=deal_id, version=version, owner=owner, account=account,
+                    product=product, stage=stage, status=status,
+                    amount=None if amount is None else Decimal(amount), currency=currency,
+                    engaged_on=engaged, closed_on=closed)
+        return out
+
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        self._many("INSERT INTO events (tenant, event_id, type, entity_id, version, payload) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def upsert_deals(self, deals: list[DealEvent]) -> None:
+        cols = ", ".join(DEAL_COLUMNS)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in DEAL_COLUMNS[2:])
+        sql = (f"INSERT INTO deals ({cols}) VALUES ({', '.join('?' * len(DEAL_COLUMNS))}) "
+               f"ON CONFLICT (tenant, deal_id) DO UPDATE SET {sets}")
+        self._many(sql, [
+            (e.tenant, e.deal_id, e.version, e.event_id, self._dt(e.occurred_at), e.owner,
+             e.account, e.product, e.stage, e.status,
+             None if e.amount is None else str(e.amount), e.currency,
+             self._date(e.engaged_on), self._date(e.closed_on))
+            for e in deals
+        ])
+
+    def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
+        keys = list(deltas)
+        existing: dict[CellKey, Components] = {}
+        n = 200
+        for i in range(0, len(keys), n):
+            chunk = keys[i:i + n]
+            q = ("SELECT owner, product, account, quarter, components FROM kpi_cells "
+                 "WHERE tenant = ? AND (owner, product, account, quarter) IN ("
+                 + ", ".join(["(?, ?, ?, ?)"] * len(chunk)) + ")")
+            for o, p, a, qu, comps in self._query(q, (tenant, *[x for k in chunk for x in k])):
+                existing[(o, p, a, qu)] = loads_components(comps)
+        rows = []
+        for key, delta in deltas.items():
+            acc = existing.get(key, {})
+            for k, v in delta.items():
+                acc[k] = acc.get(k, ZERO) + v
+            rows.append((tenant, *key, dumps_components(acc)))
+        self._many("INSERT INTO kpi_cells (tenant, owner, product, account, quarter, components) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, owner, product, account, quarter) "
+                   "DO UPDATE SET components = excluded.components", rows)
+
+
+ZERO = Decimal(0)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -8,11 +8,11 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

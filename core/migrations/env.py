@@ -4,9 +4,8 @@ in the Alembic config (``alembic -x url=...`` is not needed: set ``ATTAIN_DATABA
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
-
 from attain.core.store import Base, default_url
+from sqlalchemy import create_engine
 
 config = context.config
 target_metadata = Base.metadata

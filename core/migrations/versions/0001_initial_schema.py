@@ -1,16 +1,14 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 15:25:17.194151
 """
 from __future__ import annotations
 
+import attain.core.store
 import sqlalchemy as sa
 from alembic import op
-
-import attain.core.store
-
 
 revision = '0001'
 down_revision = None
