@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -133,6 +134,7 @@ def ingest(
 ) -> None:
     """Ingest JSON Lines events. Invalid lines go to the dead-letter store; valid ones count."""
     engine = State.engine()
+    gc.freeze()  # start-up objects (modules, schemas) need no rescanning by the cyclic GC
     if file == "-":
         result = run_records(engine, _lines(sys.stdin.buffer, "stdin"), None, tenant, "ingesting",
                              batch_size, quiet)
@@ -157,12 +159,19 @@ def kpi(
     by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPINGS))] = "rep",
     tenant: TenantOpt = DEFAULT_TENANT,
     fmt: FormatOpt = Format.table,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing changed KPI rows as the "
+                                         "stream updates them (needs Kafka).")] = False,
 ) -> None:
     """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
-    engine = State.engine()
     if by not in GROUPINGS:
         raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
                                  param_hint="--by")
+    if follow:
+        from attain.streams.cli import follow_kpis
+
+        follow_kpis(tenant=tenant, by=by, fmt=fmt.value)
+        return
+    engine = State.engine()
     rows = engine.kpis(tenant, by)
     names = [m.name for m in engine.metrics(tenant)]
     columns = [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
@@ -324,6 +333,12 @@ def demo(
 
 
 def build_app() -> typer.Typer:
+    try:
+        from attain.streams.cli import register as register_stream_commands
+    except ImportError:  # the streams module is being built; the embedded commands still work
+        pass
+    else:
+        register_stream_commands(app)  # worker, publish (Faust/Kafka are imported when they run)
     get_plugins().call("attain_register_commands", cli=app)
     return app
 

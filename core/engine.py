@@ -12,6 +12,7 @@ a crash is therefore harmless: its events are recognised as duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -57,6 +58,7 @@ from .store import (
     ProductRow,
     RepRow,
     Store,
+    cell_id,
     dumps_components,
     loads_components,
 )
@@ -230,6 +232,17 @@ class Engine:
     def process(self, records: Iterable[Record], tenant: str | None = None,
                 default_tenant: str = "default") -> Result:
         """Validate and apply one batch in one transaction; returns what happened."""
+        # A batch allocates many small objects that all die together; the cyclic GC rescanning
+        # them mid-batch cost ~40 % of ingest time. Reference counting still frees them.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._process(records, tenant, default_tenant)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str) -> Result:
         good, bad = self.validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
         for rec, ev in good:
@@ -393,7 +406,7 @@ class Engine:
         for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
             d = deal_from_row(r)
             add_into(cells, cell_of(d), contribute(d))
-        rows = [{"tenant": tenant, "owner": k[0], "product": k[1], "account": k[2],
+        rows = [{"tenant": tenant, "cell": cell_id(k), "owner": k[0], "product": k[1], "account": k[2],
                  "quarter": k[3], "components": dumps_components(v)} for k, v in cells.items()]
         if rows:
             conn.execute(insert(KpiCellRow), rows)
@@ -557,24 +570,23 @@ class _Raw:
         ])
 
     def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
-        keys = list(deltas)
+        ids = {cell_id(k): k for k in deltas}
+        keys = list(ids)
         existing: dict[CellKey, Components] = {}
-        n = 200
-        for i in range(0, len(keys), n):
-            chunk = keys[i:i + n]
-            q = ("SELECT owner, product, account, quarter, components FROM kpi_cells "
-                 "WHERE tenant = ? AND (owner, product, account, quarter) IN ("
-                 + ", ".join(["(?, ?, ?, ?)"] * len(chunk)) + ")")
-            for o, p, a, qu, comps in self._query(q, (tenant, *[x for k in chunk for x in k])):
-                existing[(o, p, a, qu)] = loads_components(comps)
+        for i in range(0, len(keys), CHUNK):
+            chunk = keys[i:i + CHUNK]
+            q = (f"SELECT cell, components FROM kpi_cells WHERE tenant = ? "
+                 f"AND cell IN ({','.join('?' * len(chunk))})")
+            for cid, comps in self._query(q, (tenant, *chunk)):
+                existing[ids[cid]] = loads_components(comps)
         rows = []
-        for key, delta in deltas.items():
+        for cid, key in ids.items():
             acc = existing.get(key, {})
-            for k, v in delta.items():
+            for k, v in deltas[key].items():
                 acc[k] = acc.get(k, ZERO) + v
-            rows.append((tenant, *key, dumps_components(acc)))
-        self._many("INSERT INTO kpi_cells (tenant, owner, product, account, quarter, components) "
-                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, owner, product, account, quarter) "
+            rows.append((tenant, cid, *key, dumps_components(acc)))
+        self._many("INSERT INTO kpi_cells (tenant, cell, owner, product, account, quarter, components) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, cell) "
                    "DO UPDATE SET components = excluded.components", rows)
 
 

@@ -93,10 +93,11 @@ class KpiCellRow(Base):
     __tablename__ = "kpi_cells"
 
     tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
-    product: Mapped[str] = mapped_column(String(200), primary_key=True)
-    account: Mapped[str] = mapped_column(String(200), primary_key=True)
-    quarter: Mapped[str] = mapped_column(String(10), primary_key=True)
+    cell: Mapped[str] = mapped_column(String(1000), primary_key=True)  # the four keys joined by US
+    owner: Mapped[str] = mapped_column(String(200))
+    product: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str] = mapped_column(String(200))
+    quarter: Mapped[str] = mapped_column(String(10))
     components: Mapped[str] = mapped_column(Text)  # JSON object of exact decimal strings
 
 
@@ -184,6 +185,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache: indexes of large logs stay hot
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
@@ -281,6 +284,11 @@ class Store:
         with self.session() as s:
             q = select(DealRow.tenant).distinct().union(select(EventRow.tenant).distinct())
             return sorted(s.scalars(q))
+
+
+def cell_id(key: tuple[str, str, str, str]) -> str:
+    """One indexed key for a cube cell (a row-value IN over four columns is not indexed)."""
+    return "\x1f".join(key)
 
 
 def dumps_components(comps: dict[str, Decimal]) -> str:

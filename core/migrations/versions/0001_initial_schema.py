@@ -74,12 +74,13 @@ def upgrade() -> None:
     )
     op.create_table('kpi_cells',
     sa.Column('tenant', sa.String(length=100), nullable=False),
+    sa.Column('cell', sa.String(length=1000), nullable=False),
     sa.Column('owner', sa.String(length=200), nullable=False),
     sa.Column('product', sa.String(length=200), nullable=False),
     sa.Column('account', sa.String(length=200), nullable=False),
     sa.Column('quarter', sa.String(length=10), nullable=False),
     sa.Column('components', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('tenant', 'owner', 'product', 'account', 'quarter')
+    sa.PrimaryKeyConstraint('tenant', 'cell')
     )
     op.create_table('meta',
     sa.Column('tenant', sa.String(length=100), nullable=False),
