@@ -219,6 +219,50 @@ def deadletter_list(
         console.print(table)
 
 
+# -- counters ------------------------------------------------------------------------------------
+
+
+@app.command()
+def stats(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or prometheus "
+                                     "(text exposition format).")] = "table",
+) -> None:
+    """Counters: events accepted, duplicate, stale and rejected; plugin errors."""
+    counters = State.store().counters(tenant)
+    rows = [{"name": k, "value": v} for k, v in sorted(counters.items())]
+    if fmt == "json":
+        typer.echo(output.dumps(rows))
+    elif fmt == "csv":
+        typer.echo(output.to_csv(rows, ["name", "value"]), nl=False)
+    elif fmt == "prometheus":
+        typer.echo(prometheus_text(tenant, counters), nl=False)
+    elif fmt == "table":
+        table = Table(title=f"Counters (tenant {tenant})")
+        table.add_column("name")
+        table.add_column("value", justify="right")
+        for r in rows:
+            table.add_row(str(r["name"]), str(r["value"]))
+        console.print(table)
+    else:
+        raise typer.BadParameter("choose table, json, csv or prometheus", param_hint="--format")
+
+
+def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
+    """Counters in the Prometheus text exposition format, labelled with the tenant."""
+    lines: list[str] = []
+    families: dict[str, list[tuple[str, int]]] = {}
+    for name, value in sorted(counters.items()):
+        family, _, labels = name.partition("{")
+        families.setdefault(family, []).append((labels.rstrip("}"), value))
+    for family, samples in families.items():
+        lines.append(f"# TYPE {family} counter")
+        for labels, value in samples:
+            all_labels = f'tenant="{tenant}"' + (f",{labels}" if labels else "")
+            lines.append(f"{family}{{{all_labels}}} {value}")
+    return "\n".join(lines) + "\n"
+
+
 # -- plugins --------------------------------------------------------------------------------------
 
 
