@@ -243,6 +243,7 @@ class Engine:
                 gc.enable()
 
     def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str) -> Result:
+        errors_before = Counter(self.plugins.errors)
         good, bad = self.validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
         for rec, ev in good:
@@ -255,7 +256,6 @@ class Engine:
 
         result = Result()
         outcomes: list[tuple[str, AnyEvent, str]] = []
-        errors_before = Counter(self.plugins.errors)
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
             with conn.begin():
                 for t, items in by_tenant.items():
@@ -269,14 +269,6 @@ class Engine:
                     self._dead_letter(conn, dl_tenant, bad)
                     result.rejected = len(bad)
                     self._bump(conn, dl_tenant, {'attain_events_total{outcome="rejected"}': len(bad)})
-                new_errors = Counter(self.plugins.errors)
-                new_errors.subtract(errors_before)
-                if +new_errors:
-                    t0 = next(iter(by_tenant), dl_tenant)
-                    self._bump(conn, t0, {
-                        f'attain_plugin_errors_total{{plugin="{p}",hook="{h}"}}': n
-                        for (p, h), n in new_errors.items() if n > 0
-                    })
 
         if self.plugins.has_impls("attain_event_processed"):
             for t, ev, o in outcomes:
@@ -288,6 +280,18 @@ class Engine:
                 self.plugins.call("attain_event_rejected", self.disabled(dl_tenant),
                                   tenant=dl_tenant, reason=reason,
                                   payload=_payload_text(rec.payload), source=rec.source)
+        new_errors = Counter(self.plugins.errors)
+        new_errors.subtract(errors_before)
+        if +new_errors:
+            # Every plugin failure of this batch (received, contribute, processed, rejected),
+            # counted per plugin and hook in the tenant's counters.
+            t0 = next(iter(by_tenant), tenant or default_tenant)
+            with self.store.engine.connect().execution_options(write_lock=True) as conn:
+                with conn.begin():
+                    self._bump(conn, t0, {
+                        f'attain_plugin_errors_total{{plugin="{p}",hook="{h}"}}': n
+                        for (p, h), n in new_errors.items() if n > 0
+                    })
         return result
 
     def _lock(self, conn: Connection, tenant: str) -> None:
