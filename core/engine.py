@@ -68,7 +68,7 @@ log = logging.getLogger("attain.engine")
 CHUNK = 500  # ids per IN (...) query
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One input to validate: raw JSON text/bytes, a dict, or an already validated event."""
 
@@ -515,7 +515,7 @@ class _Raw:
 
     def _dt(self, t: dt.datetime) -> Any:
         t = _naive_utc(t)
-        return t if self.pg else t.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return t if self.pg else t.isoformat(" ", "microseconds")
 
     def _date(self, d: dt.date | None) -> Any:
         return d if (self.pg or d is None) else d.isoformat()
