@@ -110,6 +110,10 @@ def import_source(engine: Engine, connector: str, source: str, tenant: str,
     if conn is None:
         known = ", ".join(sorted(engine.plugins.connectors)) or "none"
         raise ConnectorError(f"no connector named {connector!r} (installed: {known})")
+    owner = engine.plugins.owners[("connectors", connector)].plugin
+    if owner in engine.disabled(tenant):
+        raise ConnectorError(f"connector {connector!r} belongs to plugin {owner!r}, which is disabled "
+                             f"for tenant {tenant!r} (attain plugins enable {owner} --tenant {tenant})")
     batch = conn.read(source, tenant)
     engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
     return run_records(engine, batch.records, batch.total, tenant, f"importing {connector}",

@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import logging
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,6 +67,7 @@ from .store import (
 log = logging.getLogger("attain.engine")
 
 CHUNK = 500  # ids per IN (...) query
+SETTINGS_TTL_S = 5.0
 
 
 @dataclass(slots=True)
@@ -171,14 +173,19 @@ class Engine:
         self.store = store
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
-        self._disabled_cache: dict[str, set[str]] = {}
+        self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
     def disabled(self, tenant: str) -> set[str]:
-        if tenant not in self._disabled_cache:
-            self._disabled_cache[tenant] = self.store.disabled_plugins(tenant)
-        return self._disabled_cache[tenant]
+        """Plugins disabled for ``tenant``; re-read every few seconds so a long-running worker
+        follows `attain plugins enable|disable` without a restart."""
+        now = time.monotonic()
+        hit = self._disabled_cache.get(tenant)
+        if hit is None or now - hit[0] > SETTINGS_TTL_S:
+            hit = (now, self.store.disabled_plugins(tenant))
+            self._disabled_cache[tenant] = hit
+        return hit[1]
 
     def contributor(self) -> Contributor:
         """Components are kept for every loaded metric; tenants' settings filter what is shown."""

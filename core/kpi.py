@@ -281,6 +281,8 @@ def rollup(
     priced = {f"{m.plugin}:{p}" for m in metrics for p in m.priced}
     sums: dict[str | None, dict[str, Decimal]] = defaultdict(dict)
     for cell, comps in cells.items():
+        if not any(comps.values()):  # every deal moved away from this cell: it is no group
+            continue
         key = dims.group_key(grouping, cell)
         acc = sums[key]
         for k, v in comps.items():
@@ -311,7 +313,7 @@ def _normalize(v: Decimal | int | None) -> Decimal | None:
     if v is None:
         return None
     d = Decimal(v)
-    # Integral values print as integers (12 rather than 12.000000); others keep their scale.
+    # Integral values print as integers (12 rather than 12.000000).
     if d == d.to_integral_value():
         return d.quantize(ONE)
-    return d
+    return d.normalize()  # the same value prints the same, whatever history summed to it

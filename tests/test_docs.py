@@ -1,0 +1,86 @@
+"""docs/plugins.md stays in step with the hook specifications, and its code examples work."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from attain.core import hookspecs
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+SPEC_MARKER = "attain_spec"  # set by pluggy.HookspecMarker("attain")
+
+
+def hookspec_names() -> set[str]:
+    return {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+            if hasattr(fn, SPEC_MARKER)}
+
+
+def doc_text() -> str:
+    assert DOC.is_file(), f"{DOC} is missing"
+    return DOC.read_text(encoding="utf-8")
+
+
+def documented_hooks() -> list[str]:
+    return re.findall(r"^### (attain_\w+)[ \t]*$", doc_text(), flags=re.MULTILINE)
+
+
+def python_blocks() -> list[tuple[int, str]]:
+    """(line number, code) of every ```python block."""
+    out = []
+    for m in re.finditer(r"^```python\n(.*?)^```", doc_text(), flags=re.MULTILINE | re.DOTALL):
+        out.append((doc_text().count("\n", 0, m.start()) + 1, m.group(1)))
+    return out
+
+
+def test_hookspecs_are_found() -> None:
+    names = hookspec_names()
+    assert "attain_register_metrics" in names and "attain_event_processed" in names
+    assert all(n.startswith("attain_") for n in names)
+
+
+def test_every_hook_has_a_section() -> None:
+    missing = sorted(hookspec_names() - set(documented_hooks()))
+    assert not missing, f"docs/plugins.md has no '### <hook>' section for: {', '.join(missing)}"
+
+
+def test_every_documented_hook_exists() -> None:
+    stale = sorted(set(documented_hooks()) - hookspec_names())
+    assert not stale, f"docs/plugins.md documents hooks that no longer exist: {', '.join(stale)}"
+
+
+def test_each_hook_is_documented_once() -> None:
+    seen = documented_hooks()
+    assert len(seen) == len(set(seen)), sorted(h for h in seen if seen.count(h) > 1)
+
+
+def _section(hook: str) -> str:
+    text = doc_text()
+    start = text.index(f"### {hook}\n")
+    nxt = re.search(r"^#{2,3} ", text[start + 4:], flags=re.MULTILINE)
+    return text[start:start + 4 + nxt.start()] if nxt else text[start:]
+
+
+@pytest.mark.parametrize("hook", sorted(hookspec_names()))
+def test_hook_section_names_every_parameter_and_the_return_value(hook: str) -> None:
+    section = _section(hook)
+    params = inspect.signature(getattr(hookspecs, hook)).parameters
+    for param in params:
+        assert f"`{param}`" in section, f"### {hook}: parameter {param!r} is not documented"
+    assert "Returns" in section, f"### {hook}: the return value is not documented"
+    assert f"def {hook}(" in section, f"### {hook}: no example implementing it"
+
+
+@pytest.mark.parametrize("line,code", [pytest.param(n, c, id=f"line{n}") for n, c in python_blocks()])
+def test_python_examples_compile(line: int, code: str) -> None:
+    compile(code, f"docs/plugins.md:{line}", "exec")
+
+
+def test_the_testing_example_runs(tmp_path: Path) -> None:
+    """The 'Testing your plugin' example is a real test: run it (needs the example plugin)."""
+    (line, code), = [(n, c) for n, c in python_blocks() if "def test_big_deal_count" in c]
+    namespace: dict[str, object] = {}
+    exec(compile(code, f"docs/plugins.md:{line}", "exec"), namespace)
+    namespace["test_big_deal_count"](tmp_path)  # type: ignore[operator]
