@@ -259,7 +259,7 @@ class Engine:
             for t, items in by_tenant.items():
                 off = self.disabled(t)
                 for _, ev in items:
-                    self.plugins.call("attain_event_received", off, event=ev, tenant=t)
+                    self.plugins.call("attain_event_received", off, event=ev, tenant=t, engine=self)
 
         result = Result()
         outcomes: list[tuple[str, AnyEvent, str]] = []
@@ -280,7 +280,7 @@ class Engine:
         if self.plugins.has_impls("attain_event_processed"):
             for t, ev, o in outcomes:
                 self.plugins.call("attain_event_processed", self.disabled(t), event=ev, tenant=t,
-                                  outcome=o)
+                                  outcome=o, engine=self)
         if bad and self.plugins.has_impls("attain_event_rejected"):
             dl_tenant = tenant or default_tenant
             for rec, reason in bad:

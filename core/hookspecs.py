@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from .engine import Engine
     from .models import AnyEvent
 
 hookspec = pluggy.HookspecMarker("attain")
@@ -104,22 +105,25 @@ def attain_register_commands(cli: Any) -> None:
 
 
 @hookspec
-def attain_event_received(event: AnyEvent, tenant: str) -> None:
+def attain_event_received(event: AnyEvent, tenant: str, engine: Engine) -> None:
     """Called for every valid event before the engine decides what to do with it.
 
     :param event: the validated event (immutable).
     :param tenant: the tenant it belongs to.
+    :param engine: the :class:`attain.core.engine.Engine` processing it (its store, plugins and
+        KPI reads), the same object in the embedded runner and in a stream worker.
     :return: nothing; the return value is ignored. Raising does not stop the event: the error is
         logged with the plugin's name and counted.
     """
 
 
 @hookspec
-def attain_event_processed(event: AnyEvent, tenant: str, outcome: str) -> None:
+def attain_event_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> None:
     """Called after the engine handled a valid event and its changes were committed.
 
     :param event: the validated event.
     :param tenant: the tenant it belongs to.
+    :param engine: the :class:`attain.core.engine.Engine` that processed it.
     :param outcome: ``"accepted"``, ``"duplicate"`` or ``"stale"``.
     :return: nothing; the return value is ignored. Raising is isolated as for
         :func:`attain_event_received`.

@@ -1,0 +1,137 @@
+"""Live re-evaluation: goals whose owner matches an accepted deal event are re-evaluated, and a
+transition into at_risk / off_track is notified, as events arrive (embedded runner or stream
+workers, which both go through :meth:`attain.core.engine.Engine.process`).
+
+Keeping it cheap
+----------------
+* ``attain_event_received`` only notes the batch's latest event day (no I/O).
+* The first accepted deal of a batch loads the tenant's goals once (nothing more happens for a
+  tenant without goals, or a database where goals were never used).
+* A goal is re-evaluated only if its owner matches the deal's rep (rep, the rep's manager or
+  region from the roster, or company) and the deal's day (closed_on for outcome goals) is within
+  its period, and at most once per batch: all events of a batch were committed together, so one
+  evaluation sees them all.
+
+The as-of day of a live evaluation is the tenant's event-time watermark (the latest event day seen,
+setting ``clock: event``, the default) or today (``clock: wall``).
+
+The hooks receive the engine that processes the batch, so the same code serves the embedded
+runner and the stream workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from attain.core.engine import Engine
+from attain.core.models import AnyEvent, DealEvent
+
+from .model import Goal
+from .service import GoalService
+from .storage import GoalRepo, tables_exist
+
+log = logging.getLogger("attain.goals.live")
+
+@dataclass
+class TenantBatch:
+    """What one batch needs for one tenant (built at its first accepted deal)."""
+
+    service: GoalService | None = None
+    as_of: dt.date | None = None
+    company: list[Goal] = field(default_factory=list)
+    by_owner: dict[tuple[str, str], list[Goal]] = field(default_factory=lambda: defaultdict(list))
+    evaluated: set[str] = field(default_factory=set)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.phase = "idle"
+        self.batch = 0
+        self.max_day: dict[str, dt.date] = {}
+        self.tenants: dict[str, TenantBatch] = {}
+
+
+_state = _State()
+
+
+def on_received(event: AnyEvent, tenant: str) -> None:
+    st = _state
+    if st.phase != "received":
+        st.phase = "received"
+        st.batch += 1
+        st.max_day = {}
+        st.tenants = {}
+    day = event.occurred_at.date()
+    cur = st.max_day.get(tenant)
+    if cur is None or day > cur:
+        st.max_day[tenant] = day
+
+
+def on_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> None:
+    st = _state
+    if st.phase != "processed":
+        st.phase = "processed"
+    if outcome != "accepted" or not isinstance(event, DealEvent):
+        return
+    tb = st.tenants.get(tenant)
+    if tb is None:
+        tb = st.tenants[tenant] = _load(engine, tenant, st.max_day.get(tenant))
+    if tb.service is None or tb.as_of is None:
+        return
+    svc = tb.service
+    rep = svc.dims().reps.get(event.owner)
+    candidates = list(tb.company) + tb.by_owner.get(("rep", event.owner), [])
+    if rep is not None:
+        if rep.region:
+            candidates += tb.by_owner.get(("region", rep.region), [])
+        if rep.manager:
+            candidates += tb.by_owner.get(("manager", rep.manager), [])
+    types = svc.goal_types()
+    todo = []
+    for g in candidates:
+        if g.id in tb.evaluated:
+            continue
+        gt = types.get(g.kind)
+        day = gt.date_of(event) if gt is not None else event.closed_on
+        # A deal without a day may have been reopened: it can only matter to running goals.
+        if g.period.contains(day) or (day is None and g.period.contains(tb.as_of)):
+            tb.evaluated.add(g.id)
+            todo.append(g)
+    if todo:
+        tb.transitions.extend(svc.check(tb.as_of, todo))
+
+
+def _load(engine: Engine, tenant: str, batch_day: dt.date | None) -> TenantBatch:
+    if not tables_exist(engine.store.engine):
+        return TenantBatch()
+    repo = GoalRepo(engine.store.engine, create=False)
+    goals = repo.all(tenant)
+    if not goals:
+        return TenantBatch()
+    svc = GoalService(engine, tenant, create_tables=False)
+    if svc.settings.clock == "wall":
+        as_of = dt.date.today()
+    elif batch_day is not None:
+        as_of = repo.advance_clock(tenant, batch_day)
+    else:
+        as_of = repo.clock(tenant) or dt.date.today()
+    tb = TenantBatch(service=svc, as_of=as_of)
+    for g in goals:
+        o = g.owner_ref
+        if o.kind == "company":
+            tb.company.append(g)
+        else:
+            tb.by_owner[(o.kind, o.name or "")].append(g)
+    return tb
+
+
+def last_transitions(tenant: str) -> list[dict[str, Any]]:
+    """Transitions found during the latest batch on this thread (for tests and diagnostics)."""
+    tb = _state.tenants.get(tenant)
+    return list(tb.transitions) if tb else []

@@ -1,0 +1,828 @@
+"""Goals of one tenant: validation with the tenant's data, cascades, re-balancing, progress and
+status transitions. Every figure comes from :meth:`attain.core.engine.Engine.kpis_where`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from attain.core.engine import Engine
+from attain.core.kpi import Dimensions, Metric, quantize
+from attain.core.models import DealEvent
+
+from .allocation import allocate, rebalance
+from .model import (
+    ACTIVITY,
+    OUTCOME,
+    CascadeSpec,
+    Goal,
+    GoalError,
+    GoalSpec,
+    GoalType,
+    Owner,
+    ValidationContext,
+    members,
+    quantum_of,
+    slugify,
+    validate_goal,
+)
+from .periods import Period, custom, parse_period
+from .settings import Settings, load_settings
+from .storage import GoalRepo
+from .tracking import Evaluation, evaluate
+
+log = logging.getLogger("attain.goals")
+
+ZERO = Decimal(0)
+
+#: the engine whose goals are being notified about (read by the webhook notifier for settings)
+current_engine: ContextVar[tuple[Engine, str] | None] = ContextVar("attain_goals_engine",
+                                                                    default=None)
+
+
+class SnapshotEngine(Engine):
+    """An :class:`Engine` over one read of the deals and the roster.
+
+    ``kpis_where`` is the core's own code; only ``deals`` and ``dimensions`` are served from
+    memory, so many goals are evaluated with one scan of the deals table. Inside
+    :meth:`narrowed`, ``deals`` yields only the deals whose day (per ``date_of``) is in a range,
+    found by bisection in a sorted index (the predicate given to ``kpis_where`` still decides).
+    """
+
+    def __init__(self, base: Engine) -> None:
+        super().__init__(base.store, base.plugins)
+        self.base = base
+        self._deals: dict[str, list[DealEvent]] = {}
+        self._dims: dict[str, Dimensions] = {}
+        self._index: dict[tuple[str, Any], tuple[list[dt.date], list[DealEvent]]] = {}
+        self._range: tuple[Callable[[DealEvent], dt.date | None], dt.date, dt.date] | None = None
+
+    def disabled(self, tenant: str) -> set[str]:
+        return self.base.disabled(tenant)
+
+    def contributor(self) -> Any:
+        return self.base.contributor()
+
+    def all_deals(self, tenant: str) -> list[DealEvent]:
+        if tenant not in self._deals:
+            self._deals[tenant] = list(self.base.deals(tenant))
+        return self._deals[tenant]
+
+    def deals(self, tenant: str) -> Iterator[DealEvent]:
+        if self._range is None:
+            return iter(self.all_deals(tenant))
+        date_of, start, end = self._range
+        key = (tenant, date_of)
+        if key not in self._index:
+            dated = sorted(((d, x) for x in self.all_deals(tenant)
+                            if (d := date_of(x)) is not None), key=lambda t: t[0])
+            self._index[key] = ([d for d, _ in dated], [x for _, x in dated])
+        days, deals = self._index[key]
+        return iter(deals[bisect_left(days, start):bisect_right(days, end)])
+
+    @contextmanager
+    def narrowed(self, date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
+                 end: dt.date) -> Iterator[None]:
+        prev, self._range = self._range, (date_of, start, end)
+        try:
+            yield
+        finally:
+            self._range = prev
+
+    def dimensions(self, tenant: str) -> Dimensions:
+        if tenant not in self._dims:
+            self._dims[tenant] = self.base.dimensions(tenant)
+        return self._dims[tenant]
+
+
+def builtin_goal_types() -> dict[str, GoalType]:
+    return {OUTCOME.name: OUTCOME, ACTIVITY.name: ACTIVITY}
+
+
+@dataclass
+class ApplyResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    children: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "children": self.children, "warnings": self.warnings, "notes": self.notes}
+
+
+class GoalsRejected(ValueError):
+    """One or more goals of a plan failed validation (nothing was saved)."""
+
+    def __init__(self, errors: list[GoalError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class GoalService:
+    """Goals of one tenant on one engine."""
+
+    def __init__(self, engine: Engine, tenant: str, settings: Settings | None = None,
+                 create_tables: bool = True) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.repo = GoalRepo(engine.store.engine, create=create_tables)
+        self.view = SnapshotEngine(engine)
+        self._settings = settings
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    # -- context ------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.repo.config(self.tenant))
+        return self._settings
+
+    def refresh(self) -> None:
+        """Forget the cached deals, roster and figures (after new events)."""
+        self.view = SnapshotEngine(self.engine)
+        self._cache.clear()
+
+    def metrics(self) -> dict[str, Metric]:
+        return {m.name: m for m in self.engine.metrics(self.tenant)}
+
+    def goal_types(self) -> dict[str, GoalType]:
+        off = self.engine.disabled(self.tenant)
+        reg = self.engine.plugins.registries.get("goal_types", {})
+        out = {}
+        for name, gt in reg.items():
+            owner = self.engine.plugins.owners.get(("goal_types", name))
+            if owner is not None and owner.plugin in off:
+                continue
+            if isinstance(gt, GoalType):
+                out[name] = gt
+            elif callable(getattr(gt, "date_of", None)):
+                out[name] = GoalType(name, str(getattr(gt, "description", "")), gt.date_of,
+                                     str(getattr(gt, "attribution", "")))
+        return out or builtin_goal_types()
+
+    def dims(self) -> Dimensions:
+        return self.view.dimensions(self.tenant)
+
+    def deal_owners(self) -> set[str]:
+        key = ("owners",)
+        if key not in self._cache:
+            self._cache[key] = {d.owner for d in self.view.all_deals(self.tenant)}
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    def _date_of(self, kind: str) -> Callable[[DealEvent], dt.date | None]:
+        gt = self.goal_types().get(kind) or OUTCOME
+        return gt.date_of
+
+    def first_day(self, kind: str) -> dt.date | None:
+        key = ("first", kind)
+        if key not in self._cache:
+            date_of = self._date_of(kind)
+            days = [d for d in (date_of(x) for x in self.view.all_deals(self.tenant)) if d is not None]
+            self._cache[key] = min(days) if days else None
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    # -- actuals ------------------------------------------------------------------------------
+
+    def grouped(self, metric: str, owner: Owner, period: Period, kind: str,
+                grouping: str = "all") -> dict[str | None, Decimal | None]:
+        """``metric`` over the deals attributed to ``period`` whose owner matches, per group."""
+        key = ("grouped", metric, str(owner), period.start, period.end, kind, grouping)
+        if key in self._cache:
+            return self._cache[key]  # type: ignore[no-any-return]
+        m = self.metrics().get(metric)
+        if m is None:
+            raise GoalError(None, [f"metric {metric!r} is not registered (or its plugin is "
+                                   "disabled for this tenant)"])
+        dims = self.dims()
+        date_of = self._date_of(kind)
+        start, end = period.start, period.end
+
+        def where(deal: DealEvent) -> bool:
+            day = date_of(deal)
+            return day is not None and start <= day <= end and owner.matches(deal.owner, dims)
+
+        with self.view.narrowed(date_of, start, end):
+            rows = self.view.kpis_where(self.tenant, grouping, where, metrics=[m])
+        out: dict[str | None, Decimal | None] = {}
+        for r in rows:
+            v = r.get(metric)
+            out[r["key"]] = v if isinstance(v, Decimal) or v is None else Decimal(str(v))
+        self._cache[key] = out
+        return out
+
+    def empty_value(self, metric: str) -> Decimal | None:
+        m = self.metrics()[metric]
+        v = m.compute({})
+        return None if v is None else Decimal(v)
+
+    def actual_of(self, metric: str, owner: Owner, period: Period, kind: str) -> Decimal | None:
+        rows = self.grouped(metric, owner, period, kind, "all")
+        if "all" in rows:
+            return rows["all"]
+        return self.empty_value(metric)
+
+    def actual(self, goal: Goal, period: Period | None = None) -> Decimal | None:
+        return self.actual_of(goal.metric, goal.owner_ref, period or goal.period, goal.kind)
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def context(self) -> ValidationContext:
+        return ValidationContext(metrics=self.metrics(), goal_types=self.goal_types(),
+                                 dims=self.dims(), deal_owners=self.deal_owners(),
+                                 actual=self.actual_of)
+
+    def validate(self, raw: Mapping[str, Any] | GoalSpec) -> tuple[Goal, list[str]]:
+        """A validated goal and its achievability warnings (raises GoalError)."""
+        goal = validate_goal(raw, self.context())
+        return goal, self.achievability(goal)
+
+    def _earlier(self, p: Period) -> Period:
+        if p.kind == "year":
+            return p.shift_years(-1)
+        if p.kind in ("half", "quarter", "month"):
+            months = {"half": 6, "quarter": 3, "month": 1}[p.kind]
+            y, m = p.start.year, p.start.month - months
+            if m < 1:
+                y, m = y - 1, m + 12
+            label = {"half": f"{y}-H{(m - 1) // 6 + 1}", "quarter": f"{y}-Q{(m - 1) // 3 + 1}",
+                     "month": f"{y}-{m:02d}"}[p.kind]
+            return parse_period(label)
+        return custom(p.start - dt.timedelta(days=p.days), p.start - dt.timedelta(days=1))
+
+    def history_periods(self, goal: Goal, limit: int = 60) -> list[Period]:
+        """Earlier periods of the same length as the goal's (same calendar kind), newest first,
+        back to the first deal."""
+        first = self.first_day(goal.kind)
+        out: list[Period] = []
+        if first is None:
+            return out
+        p = self._earlier(goal.period)
+        while p.end >= first and len(out) < limit:
+            out.append(p)
+            p = self._earlier(p)
+        return out
+
+    def achievability(self, goal: Goal) -> list[str]:
+        """Warnings (never errors) when the target is far beyond the owner's best earlier
+        period of the same length."""
+        factor = self.settings.achievable_factor
+        best: tuple[Period, Decimal] | None = None
+        for p in self.history_periods(goal):
+            v = self.actual(goal, p)
+            if v is None:
+                continue
+            if best is None or (v > best[1] if goal.direction == "up" else v < best[1]):
+                best = (p, v)
+        what = f"{goal.period.kind} period" if goal.period.kind != "custom" else \
+            f"{goal.period.days}-day period"
+        if best is None:
+            goal.notes.append(f"achievability not checked: no earlier {what} of {goal.owner} "
+                              f"with {goal.metric} before {goal.period.start}")
+            return []
+        p, v = best
+        if goal.direction == "up":
+            if v <= 0:
+                return [f"achievable? {goal.owner} had no {goal.metric} in any earlier {what} "
+                        f"(best {p}: {v}); the target {goal.target} has no track record"]
+            ratio = goal.target / v
+            if ratio > factor:
+                return [f"achievable? target {goal.target} is {ratio:.2f}× the best earlier "
+                        f"{what} of {goal.owner} ({p}: {goal.metric} {v}); that is above the "
+                        f"achievable_factor {factor}"]
+        else:
+            if goal.target <= 0 < v:
+                return [f"achievable? target {goal.target} for {goal.metric} (lower is better) "
+                        f"was never reached: the best earlier {what} of {goal.owner} is "
+                        f"{p}: {v}"]
+            if goal.target > 0 and v / goal.target > factor:
+                return [f"achievable? target {goal.target} is {v / goal.target:.2f}× below the "
+                        f"best earlier {what} of {goal.owner} ({p}: {goal.metric} {v}; lower "
+                        f"is better); that is beyond the achievable_factor {factor}"]
+        goal.notes.append(f"achievable: best earlier {what} of {goal.owner} was {p} "
+                          f"({goal.metric} {v})")
+        return []
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def goals(self) -> list[Goal]:
+        """Every goal, parents before children (depth-first, in creation order)."""
+        return order_tree(self.repo.all(self.tenant))
+
+    def get(self, goal_id: str) -> Goal:
+        g = self.repo.get(self.tenant, goal_id)
+        if g is None:
+            raise KeyError(f"no goal {goal_id!r} in tenant {self.tenant!r}")
+        return g
+
+    def subtree(self, goal_id: str) -> list[Goal]:
+        return [g for g in self.goals() if g.id == goal_id or g.id.startswith(goal_id + "/")]
+
+    def add(self, raw: Mapping[str, Any] | GoalSpec, replace: bool = False) -> ApplyResult:
+        goal, warnings = self.validate(raw)
+        if not replace and self.repo.get(self.tenant, goal.id) is not None:
+            raise GoalError(goal.id, [f"a goal with id {goal.id!r} exists; use `attain goals "
+                                      "apply` to update it or remove it first"])
+        return self._store_roots([(goal, warnings)], force=True)
+
+    def apply(self, specs: Sequence[Mapping[str, Any]]) -> ApplyResult:
+        """Create or update the goals of a plan: all are validated first, nothing is saved when
+        one is rejected. A goal whose definition did not change keeps its cascade (and any
+        edited child targets)."""
+        errors: list[GoalError] = []
+        validated: list[tuple[Goal, list[str]]] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(specs, start=1):
+            if not isinstance(raw, Mapping):
+                errors.append(GoalError(f"#{i}", [f"goal #{i} is not a mapping of fields"]))
+                continue
+            if not raw.get("id"):
+                errors.append(GoalError(f"#{i}", ["id: every goal in a plan needs an id"]))
+                continue
+            try:
+                goal, warnings = self.validate(raw)
+            except GoalError as exc:
+                errors.append(exc)
+                continue
+            if goal.id in seen:
+                errors.append(GoalError(goal.id, [f"id {goal.id!r} is used twice in the plan"]))
+                continue
+            seen.add(goal.id)
+            validated.append((goal, warnings))
+        if errors:
+            raise GoalsRejected(errors)
+        return self._store_roots(validated, force=False)
+
+    def _store_roots(self, items: Sequence[tuple[Goal, list[str]]], force: bool) -> ApplyResult:
+        res = ApplyResult()
+        to_save: list[Goal] = []
+        replace: list[str] = []
+        for goal, warnings in items:
+            old = self.repo.get(self.tenant, goal.id)
+            if warnings:
+                res.warnings[goal.id] = warnings
+            if old is not None and not force and _same_definition(old, goal):
+                res.unchanged.append(goal.id)
+                continue
+            children = self.build_cascade(goal) if goal.cascade else []
+            (res.updated if old is not None else res.created).append(goal.id)
+            res.children[goal.id] = len(children)
+            notes = list(goal.notes)
+            if goal.notes:
+                res.notes[goal.id] = notes
+            to_save.extend([goal, *children])
+            replace.append(goal.id)
+        if to_save:
+            self.repo.save(self.tenant, to_save, replace_below=replace)
+        return res
+
+    def remove(self, goal_id: str) -> int:
+        self.get(goal_id)
+        return self.repo.delete_tree(self.tenant, goal_id)
+
+    # -- cascades -----------------------------------------------------------------------------
+
+    def cascade(self, goal_id: str, spec: CascadeSpec | None = None) -> list[Goal]:
+        """(Re)build the cascade of a goal (with ``spec`` or its own) and save it."""
+        goal = self.get(goal_id)
+        if spec is not None:
+            goal = goal.model_copy(update={"cascade": spec})
+        if goal.cascade is None or goal.cascade.is_empty():
+            raise GoalError(goal_id, ["cascade: the goal has no cascade spec; give --periods "
+                                      "and/or --owners"])
+        problems: list[str] = []
+        from .model import cascade_path_problems
+
+        problems += cascade_path_problems(goal.owner_ref.kind, goal.cascade.owners)
+        if goal.cascade.periods == "quarter" and goal.period.kind in ("quarter", "month"):
+            problems.append(f"cascade: a {goal.period.kind} cannot be split into quarters")
+        if goal.cascade.periods == "month" and goal.period.kind == "month":
+            problems.append("cascade: a month cannot be split into months")
+        if problems:
+            raise GoalError(goal_id, problems)
+        children = self.build_cascade(goal)
+        self.repo.save(self.tenant, [goal, *children], replace_below=[goal.id])
+        return [goal, *children]
+
+    def build_cascade(self, goal: Goal) -> list[Goal]:
+        spec = goal.cascade
+        if spec is None:
+            return []
+        out: list[Goal] = []
+        level: list[Goal] = [goal]
+        if spec.periods is not None:
+            nxt: list[Goal] = []
+            for node in level:
+                nxt.extend(self._split_periods(node, spec))
+            out.extend(nxt)
+            level = nxt
+        for owner_level in spec.owners:
+            nxt = []
+            for node in level:
+                nxt.extend(self._split_owners(node, owner_level, spec, goal))
+            out.extend(nxt)
+            level = nxt
+        return out
+
+    def _quantum(self, goal: Goal) -> Decimal:
+        return quantum_of(self.metrics().get(goal.metric))
+
+    def _children_of(self, node: Goal, parts: Sequence[tuple[str, Owner, Period, Fraction, str]]
+                     ) -> list[Goal]:
+        """Child goals of ``node`` from (suffix, owner, period, weight, note)."""
+        cumulative = node.aggregation == "cumulative"
+        q = self._quantum(node)
+        weights = [w for *_, w, _ in parts]
+        if cumulative:
+            targets = allocate(node.target, weights, q)
+            stretches: list[Decimal | None] = (
+                list(allocate(node.stretch, weights, q)) if node.stretch is not None
+                else [None] * len(parts))
+        else:
+            targets = [node.target] * len(parts)
+            stretches = [node.stretch] * len(parts)
+        kids = []
+        for (suffix, owner, period, _, note), t, s in zip(parts, targets, stretches, strict=True):
+            kids.append(Goal(
+                id=f"{node.id}/{suffix}", parent=node.id, metric=node.metric, owner=str(owner),
+                period=period, target=t, stretch=s, stretch_reward=node.stretch_reward,
+                kind=node.kind, direction=node.direction, aggregation=node.aggregation,
+                pacing=node.pacing, notes=[note] if note else []))
+        return kids
+
+    def _split_periods(self, node: Goal, spec: CascadeSpec) -> list[Goal]:
+        assert spec.periods is not None
+        subs = node.period.split(spec.periods)
+        owner = node.owner_ref
+        weights: list[Fraction]
+        notes: list[str]
+        if spec.period_method == "days":
+            weights = [Fraction(p.days) for p in subs]
+            notes = [f"share by days: {p.days}/{node.period.days}" for p in subs]
+        elif spec.period_method == "seasonal":
+            last = [self.actual_of(node.metric, owner, p.shift_years(-1), node.kind) or ZERO
+                    for p in subs]
+            total = sum(last, ZERO)
+            if total > 0 and node.aggregation == "cumulative":
+                weights = [Fraction(max(v, ZERO)) for v in last]
+                notes = [f"seasonal share {v / total:.2%} ({p.shift_years(-1)}: {v})"
+                         for p, v in zip(subs, last, strict=True)]
+            else:
+                weights = [Fraction(1)] * len(subs)
+                notes = [f"seasonal: no {node.metric} for {owner} in "
+                         f"{node.period.shift_years(-1)}; equal shares"] * len(subs)
+        else:
+            weights = [Fraction(1)] * len(subs)
+            notes = [f"equal share 1/{len(subs)}"] * len(subs)
+        parts = [(slugify(p.label) if p.kind == "custom" else p.label, owner, p, w, n)
+                 for p, w, n in zip(subs, weights, notes, strict=True)]
+        return self._children_of(node, parts)
+
+    def _split_owners(self, node: Goal, level: str, spec: CascadeSpec, root: Goal) -> list[Goal]:
+        dims = self.dims()
+        owner = node.owner_ref
+        reps = members(owner, dims, self.deal_owners())
+        groups: dict[str, list[str]] = defaultdict(list)
+        for r in reps:
+            if level == "rep":
+                groups[r].append(r)
+            else:
+                info = dims.reps.get(r)
+                key = (info.region if level == "region" else info.manager) if info else None
+                if key:
+                    groups[key].append(r)
+        if not groups:
+            raise GoalError(node.id, [f"cascade: {owner} has no {level} to cascade to "
+                                      "(load the team roster first)"])
+        names = sorted(groups)
+        child_owners = [Owner(level, n) for n in names]  # type: ignore[arg-type]
+        weights: list[Fraction]
+        notes: list[str]
+        if spec.method == "equal":
+            weights = [Fraction(1)] * len(names)
+            notes = [f"equal share 1/{len(names)}"] * len(names)
+        elif spec.method == "capacity":
+            owners_with_deals = self.deal_owners()
+            caps = {n: sum((rep_capacity(r, node.period, root.period.start, spec.ramp_months,
+                                         new=r not in owners_with_deals) for r in groups[n]),
+                           Fraction(0)) for n in names}
+            weights = [caps[n] for n in names]
+            total = sum(weights, Fraction(0))
+            notes = []
+            for n in names:
+                new = [r for r in groups[n] if r not in owners_with_deals]
+                extra = (f"; new reps ramping over {spec.ramp_months} months from "
+                         f"{root.period.start}: {', '.join(new)}" if new else "")
+                notes.append(f"capacity {float(caps[n]):.4g} of {float(total):.4g} "
+                             f"({len(groups[n])} rep(s)){extra}")
+        else:
+            weights, notes = self._history_weights(node, level, names)
+        parts = [(Owner(level, n).slug(), o, node.period, w, note)  # type: ignore[arg-type]
+                 for n, o, w, note in zip(names, child_owners, weights, notes, strict=True)]
+        return self._children_of(node, parts)
+
+    def _history_weights(self, node: Goal, level: str, names: list[str]
+                         ) -> tuple[list[Fraction], list[str]]:
+        """Each child's share of the node's KPI in the same period last year; without data
+        there, in all the history before the period; without that, in all the data."""
+        owner = node.owner_ref
+        first = self.first_day(node.kind)
+        bases: list[tuple[str, Period | None]] = [("same period last year",
+                                                   node.period.shift_years(-1))]
+        if first is not None and first < node.period.start:
+            bases.append(("all history before the period",
+                          custom(first, node.period.start - dt.timedelta(days=1))))
+        if first is not None:
+            last = max((d for d in (self._date_of(node.kind)(x)
+                                    for x in self.view.all_deals(self.tenant)) if d is not None),
+                       default=first)
+            bases.append(("all data (no history before the period)", custom(first, last)))
+        for label, basis in bases:
+            if basis is None:
+                continue
+            by = self.grouped(node.metric, owner, basis, node.kind, level)
+            vals = {n: max(by.get(n) or ZERO, ZERO) for n in names}
+            total = sum(vals.values(), ZERO)
+            if total > 0:
+                return ([Fraction(vals[n]) for n in names],
+                        [f"history share {vals[n] / total:.2%} of {node.metric} {total} "
+                         f"({label}: {basis})" for n in names])
+        return ([Fraction(1)] * len(names),
+                [f"history: no {node.metric} for {owner} at all; equal shares"] * len(names))
+
+    # -- editing ------------------------------------------------------------------------------
+
+    def set_target(self, goal_id: str, value: Decimal, keep_siblings: bool = False
+                   ) -> dict[str, Any]:
+        """Change a goal's target. A child's siblings are re-balanced so the parent still adds
+        up (pinned siblings, i.e. edited ones, keep theirs); with ``keep_siblings`` they are left
+        alone and the gap is reported. The goal's own cascade is rescaled."""
+        goals = {g.id: g for g in self.repo.all(self.tenant)}
+        if goal_id not in goals:
+            raise KeyError(f"no goal {goal_id!r} in tenant {self.tenant!r}")
+        g = goals[goal_id]
+        q = self._quantum(g)
+        if value < 0 or (value == 0 and g.direction == "up"):
+            raise GoalError(goal_id, [f"target {value} must be above 0"])
+        if g.aggregation == "cumulative" and (Fraction(value) / Fraction(q)).denominator != 1:
+            raise GoalError(goal_id, [f"target {value} must be a whole number of {q}"])
+        changed: dict[str, Goal] = {}
+        siblings_report: list[dict[str, Any]] = []
+        old = g.target
+        parent = goals.get(g.parent) if g.parent else None
+        mode = "root" if parent is None else ("kept" if keep_siblings else "rebalanced")
+        if g.aggregation != "cumulative":
+            mode = "set (level KPI: children are not re-balanced)"
+            changed[g.id] = g.model_copy(update={"target": value, "pinned": parent is not None})
+        elif parent is None or keep_siblings:
+            changed.update(self._rescaled(goals, g, value, g.stretch))
+        else:
+            kids = [k for k in goals.values() if k.parent == parent.id]
+            sibs = [k for k in kids if k.id != g.id]
+            pinned_sum = sum((k.target for k in sibs if k.pinned), ZERO)
+            free = [k for k in sibs if not k.pinned]
+            remaining = parent.target - value - pinned_sum
+            if remaining < 0:
+                raise GoalError(goal_id, [
+                    f"{value} plus the pinned siblings' {pinned_sum} exceeds the parent "
+                    f"{parent.id} target {parent.target} by {-remaining}; lower it, or use "
+                    "--keep-siblings to leave the siblings and accept the gap"])
+            if not free and remaining != 0:
+                raise GoalError(goal_id, [
+                    f"every sibling is pinned, nothing can absorb {remaining}; use "
+                    "--keep-siblings to accept the gap (or edit the parent)"])
+            plan = {k.id: k.target for k in kids}
+            plan[g.id] = value
+            if free:
+                plan.update(zip([k.id for k in free],
+                                rebalance(remaining, [k.target for k in free], q), strict=True))
+            siblings_report = [{"id": k.id, "old": k.target, "new": plan[k.id]} for k in free]
+            # the parent's stretch is re-shared over the new child targets
+            stretches = (dict(zip([k.id for k in kids],
+                                  allocate(parent.stretch, [plan[k.id] for k in kids], q),
+                                  strict=True))
+                         if parent.stretch is not None else {k.id: k.stretch for k in kids})
+            for k in kids:
+                if plan[k.id] != k.target or stretches[k.id] != k.stretch or k.id == g.id:
+                    changed.update(self._rescaled(goals, k, plan[k.id], stretches[k.id]))
+        if parent is not None:
+            changed[g.id] = changed[g.id].model_copy(update={"pinned": True})
+        self.repo.save(self.tenant, changed.values())
+        report: dict[str, Any] = {"goal": goal_id, "old": old, "new": value, "mode": mode,
+                                  "siblings": siblings_report, "changed": sorted(changed)}
+        if parent is not None:
+            total = sum((changed.get(k.id, k).target for k in goals.values()
+                         if k.parent == parent.id), ZERO)
+            report.update({"parent": parent.id, "parent_target": parent.target,
+                           "children_sum": total, "gap": total - parent.target})
+        return report
+
+    def _rescaled(self, goals: Mapping[str, Goal], node: Goal, target: Decimal,
+                  stretch: Decimal | None) -> dict[str, Goal]:
+        """``node`` with a new target and stretch, and its whole cascade scaled to match (pinned
+        children keep their targets when possible)."""
+        out: dict[str, Goal] = {}
+        out[node.id] = node.model_copy(update={"target": target, "stretch": stretch})
+        kids = [k for k in goals.values() if k.parent == node.id]
+        if not kids or node.aggregation != "cumulative":
+            return out
+        q = self._quantum(node)
+        pinned_sum = sum((k.target for k in kids if k.pinned), ZERO)
+        free = [k for k in kids if not k.pinned]
+        if free and target - pinned_sum >= 0:
+            plan = dict(zip([k.id for k in free],
+                            rebalance(target - pinned_sum, [k.target for k in free], q),
+                            strict=True))
+            plan.update({k.id: k.target for k in kids if k.pinned})
+        else:  # pins cannot be honoured: scale everyone, pins are released
+            plan = dict(zip([k.id for k in kids], rebalance(target, [k.target for k in kids], q),
+                            strict=True))
+            kids = [k.model_copy(update={"pinned": False}) for k in kids]
+        stretches = (allocate(stretch, [plan[k.id] for k in kids], q)
+                     if stretch is not None else [k.stretch for k in kids])
+        for k, st in zip(kids, stretches, strict=True):
+            if plan[k.id] != k.target or st != k.stretch or not k.pinned and \
+                    goals[k.id].pinned:
+                out.update(self._rescaled(goals, k, plan[k.id], st))
+            if not k.pinned and goals[k.id].pinned:
+                out[k.id] = out[k.id].model_copy(update={"pinned": False})
+        return out
+
+    # -- tracking -----------------------------------------------------------------------------
+
+    def seasonal_weights(self, goal: Goal) -> list[tuple[Period, Decimal]] | None:
+        if goal.pacing != "seasonal" or goal.aggregation != "cumulative":
+            return None
+        months = goal.period.months()
+        weights = [(p, max(self.actual(goal, p.shift_years(-1)) or ZERO, ZERO)) for p in months]
+        if sum((w for _, w in weights), ZERO) == 0:
+            return None
+        return weights
+
+    def evaluate(self, goal: Goal, as_of: dt.date) -> Evaluation:
+        cumulative = goal.aggregation == "cumulative"
+        upto = goal.period.upto(as_of)
+        actual = self.actual(goal, upto) if upto is not None else (
+            self.empty_value(goal.metric) if cumulative else None)
+        days = self.settings.run_rate_days
+        if cumulative:
+            window = custom(as_of - dt.timedelta(days=days - 1), as_of)
+            trailing = self.actual(goal, window) if as_of < goal.period.end else ZERO
+        else:
+            end = min(as_of, goal.period.end)
+            trailing = (self.actual(goal, custom(max(goal.period.start,
+                                                     end - dt.timedelta(days=days - 1)), end))
+                        if as_of >= goal.period.start else None)
+        return evaluate(period=goal.period, as_of=as_of, target=goal.target, stretch=goal.stretch,
+                        direction=goal.direction, cumulative=cumulative, actual=actual,
+                        trailing_actual=trailing, trailing_days=days,
+                        seasonal_weights=self.seasonal_weights(goal),
+                        th=self.settings.thresholds)
+
+    def progress_row(self, goal: Goal, as_of: dt.date) -> dict[str, Any]:
+        if goal.metric not in self.metrics():
+            return {"id": goal.id, "parent": goal.parent, "owner": goal.owner,
+                    "metric": goal.metric, "period": goal.period.as_json(),
+                    "target": goal.target, "actual": None, "attainment": None,
+                    "expected_attainment": None, "projection": None, "status": "unavailable",
+                    "projection_run_rate": None,
+                    "status_rule": f"unavailable: KPI {goal.metric} is not registered for "
+                                   f"tenant {self.tenant} (its plugin is missing or disabled)",
+                    "stretch": goal.stretch, "stretch_reward": goal.stretch_reward,
+                    "kind": goal.kind, "direction": goal.direction,
+                    "aggregation": goal.aggregation, "pacing": goal.pacing, "as_of": as_of}
+        ev = self.evaluate(goal, as_of)
+        figures = ev.figures(2 if goal.aggregation == "cumulative" else 4)
+        row: dict[str, Any] = {
+            "id": goal.id, "parent": goal.parent, "owner": goal.owner, "metric": goal.metric,
+            "period": goal.period.as_json(), "target": goal.target,
+            "actual": figures.pop("actual"), "attainment": figures.pop("attainment"),
+            "expected_attainment": figures.pop("expected_attainment"),
+            "projection": figures.pop("projection"), "status": figures.pop("status"),
+        }
+        row.update(figures)
+        row.update({"stretch": goal.stretch, "stretch_reward": goal.stretch_reward,
+                    "kind": goal.kind, "direction": goal.direction,
+                    "aggregation": goal.aggregation, "pacing": goal.pacing,
+                    "as_of": as_of})
+        if goal.pacing == "seasonal" and self.seasonal_weights(goal) is None:
+            row["pacing"] = "linear (seasonal: no history a year earlier)"
+        return row
+
+    def progress(self, as_of: dt.date, goal_id: str | None = None) -> list[dict[str, Any]]:
+        goals = self.subtree(goal_id) if goal_id else self.goals()
+        if goal_id and not goals:
+            raise KeyError(f"no goal {goal_id!r} in tenant {self.tenant!r}")
+        return [self.progress_row(g, as_of) for g in goals]
+
+    def check(self, as_of: dt.date, goals: Iterable[Goal] | None = None,
+              notify: bool = True) -> list[dict[str, Any]]:
+        """Evaluate goals, store their status and notify transitions into at_risk/off_track
+        (``goal.at_risk`` / ``goal.off_track`` through ``attain_notify``)."""
+        goals = list(self.goals() if goals is None else goals)
+        previous = self.repo.statuses(self.tenant)
+        out = []
+        for g in goals:
+            row = self.progress_row(g, as_of)
+            new, old = row["status"], previous.get(g.id)
+            if new == old:
+                continue
+            self.repo.set_status(self.tenant, g.id, new, as_of, row["status_rule"])
+            transition = {**row, "previous_status": old}
+            out.append(transition)
+            if notify and new in ("at_risk", "off_track"):
+                self.notify(f"goal.{new}", transition)
+        return out
+
+    def notify(self, kind: str, payload: dict[str, Any]) -> None:
+        token = current_engine.set((self.engine, self.tenant))
+        try:
+            self.engine.plugins.call("attain_notify", self.engine.disabled(self.tenant),
+                                     tenant=self.tenant, kind=kind, payload=payload)
+        finally:
+            current_engine.reset(token)
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def tree_rows(self, goal_id: str) -> list[dict[str, Any]]:
+        """The goal and its cascade with, for every node with children, their sum and gap."""
+        nodes = self.subtree(goal_id)
+        if not nodes:
+            raise KeyError(f"no goal {goal_id!r} in tenant {self.tenant!r}")
+        kids: dict[str, list[Goal]] = defaultdict(list)
+        for n in nodes:
+            if n.parent:
+                kids[n.parent].append(n)
+        base = nodes[0].depth
+        rows = []
+        for n in nodes:
+            row: dict[str, Any] = {"id": n.id, "parent": n.parent, "depth": n.depth - base,
+                                   "owner": n.owner, "period": n.period.as_json(),
+                                   "metric": n.metric, "target": n.target,
+                                   "stretch": n.stretch, "pinned": n.pinned,
+                                   "notes": n.notes}
+            if kids.get(n.id):
+                total = sum((k.target for k in kids[n.id]), ZERO)
+                row["children"] = len(kids[n.id])
+                if n.aggregation == "cumulative":
+                    row["children_sum"] = total
+                    row["gap"] = total - n.target
+            rows.append(row)
+        return rows
+
+
+def rep_capacity(rep: str, period: Period, ramp_start: dt.date, ramp_months: int,
+                 new: bool) -> Fraction:
+    """Share of full productivity a rep brings over ``period``: 1 for an existing rep; a new rep
+    ramps linearly from ``ramp_start``: month k of the ramp (1…R) at k/(R+1), then 1. Months are
+    weighted by their days inside the period."""
+    if not new or ramp_months <= 0:
+        return Fraction(1)
+    total = Fraction(0)
+    for m in period.months():
+        k = (m.start.year - ramp_start.year) * 12 + (m.start.month - ramp_start.month) + 1
+        cap = Fraction(1) if k > ramp_months else Fraction(max(k, 0), ramp_months + 1)
+        total += cap * m.days
+    return total / period.days
+
+
+def order_tree(goals: Sequence[Goal]) -> list[Goal]:
+    """Parents before children, siblings in stored order."""
+    by_parent: dict[str | None, list[Goal]] = defaultdict(list)
+    ids = {g.id for g in goals}
+    for g in goals:
+        by_parent[g.parent if g.parent in ids else None].append(g)
+    out: list[Goal] = []
+
+    def walk(parent: str | None) -> None:
+        for g in by_parent.get(parent, []):
+            out.append(g)
+            walk(g.id)
+
+    walk(None)
+    return out
+
+
+def _same_definition(a: Goal, b: Goal) -> bool:
+    keys = ("metric", "owner", "period", "target", "target_basis", "stretch", "stretch_reward",
+            "kind", "direction", "aggregation", "pacing", "cascade", "description")
+    da = a.model_dump(mode="json", include=set(keys))
+    db = b.model_dump(mode="json", include=set(keys))
+    return bool(da == db)
+
+
+def fmt_money(v: Decimal | None) -> str:
+    q = quantize(v, 2)
+    return "–" if q is None else f"{q:,.2f}"
