@@ -219,7 +219,8 @@ class GoalService:
         out: dict[str | None, Decimal | None] = {}
         for r in rows:
             v = r.get(metric)
-            out[r["key"]] = v if isinstance(v, Decimal) or v is None else Decimal(str(v))
+            k = r["key"]
+            out[None if k is None else str(k)] = v if isinstance(v, Decimal) or v is None else Decimal(str(v))
         self._cache[key] = out
         return out
 
