@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .kpi import (
+    FACT_TYPES,
     CellKey,
     Components,
     Contributor,
@@ -37,13 +38,16 @@ from .kpi import (
     add_into,
     cell_of,
     classify,
+    fact_cell,
     rollup,
 )
 from .models import (
     EVENT_ADAPTER,
     Account,
+    ActivityEvent,
     AnyEvent,
     DealEvent,
+    LeadEvent,
     Product,
     Rep,
     entity_key,
@@ -54,6 +58,7 @@ from .store import (
     CounterRow,
     DeadLetterRow,
     DealRow,
+    EventRow,
     KpiCellRow,
     MetaRow,
     ProductRow,
@@ -315,6 +320,7 @@ class Engine:
         stored = raw.load_deals(tenant, list({e.deal_id for e in events if isinstance(e, DealEvent)}))
 
         current: dict[str, DealEvent] = dict(stored)
+        facts: list[AnyEvent] = []
         log_rows: list[tuple[Any, ...]] = []
         outs: list[tuple[AnyEvent, str]] = []
         for ev, rec in zip(events, recs, strict=True):
@@ -332,6 +338,7 @@ class Engine:
                     current[ev.deal_id] = ev
             else:
                 version, outcome = None, "accepted"
+                facts.append(ev)
             if outcome == "accepted":
                 res.accepted += 1
             else:
@@ -343,18 +350,27 @@ class Engine:
 
         changed = [d for d, e in current.items() if stored.get(d) is not e]
         raw.insert_events(log_rows)
-        if changed:
-            raw.upsert_deals([current[d] for d in changed])
+        if changed or facts:
             contribute = self.contributor()
             deltas: dict[CellKey, Components] = {}
-            for d in changed:
-                old = stored.get(d)
-                if old is not None:
-                    add_into(deltas, cell_of(old), contribute(old), -1)
-                new = current[d]
-                add_into(deltas, cell_of(new), contribute(new), +1)
-            raw.apply_cell_deltas(tenant, deltas)
-            res.changed_cells = {(tenant, c) for c in deltas}
+            if changed:
+                raw.upsert_deals([current[d] for d in changed])
+                for d in changed:
+                    old = stored.get(d)
+                    if old is not None:
+                        add_into(deltas, cell_of(old), contribute(old), -1)
+                    new = current[d]
+                    add_into(deltas, cell_of(new), contribute(new), +1)
+            # Facts never change: an accepted one (its id is new) adds its contribution once.
+            fact_types = contribute.fact_types
+            for ev in facts:
+                if ev.type in fact_types:
+                    comps = contribute(ev)
+                    if comps:
+                        add_into(deltas, fact_cell(ev), comps)
+            if deltas:
+                raw.apply_cell_deltas(tenant, deltas)
+                res.changed_cells = {(tenant, c) for c in deltas}
         counts = {
             'attain_events_total{outcome="accepted"}': res.accepted,
             'attain_events_total{outcome="duplicate"}': res.duplicates,
@@ -410,13 +426,18 @@ class Engine:
                      ("tenant", "key"), ("value",))
 
     def _rebuild(self, conn: Connection, tenant: str) -> None:
-        """Recompute every KPI cell of ``tenant`` from the deals' latest snapshots."""
+        """Recompute every KPI cell of ``tenant`` from the deals' latest snapshots and the stored
+        facts (lead and activity events)."""
         conn.execute(delete(KpiCellRow).where(KpiCellRow.tenant == tenant))
         contribute = self.contributor()
         cells: dict[CellKey, Components] = {}
         for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
             d = deal_from_row(r)
             add_into(cells, cell_of(d), contribute(d))
+        for f in self._read_facts(conn, tenant, contribute.fact_types):
+            comps = contribute(f)
+            if comps:
+                add_into(cells, fact_cell(f), comps)
         rows = [{"tenant": tenant, "cell": cell_id(k), "owner": k[0], "product": k[1], "account": k[2],
                  "quarter": k[3], "components": dumps_components(v)} for k, v in cells.items()]
         if rows:
@@ -470,21 +491,61 @@ class Engine:
             for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
                 yield deal_from_row(r)
 
-    def kpis_where(self, tenant: str, grouping: str, where: Callable[[DealEvent], bool],
-                   metrics: Iterable[Metric] | None = None) -> list[dict[str, object]]:
-        """KPI rows over the deals that satisfy ``where`` (e.g. closed in a month, one team).
+    def _read_facts(self, conn: Connection, tenant: str,
+                    types: Iterable[str] = FACT_TYPES) -> Iterator[LeadEvent | ActivityEvent]:
+        types = [t for t in types if t in FACT_TYPES]
+        if not types:
+            return
+        t = EventRow.__table__
+        q = (select(t.c.payload).where(t.c.tenant == tenant, t.c.type.in_(types))
+             .order_by(t.c.id))
+        for (payload,) in conn.execute(q):
+            try:
+                ev = EVENT_ADAPTER.validate_json(payload)
+            except ValidationError as exc:  # accepted once; only a changed model gets here
+                log.warning("stored %s event skipped: %s", tenant, explain_validation(exc))
+                continue
+            if not isinstance(ev, (LeadEvent, ActivityEvent)):
+                continue
+            if ev.tenant != tenant:  # stored as received; the tenant may have come from outside
+                ev = ev.model_copy(update={"tenant": tenant})
+            yield ev
 
-        Computed from the deals' latest snapshots with the same contribute/compute functions as
-        the live cells, so it agrees with :meth:`kpis` on the same deals. Goals and incentives use
-        it for arbitrary periods and owners.
+    def facts(self, tenant: str) -> Iterator[LeadEvent | ActivityEvent]:
+        """Every stored lead and activity event of ``tenant``, validated, in arrival order
+        (public API for plugins). Facts never change; each event id appears once."""
+        with self.store.engine.connect() as conn:
+            yield from self._read_facts(conn, tenant)
+
+    def kpis_where(self, tenant: str, grouping: str, where: Callable[[Any], bool],
+                   metrics: Iterable[Metric] | None = None) -> list[dict[str, object]]:
+        """KPI rows over the deals and facts that satisfy ``where`` (e.g. closed in a month,
+        one team).
+
+        ``where`` receives every deal's latest snapshot (:meth:`deals`) *and* every lead and
+        activity event (:meth:`facts`): a predicate that reads deal fields (``closed_on``,
+        ``status`` …) must check ``event.type == "deal"`` (or ``isinstance``) first. Facts
+        have ``occurred_at`` and an ``owner`` (optional on leads).
+
+        Computed with the same contribute/compute functions as the live cells, so it agrees
+        with :meth:`kpis` on the same events. Goals and incentives use it for arbitrary periods
+        and owners.
         """
+        shown = list(self.metrics(tenant) if metrics is None else metrics)
+        types = {t for m in shown for t in m.events}  # only read what the metrics count
         contribute = self.contributor()
         cells: dict[CellKey, Components] = {}
-        for d in self.deals(tenant):
-            if where(d):
-                add_into(cells, cell_of(d), contribute(d))
-        return rollup(cells, grouping, self.dimensions(tenant),
-                      self.metrics(tenant) if metrics is None else metrics)
+        if "deal" in types:
+            for d in self.deals(tenant):
+                if where(d):
+                    add_into(cells, cell_of(d), contribute(d))
+        if types.intersection(FACT_TYPES):
+            for f in self.facts(tenant):
+                if where(f):
+                    comps = contribute(f)
+                    if comps:
+                        add_into(cells, fact_cell(f), comps)
+        return rollup(cells, grouping, self.dimensions(tenant), shown)
 
     def save_dimensions(self, tenant: str, reps: Iterable[Rep] = (),
                         accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:

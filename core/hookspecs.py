@@ -39,7 +39,9 @@ def attain_register_metrics(register: Callable[..., None]) -> None:
 
     :param register: call ``register(metric)`` with an :class:`attain.core.kpi.Metric` for each
         KPI the plugin adds. ``metric.contribute(deal)`` returns the deal snapshot's additive
-        components; ``metric.compute(sums)`` turns summed components into the value (or None).
+        components (or, for a metric declaring ``events=("lead", "activity")``, a lead or
+        activity event's); ``metric.compute(sums)`` turns summed components into the value (or
+        None).
         Names must be unique across plugins; a clash raises
         :class:`attain.core.plugins.RegistrationError` naming both owners.
     :return: nothing; the return value is ignored.

@@ -12,6 +12,11 @@ How it works
 * A newer version of the deal *retracts* the old snapshot's contribution and adds the new one
   (changelog / KTable semantics). Duplicates and stale versions change nothing, so results do not
   depend on arrival order or redelivery.
+* Lead and activity events are *facts*: they happen once and never change, so a fact's
+  contribution is simply added to its cell when the event is accepted (event ids are
+  deduplicated, so that happens once). A fact's cell is ``(owner, "", account, quarter)`` where
+  ``quarter`` is the quarter of the date of ``occurred_at`` (deals use ``closed_on``); a lead has
+  no account and a lead without an owner has none either ("").
 * Reading KPIs rolls cells up to a grouping (rep, manager, region, product, sector, quarter …) by
   looking up reference data *at read time*, then each metric's ``compute`` turns the summed
   components into its value. Loading the roster after the deals therefore gives the same figures.
@@ -24,9 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from .models import Account, DealEvent, Product, Rep
+from .models import Account, ActivityEvent, DealEvent, LeadEvent, Product, Rep
 
 Number = Decimal | int
 Components = dict[str, Decimal]
@@ -36,14 +41,15 @@ Outcome = Literal["accepted", "duplicate", "stale"]
 
 GROUPINGS: dict[str, str] = {
     "all": "everything together (the company)",
-    "rep": "the deal's owner",
+    "rep": "the deal's (or lead's / activity's) owner",
     "manager": "the owner's manager, from the team roster",
     "region": "the owner's regional office, from the team roster",
     "product": "the deal's product",
     "series": "the product's series, from the product catalogue",
     "sector": "the account's sector, from the account list",
-    "account": "the deal's account",
-    "quarter": "the calendar quarter of closed_on, e.g. 2017-Q2 (open deals have none)",
+    "account": "the deal's (or activity's) account",
+    "quarter": "the calendar quarter of closed_on, e.g. 2017-Q2 (open deals have none); "
+               "for lead and activity events, of occurred_at",
 }
 
 ZERO = Decimal(0)
@@ -62,11 +68,29 @@ def cell_of(deal: DealEvent) -> CellKey:
     return (deal.owner, deal.product or "", deal.account or "", quarter_of(deal.closed_on))
 
 
+Fact = LeadEvent | ActivityEvent
+#: event types whose events are immutable facts that metrics may count
+FACT_TYPES: tuple[str, ...] = ("lead", "activity")
+
+
+def fact_cell(event: Any) -> CellKey:
+    """The cube cell a fact (lead or activity event) contributes to: its owner, no product, its
+    account (activities) and the quarter of the date of ``occurred_at``."""
+    return (getattr(event, "owner", None) or "", "", getattr(event, "account", None) or "",
+            quarter_of(event.occurred_at.date()))
+
+
+def event_cell(event: Any) -> CellKey:
+    """:func:`cell_of` for a deal snapshot, :func:`fact_cell` for any other event."""
+    return cell_of(event) if isinstance(event, DealEvent) else fact_cell(event)
+
+
 # ---------------------------------------------------------------------------------------------
 # Metrics
 
 
-Contribute = Callable[[DealEvent], Mapping[str, Number]]
+#: ``contribute(event)``: a DealEvent, or (for metrics declaring them) a LeadEvent / ActivityEvent
+Contribute = Callable[[Any], Mapping[str, Number]]
 Compute = Callable[[Mapping[str, Decimal]], "Decimal | None"]
 
 
@@ -76,7 +100,12 @@ class Metric:
 
     ``contribute(deal)`` returns the deal's additive components (sparse: leave out zeros). Every
     metric registered by one plugin shares that plugin's component namespace, and metrics that
-    pass the *same* ``contribute`` function share one call per deal.
+    pass the *same* ``contribute`` function share one call per event.
+
+    ``events`` names the event types ``contribute`` takes: ``("deal",)`` (the default) for deal
+    snapshots, ``"lead"`` and/or ``"activity"`` for facts (see :data:`FACT_TYPES`). ``contribute``
+    is only ever called with events of those types. A fact's contribution is added once, when
+    the event is accepted, to :func:`fact_cell` (whose quarter is the quarter of occurred_at).
 
     ``compute(sums)`` turns the components summed over a group into the metric's value, or
     ``None`` where it is undefined. ``sums`` holds every component of the plugin (missing = 0).
@@ -93,6 +122,7 @@ class Metric:
     unit: Literal["money", "count", "ratio", "days", "number"] = "number"
     priced: tuple[str, ...] = ()
     plugin: str = field(default="", compare=False)
+    events: tuple[str, ...] = ("deal",)
 
 
 def quantize(value: Decimal | None, places: int) -> Decimal | None:
@@ -123,6 +153,42 @@ def _ratio(num: Decimal, den: Decimal, places: int) -> Decimal | None:
     return None if den == 0 else quantize(num / den, places)
 
 
+def _utc_naive(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _seconds(td: dt.timedelta) -> Decimal:
+    """A timedelta in seconds, exactly."""
+    return Decimal(td.days * 86400 + td.seconds) + Decimal(td.microseconds).scaleb(-6)
+
+
+ACTIVITY_COMPONENT = {"call": "calls", "email": "emails", "meeting": "meetings", "demo": "demos"}
+LEAD_COMPONENT = {"created": "leads_created", "mql": "mqls", "sal": "sals", "sql": "sqls",
+                  "converted": "leads_converted", "disqualified": "leads_disqualified"}
+
+
+def core_fact_contribution(event: Fact) -> dict[str, Number]:
+    """Components of the core lead and activity KPIs for one fact."""
+    if isinstance(event, ActivityEvent):
+        return {ACTIVITY_COMPONENT[event.kind]: 1, "activities": 1}
+    out: dict[str, Number] = {LEAD_COMPONENT[event.kind]: 1}
+    if event.first_response_at is not None:
+        # Naive times are taken as UTC (as everywhere in the store).
+        delay = _utc_naive(event.first_response_at) - _utc_naive(event.occurred_at)
+        out["first_response_n"] = 1
+        out["first_response_seconds"] = _seconds(delay)
+    return out
+
+
+def _count(component: str) -> Compute:
+    return lambda s: s.get(component, ZERO)
+
+
+def _avg_first_response_hours(s: Mapping[str, Decimal]) -> Decimal | None:
+    n = s.get("first_response_n", ZERO)
+    return None if n == 0 else quantize(s.get("first_response_seconds", ZERO) / (n * 3600), 2)
+
+
 CORE_METRICS: tuple[Metric, ...] = (
     Metric("won_revenue", "Σ amount of won deals", core_contribution,
            lambda s: s.get("won_revenue", ZERO), "money"),
@@ -149,6 +215,19 @@ CORE_METRICS: tuple[Metric, ...] = (
            core_contribution,
            lambda s: s.get("open_amount", ZERO) + s.get("open_unpriced*list_price", ZERO),
            "money", priced=("open_unpriced",)),
+    # -- activities and leads (facts, attributed to the quarter of occurred_at) --
+    *(Metric(name, f"number of {kind} activities", core_fact_contribution, _count(name), "count",
+             events=("activity",))
+      for kind, name in ACTIVITY_COMPONENT.items()),
+    Metric("activities", "number of activities (calls, emails, meetings and demos)",
+           core_fact_contribution, _count("activities"), "count", events=("activity",)),
+    *(Metric(name, f"number of lead events of kind {kind!r}", core_fact_contribution,
+             _count(name), "count", events=("lead",))
+      for kind, name in LEAD_COMPONENT.items()),
+    Metric("avg_first_response_hours",
+           "mean hours from occurred_at to first_response_at over lead events that carry "
+           "first_response_at; null without any; 2 decimals",
+           core_fact_contribution, _avg_first_response_hours, "number", events=("lead",)),
 )
 
 
@@ -157,10 +236,11 @@ CORE_METRICS: tuple[Metric, ...] = (
 
 
 class Contributor:
-    """Evaluates every metric's ``contribute`` for a deal, once per distinct function.
+    """Evaluates every metric's ``contribute`` for an event, once per distinct function, calling
+    only the functions whose metrics declare the event's type (:attr:`Metric.events`).
 
     ``on_error(plugin, exc)`` is called when a plugin's function raises; that plugin's components
-    are then left out for this snapshot (and the failure is counted by the caller).
+    are then left out for this event (and the failure is counted by the caller).
     """
 
     def __init__(
@@ -168,17 +248,22 @@ class Contributor:
         metrics: Iterable[Metric],
         on_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        seen: dict[int, tuple[str, Contribute]] = {}
+        seen: dict[str, dict[int, tuple[str, Contribute]]] = {}
         for m in metrics:
-            seen.setdefault(id(m.contribute), (m.plugin, m.contribute))
-        self._fns = list(seen.values())
+            for t in m.events:
+                seen.setdefault(t, {}).setdefault(id(m.contribute), (m.plugin, m.contribute))
+        self._by_type = {t: list(fns.values()) for t, fns in seen.items()}
+        self._fns = self._by_type.get("deal", [])
+        #: the non-deal event types some metric takes
+        self.fact_types: tuple[str, ...] = tuple(sorted(t for t in self._by_type if t != "deal"))
         self._on_error = on_error
 
-    def __call__(self, deal: DealEvent) -> Components:
+    def __call__(self, event: Any) -> Components:
+        fns = self._fns if type(event) is DealEvent else self._by_type.get(event.type, ())
         out: Components = {}
-        for plugin, fn in self._fns:
+        for plugin, fn in fns:
             try:
-                part = fn(deal)
+                part = fn(event)
             except Exception as exc:  # a plugin failure is isolated, reported and counted
                 if self._on_error is None:
                     raise
@@ -241,7 +326,7 @@ class Dimensions:
         if grouping == "all":
             return "all"
         if grouping == "rep":
-            return owner
+            return owner or None  # a lead without an owner
         if grouping == "manager":
             rep = self.reps.get(owner)
             return rep.manager if rep else None

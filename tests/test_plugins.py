@@ -20,6 +20,8 @@ from conftest import Cli
 
 CORE_KPIS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate",
              "avg_deal_size", "avg_cycle_days", "pipeline_value"]
+FACT_KPIS = ["calls", "emails", "meetings", "demos", "activities", "leads_created", "mqls",
+             "sals", "sqls", "leads_converted", "leads_disqualified", "avg_first_response_hours"]
 OWNERS = ["Ann", "Bob", "Cy"]
 
 
@@ -288,7 +290,7 @@ def test_load_plugins_empty_loads_only_the_core(reload_plugins: pytest.MonkeyPat
                                                 sqlite_url: str, bundled_dir: Path) -> None:
     reload_plugins.setenv("ATTAIN_LOAD_PLUGINS", "")
     assert get_plugins().names() == ["core"]
-    assert sorted(get_plugins().metrics) == sorted(CORE_KPIS)
+    assert sorted(get_plugins().metrics) == sorted(CORE_KPIS + FACT_KPIS)
     result = Cli(sqlite_url)("import", "crm-csv", str(bundled_dir), ok=False)
     assert isinstance(result.exception, ConnectorError)
     assert "crm-csv" in str(result.exception)
@@ -321,7 +323,7 @@ def test_plugins_list_json(cli: Cli) -> None:
     attain_version = metadata.version("attain")
     assert by_name["core"]["version"] == attain_version
     assert "attain_register_metrics" in by_name["core"]["hooks"]
-    assert sorted(by_name["core"]["provides"]["metrics"]) == sorted(CORE_KPIS)
+    assert sorted(by_name["core"]["provides"]["metrics"]) == sorted(CORE_KPIS + FACT_KPIS)
     csv_plugin = by_name["crm_csv"]
     assert csv_plugin["version"] == attain_version
     assert csv_plugin["hooks"] == ["attain_register_connectors"]

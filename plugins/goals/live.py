@@ -1,15 +1,16 @@
-"""Live re-evaluation: goals whose owner matches an accepted deal event are re-evaluated, and a
-transition into at_risk / off_track is notified, as events arrive (embedded runner or stream
-workers, which both go through :meth:`attain.core.engine.Engine.process`).
+"""Live re-evaluation: goals whose owner matches an accepted deal (or lead / activity) event are
+re-evaluated, and a transition into at_risk / off_track is notified, as events arrive (embedded
+runner or stream workers, which both go through :meth:`attain.core.engine.Engine.process`).
 
 Keeping it cheap
 ----------------
 * ``attain_event_received`` only notes the batch's latest event day (no I/O).
-* The first accepted deal of a batch loads the tenant's goals once (nothing more happens for a
+* The first accepted deal or fact of a batch loads the tenant's goals once (nothing more happens for a
   tenant without goals, or a database where goals were never used).
-* A goal is re-evaluated only if its owner matches the deal's rep (rep, the rep's manager or
-  region from the roster, or company) and the deal's day (closed_on for outcome goals) is within
-  its period, and at most once per batch: all events of a batch were committed together, so one
+* A goal is re-evaluated only if its KPI counts the event's type, its owner matches the event's
+  rep (rep, the rep's manager or region from the roster, or company) and the event's day
+  (closed_on for outcome goals; occurred_at's date for lead and activity events) is within its
+  period, and at most once per batch: all events of a batch were committed together, so one
   evaluation sees them all.
 
 The as-of day of a live evaluation is the tenant's event-time watermark (the latest event day seen,
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attain.core.engine import Engine
-from attain.core.models import AnyEvent, DealEvent
+from attain.core.models import ActivityEvent, AnyEvent, DealEvent, LeadEvent
 
 from .model import Goal
 from .service import GoalService
@@ -77,7 +78,7 @@ def on_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> 
     st = _state
     if st.phase != "processed":
         st.phase = "processed"
-    if outcome != "accepted" or not isinstance(event, DealEvent):
+    if outcome != "accepted" or not isinstance(event, (DealEvent, LeadEvent, ActivityEvent)):
         return
     tb = st.tenants.get(tenant)
     if tb is None:
@@ -85,20 +86,28 @@ def on_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> 
     if tb.service is None or tb.as_of is None:
         return
     svc = tb.service
-    rep = svc.dims().reps.get(event.owner)
-    candidates = list(tb.company) + tb.by_owner.get(("rep", event.owner), [])
+    owner = event.owner  # a lead may have none: then only company goals can be concerned
+    rep = svc.dims().reps.get(owner) if owner else None
+    candidates = list(tb.company) + (tb.by_owner.get(("rep", owner), []) if owner else [])
     if rep is not None:
         if rep.region:
             candidates += tb.by_owner.get(("region", rep.region), [])
         if rep.manager:
             candidates += tb.by_owner.get(("manager", rep.manager), [])
     types = svc.goal_types()
+    metrics = svc.metrics()
     todo = []
     for g in candidates:
         if g.id in tb.evaluated:
             continue
-        gt = types.get(g.kind)
-        day = gt.date_of(event) if gt is not None else event.closed_on
+        m = metrics.get(g.metric)
+        if m is not None and event.type not in m.events:
+            continue  # e.g. a call cannot move a revenue goal
+        if isinstance(event, DealEvent):
+            gt = types.get(g.kind)
+            day = gt.date_of(event) if gt is not None else event.closed_on
+        else:
+            day = event.occurred_at.date()  # facts count on the day they happened
         # A deal without a day may have been reopened: it can only matter to running goals.
         if g.period.contains(day) or (day is None and g.period.contains(tb.as_of)):
             tb.evaluated.add(g.id)

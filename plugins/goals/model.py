@@ -31,7 +31,7 @@ OwnerMethod = Literal["equal", "capacity", "history"]
 PeriodMethod = Literal["equal", "days", "seasonal"]
 
 #: KPIs where less is better when a goal does not say (``direction: up|down`` overrides).
-LOWER_IS_BETTER = {"lost_deals", "avg_cycle_days"}
+LOWER_IS_BETTER = {"lost_deals", "avg_cycle_days", "leads_disqualified", "avg_first_response_hours"}
 
 
 class GoalError(ValueError):
@@ -111,12 +111,27 @@ def members(owner: Owner, dims: Dimensions, deal_owners: Iterable[str]) -> list[
 @dataclass(frozen=True)
 class GoalType:
     """What a goal's KPI is measured over. ``date_of(deal)`` attributes a deal to a day; the
-    goal's actual covers the deals whose day falls within the period."""
+    goal's actual covers the deals whose day falls within the period. Facts (lead and activity
+    events, counted by KPIs such as ``calls`` or ``mqls``) are always attributed to the date of
+    their ``occurred_at``, whatever the goal type (see :func:`event_day`)."""
 
     name: str
     description: str
     date_of: Callable[[DealEvent], dt.date | None]
     attribution: str = ""
+
+
+def event_day(date_of: Callable[[DealEvent], dt.date | None], event: Any) -> dt.date | None:
+    """The day an event counts on: ``date_of(deal)`` for a deal snapshot, the date of
+    ``occurred_at`` for a fact (lead or activity event)."""
+    if isinstance(event, DealEvent):
+        return date_of(event)
+    return event.occurred_at.date()  # type: ignore[no-any-return]
+
+
+def takes_facts(metric: Metric) -> bool:
+    """Whether a KPI counts facts (lead / activity events) rather than deals."""
+    return any(t != "deal" for t in metric.events)
 
 
 def _closed_on(deal: DealEvent) -> dt.date | None:

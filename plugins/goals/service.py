@@ -17,7 +17,7 @@ from typing import Any
 
 from attain.core.engine import Engine
 from attain.core.kpi import Dimensions, Metric, quantize
-from attain.core.models import DealEvent
+from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
 from .allocation import allocate, rebalance
 from .model import (
@@ -30,9 +30,11 @@ from .model import (
     GoalType,
     Owner,
     ValidationContext,
+    event_day,
     members,
     quantum_of,
     slugify,
+    takes_facts,
     validate_goal,
 )
 from .periods import Period, custom, parse_period
@@ -50,12 +52,14 @@ current_engine: ContextVar[tuple[Engine, str] | None] = ContextVar("attain_goals
 
 
 class SnapshotEngine(Engine):
-    """An :class:`Engine` over one read of the deals and the roster.
+    """An :class:`Engine` over one read of the deals, the facts and the roster.
 
-    ``kpis_where`` is the core's own code; only ``deals`` and ``dimensions`` are served from
-    memory, so many goals are evaluated with one scan of the deals table. Inside
-    :meth:`narrowed`, ``deals`` yields only the deals whose day (per ``date_of``) is in a range,
-    found by bisection in a sorted index (the predicate given to ``kpis_where`` still decides).
+    ``kpis_where`` is the core's own code; only ``deals``, ``facts`` and ``dimensions`` are served
+    from memory, so many goals are evaluated with one scan of the deals table (and of the lead
+    and activity events, read when a goal's KPI counts them). Inside :meth:`narrowed`, ``deals``
+    yields only the deals whose day (per ``date_of``) is in a range and ``facts`` only the facts
+    whose occurred_at date is, found by bisection in sorted indexes (the predicate given to
+    ``kpis_where`` still decides).
     """
 
     def __init__(self, base: Engine) -> None:
@@ -65,6 +69,7 @@ class SnapshotEngine(Engine):
         self._dims: dict[str, Dimensions] = {}
         self._index: dict[tuple[str, Any], tuple[list[dt.date], list[DealEvent]]] = {}
         self._range: tuple[Callable[[DealEvent], dt.date | None], dt.date, dt.date] | None = None
+        self._facts: dict[str, tuple[list[dt.date], list[LeadEvent | ActivityEvent]]] = {}
 
     def disabled(self, tenant: str) -> set[str]:
         return self.base.disabled(tenant)
@@ -88,6 +93,27 @@ class SnapshotEngine(Engine):
             self._index[key] = ([d for d, _ in dated], [x for _, x in dated])
         days, deals = self._index[key]
         return iter(deals[bisect_left(days, start):bisect_right(days, end)])
+
+    def all_facts(self, tenant: str) -> list[LeadEvent | ActivityEvent]:
+        return self._fact_index(tenant)[1]
+
+    def fact_days(self, tenant: str) -> list[dt.date]:
+        """The occurred_at dates of :meth:`all_facts`, sorted."""
+        return self._fact_index(tenant)[0]
+
+    def _fact_index(self, tenant: str) -> tuple[list[dt.date], list[LeadEvent | ActivityEvent]]:
+        if tenant not in self._facts:
+            dated = sorted(((f.occurred_at.date(), f) for f in self.base.facts(tenant)),
+                           key=lambda t: t[0])
+            self._facts[tenant] = ([d for d, _ in dated], [f for _, f in dated])
+        return self._facts[tenant]
+
+    def facts(self, tenant: str) -> Iterator[LeadEvent | ActivityEvent]:
+        days, facts = self._fact_index(tenant)
+        if self._range is None:
+            return iter(facts)
+        _, start, end = self._range
+        return iter(facts[bisect_left(days, start):bisect_right(days, end)])
 
     @contextmanager
     def narrowed(self, date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
@@ -182,15 +208,34 @@ class GoalService:
             self._cache[key] = {d.owner for d in self.view.all_deals(self.tenant)}
         return self._cache[key]  # type: ignore[no-any-return]
 
+    def owners(self) -> set[str]:
+        """Reps that own a deal or a fact (lead / activity event)."""
+        key = ("all-owners",)
+        if key not in self._cache:
+            self._cache[key] = self.deal_owners() | {
+                f.owner for f in self.view.all_facts(self.tenant) if f.owner}
+        return self._cache[key]  # type: ignore[no-any-return]
+
     def _date_of(self, kind: str) -> Callable[[DealEvent], dt.date | None]:
         gt = self.goal_types().get(kind) or OUTCOME
         return gt.date_of
 
-    def first_day(self, kind: str) -> dt.date | None:
-        key = ("first", kind)
+    def _counts_facts(self, metric: str | None) -> bool:
+        m = self.metrics().get(metric) if metric is not None else None
+        return m is not None and takes_facts(m)
+
+    def _days(self, kind: str, metric: str | None) -> list[dt.date]:
+        """The days the data of ``metric`` is attributed to: the facts' occurred_at dates for a
+        KPI that counts facts, the deals' days (per the goal type) otherwise."""
+        if self._counts_facts(metric):
+            return self.view.fact_days(self.tenant)
+        date_of = self._date_of(kind)
+        return [d for d in (date_of(x) for x in self.view.all_deals(self.tenant)) if d is not None]
+
+    def first_day(self, kind: str, metric: str | None = None) -> dt.date | None:
+        key = ("first", kind, self._counts_facts(metric))
         if key not in self._cache:
-            date_of = self._date_of(kind)
-            days = [d for d in (date_of(x) for x in self.view.all_deals(self.tenant)) if d is not None]
+            days = self._days(kind, metric)
             self._cache[key] = min(days) if days else None
         return self._cache[key]  # type: ignore[no-any-return]
 
@@ -198,7 +243,8 @@ class GoalService:
 
     def grouped(self, metric: str, owner: Owner, period: Period, kind: str,
                 grouping: str = "all") -> dict[str | None, Decimal | None]:
-        """``metric`` over the deals attributed to ``period`` whose owner matches, per group."""
+        """``metric`` over the deals (and facts) attributed to ``period`` whose owner matches,
+        per group. Facts count on the date of their occurred_at."""
         key = ("grouped", metric, str(owner), period.start, period.end, kind, grouping)
         if key in self._cache:
             return self._cache[key]  # type: ignore[no-any-return]
@@ -210,9 +256,10 @@ class GoalService:
         date_of = self._date_of(kind)
         start, end = period.start, period.end
 
-        def where(deal: DealEvent) -> bool:
-            day = date_of(deal)
-            return day is not None and start <= day <= end and owner.matches(deal.owner, dims)
+        def where(event: DealEvent | LeadEvent | ActivityEvent) -> bool:
+            day = event_day(date_of, event)
+            return (day is not None and start <= day <= end
+                    and owner.matches(event.owner or "", dims))  # a lead may have no owner
 
         with self.view.narrowed(date_of, start, end):
             rows = self.view.kpis_where(self.tenant, grouping, where, metrics=[m])
@@ -242,7 +289,7 @@ class GoalService:
 
     def context(self) -> ValidationContext:
         return ValidationContext(metrics=self.metrics(), goal_types=self.goal_types(),
-                                 dims=self.dims(), deal_owners=self.deal_owners(),
+                                 dims=self.dims(), deal_owners=self.owners(),
                                  actual=self.actual_of)
 
     def validate(self, raw: Mapping[str, Any] | GoalSpec) -> tuple[Goal, list[str]]:
@@ -265,8 +312,8 @@ class GoalService:
 
     def history_periods(self, goal: Goal, limit: int = 60) -> list[Period]:
         """Earlier periods of the same length as the goal's (same calendar kind), newest first,
-        back to the first deal."""
-        first = self.first_day(goal.kind)
+        back to the first deal (the first fact for a KPI that counts facts)."""
+        first = self.first_day(goal.kind, goal.metric)
         out: list[Period] = []
         if first is None:
             return out
@@ -494,7 +541,8 @@ class GoalService:
     def _split_owners(self, node: Goal, level: str, spec: CascadeSpec, root: Goal) -> list[Goal]:
         dims = self.dims()
         owner = node.owner_ref
-        reps = members(owner, dims, self.deal_owners())
+        reps = members(owner, dims, self.owners() if self._counts_facts(node.metric)
+                       else self.deal_owners())
         groups: dict[str, list[str]] = defaultdict(list)
         for r in reps:
             if level == "rep":
@@ -539,16 +587,14 @@ class GoalService:
         """Each child's share of the node's KPI in the same period last year; without data
         there, in all the history before the period; without that, in all the data."""
         owner = node.owner_ref
-        first = self.first_day(node.kind)
+        first = self.first_day(node.kind, node.metric)
         bases: list[tuple[str, Period | None]] = [("same period last year",
                                                    node.period.shift_years(-1))]
         if first is not None and first < node.period.start:
             bases.append(("all history before the period",
                           custom(first, node.period.start - dt.timedelta(days=1))))
         if first is not None:
-            last = max((d for d in (self._date_of(node.kind)(x)
-                                    for x in self.view.all_deals(self.tenant)) if d is not None),
-                       default=first)
+            last = max(self._days(node.kind, node.metric), default=first)
             bases.append(("all data (no history before the period)", custom(first, last)))
         for label, basis in bases:
             if basis is None:
