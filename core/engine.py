@@ -286,6 +286,13 @@ class Engine:
             for t, ev, o in outcomes:
                 self.plugins.call("attain_event_processed", self.disabled(t), event=ev, tenant=t,
                                   outcome=o, engine=self)
+        if outcomes and self.plugins.has_impls("attain_batch_processed"):
+            per_tenant: dict[str, list[tuple[AnyEvent, str]]] = {}
+            for t, ev, o in outcomes:
+                per_tenant.setdefault(t, []).append((ev, o))
+            for t, outs in per_tenant.items():
+                self.plugins.call("attain_batch_processed", self.disabled(t), tenant=t,
+                                  outcomes=outs, engine=self)
         if bad and self.plugins.has_impls("attain_event_rejected"):
             dl_tenant = tenant or default_tenant
             for rec, reason in bad:

@@ -133,6 +133,22 @@ def attain_event_processed(event: AnyEvent, tenant: str, outcome: str, engine: E
 
 
 @hookspec
+def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine) -> None:
+    """Called once per tenant after a batch was committed, after its ``attain_event_processed``
+    calls.
+
+    Use it to do per-batch work once (write accruals, re-evaluate goals) instead of per event.
+
+    :param tenant: the tenant.
+    :param outcomes: ``(event, outcome)`` pairs of that tenant's valid events, in batch order;
+        outcome is ``"accepted"``, ``"duplicate"`` or ``"stale"``.
+    :param engine: the :class:`attain.core.engine.Engine` that processed the batch.
+    :return: nothing; the return value is ignored. Raising is isolated as for
+        :func:`attain_event_received`.
+    """
+
+
+@hookspec
 def attain_event_rejected(tenant: str, reason: str, payload: str, source: str) -> None:
     """Called when an input was dead-lettered (bad JSON, schema violation, bad values).
 

@@ -1,5 +1,48 @@
-"""The ``incentives`` plugin.
+"""The ``incentives`` plugin: a commission engine reps can trust, live and auditable.
 
-Registered through the ``attain`` entry-point group like any partner plugin. Its capability is
-tracked in its own issue; until then it implements no hook, so loading it changes nothing.
+* Rule types (flat rate, tiers, accelerators, gates, caps, bonuses, SPIFs, manager overrides,
+  clawbacks, draws) are registered through ``attain_register_commission_rules``, the same hook a
+  partner uses to add their own (:mod:`attain.plugins.incentives.rules`).
+* Plans are YAML/JSON files validated with line numbers (:mod:`.plans`), stored as effective-dated
+  versions with append-only assignments, splits and period locks (:mod:`.db`, :mod:`.service`).
+* Statements are computed in memory (:mod:`.calc`), rounded half-even to cents per line, and go
+  through draft → approved → signed off, with inquiries and adjustments.
+* Accruals follow deal events live through ``attain_event_processed`` (:mod:`.live`).
+* ``attain commission …`` commands (:mod:`.cli`). Documentation: docs/incentives.md.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from attain.core import hookimpl
+
+
+@hookimpl
+def attain_register_commission_rules(register: Callable[..., None]) -> None:
+    from .rules import BUILTIN_RULES
+
+    for rule_type in BUILTIN_RULES:
+        register(rule_type)
+
+
+@hookimpl
+def attain_register_commands(cli: Any) -> None:
+    from .cli import commission_app
+
+    cli.add_typer(commission_app, name="commission")
+
+
+@hookimpl
+def attain_event_processed(event: Any, tenant: str, outcome: str, engine: Any) -> None:
+    from .live import on_event_processed
+
+    on_event_processed(event, tenant, outcome, engine)
+
+
+@hookimpl
+def attain_batch_processed(tenant: str, outcomes: Any, engine: Any) -> None:
+    from .live import on_batch_processed
+
+    on_batch_processed(tenant, engine)
