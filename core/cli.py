@@ -381,12 +381,9 @@ def demo(
 
 
 def build_app() -> typer.Typer:
-    try:
-        from attain.streams.cli import register as register_stream_commands
-    except ImportError:  # the streams module is being built; the embedded commands still work
-        pass
-    else:
-        register_stream_commands(app)  # worker, publish (Faust/Kafka are imported when they run)
+    from attain.streams.cli import register as register_stream_commands
+
+    register_stream_commands(app)  # worker, publish (Faust/Kafka are imported when they run)
     get_plugins().call("attain_register_commands", cli=app)
     return app
 

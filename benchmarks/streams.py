@@ -1,0 +1,329 @@
+"""Stream benchmark: throughput and latency of one `attain worker` on a real Kafka broker.
+
+Usage: python benchmarks/streams.py [--events 100000] [--versions 4] [--latency-seconds 15]
+                                    [--rate 1000] [--batch 500]
+
+Uses $ATTAIN_KAFKA_BOOTSTRAP, or starts a broker with scripts/kafka (on $ATTAIN_KAFKA_PORT) and
+stops it afterwards. Every run uses fresh topics (a unique prefix) and a fresh SQLite store.
+
+Measured in the same run, on the same generated deal events (N / versions deals with `versions`
+snapshots each, lightly shuffled):
+
+* baseline_events_per_s: a bare aiokafka consumer reads the pre-filled topic and JSON-decodes
+  every value (nothing else);
+* engine_only_events_per_s: Engine.process on the same events in the worker's batch size, in
+  process, no Kafka (the ceiling the store sets);
+* faust_only_events_per_s: a bare Faust agent (noack_take, ack, nothing else) on the same topic
+  (the ceiling Faust's per-message machinery sets);
+* events_per_s: `attain worker` (a subprocess) end to end: from its first committed batch to the
+  last event being in the store;
+* latency_p50_ms / latency_p99_ms: events produced at a steady --rate, each timed from just before
+  it is sent until the first attain.kpi-updates message whose `offsets` cover it arrives;
+* kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
+
+Prints one JSON object. Targets: ratio >= 0.3, latency_p99_ms < 250.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTAIN = [sys.executable, "-m", "attain.core.cli"]
+STAGES = [("Prospecting", "open"), ("Engaging", "open"), ("Won", "won"), ("Lost", "lost")]
+
+
+def generate(events: int, versions: int, prefix: str, seed: int = 11) -> list[bytes]:
+    rng = random.Random(seed)
+    reps = [f"Rep {i:03d}" for i in range(200)]
+    products = ["GTX Basic", "GTX Pro", "MG Special", "MG Advanced", "GTX Plus Pro", "GTK 500"]
+    accounts = [f"Account {i:03d}" for i in range(300)]
+    lines: list[bytes] = []
+    for d in range(max(1, events // versions)):
+        owner, product, account = rng.choice(reps), rng.choice(products), rng.choice(accounts)
+        engaged = f"2017-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d}"
+        closed = f"2017-{rng.randint(7, 12):02d}-{rng.randint(1, 28):02d}"
+        for v in range(1, versions + 1):
+            final = v == versions
+            stage, status = STAGES[2 + (d % 2)] if final else STAGES[min(v - 1, 1)]
+            ev = {"type": "deal", "event_id": f"{prefix}{d}-v{v}", "deal_id": f"{prefix}{d}", "version": v,
+                  "occurred_at": f"{closed if final else engaged}T10:00:00Z", "owner": owner,
+                  "account": account, "product": product, "stage": stage, "status": status,
+                  "amount": f"{rng.randint(100, 20000)}.50" if status != "open" or v > 1 else None,
+                  "engaged_on": engaged if v > 1 else None, "closed_on": closed if final else None}
+            lines.append(json.dumps(ev, separators=(",", ":")).encode())
+    for i in range(0, len(lines) - 1, 7):  # a later version sometimes arrives first
+        lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    return lines
+
+
+def items(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    from attain.streams.codec import key_of_line
+
+    out = []
+    for line in lines:
+        k = key_of_line(line)
+        out.append((k.encode() if k else None, line))
+    return out
+
+
+async def bare_consumer(brokers: list[str], topic: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=brokers, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen, started = 0, 0.0
+    try:
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for msgs in batches.values():
+                if not started:
+                    started = time.perf_counter()
+                for m in msgs:
+                    json.loads(m.value)
+                    seen += 1
+    finally:
+        await consumer.stop()
+    return seen / (time.perf_counter() - started)
+
+
+FAUST_PROBE = r'''
+import os, sys, time, faust
+from faust.worker import Worker
+brokers, topic, n, app_id, datadir, batch = sys.argv[1:7]
+n, batch = int(n), int(batch)
+app = faust.App(app_id, broker=[f"kafka://{b}" for b in brokers.split(",")], store="memory://",
+                web_enabled=False, datadir=datadir, consumer_auto_offset_reset="earliest")
+t = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+state = {"n": 0, "t0": 0.0}
+
+@app.agent(t, concurrency=1)
+async def probe(stream):
+    async for events in stream.noack_take(batch, within=0.05):
+        if not state["t0"]:
+            state["t0"] = time.perf_counter()
+        for e in events:
+            e.ack()
+        state["n"] += len(events)
+        if state["n"] >= n:
+            print("RATE", state["n"] / (time.perf_counter() - state["t0"]), flush=True)
+            os._exit(0)
+
+Worker(app, loglevel="error", quiet=True, redirect_stdouts=False).execute_from_commandline()
+'''
+
+
+def faust_only(brokers: str, topic: str, n: int, tmp: Path, batch: int) -> float | None:
+    proc = subprocess.run([sys.executable, "-c", FAUST_PROBE, brokers, topic, str(n),
+                           f"bench-probe-{uuid.uuid4().hex[:8]}", str(tmp / "probe"), str(batch)],
+                          capture_output=True, text=True, timeout=600)
+    for line in proc.stdout.splitlines():
+        if "RATE " in line:  # the worker may have written terminal control codes before it
+            return float(line.split("RATE ", 1)[1].split()[0])
+    print(proc.stderr[-2000:], file=sys.stderr)
+    return None
+
+
+def engine_only(url: str, lines: list[bytes], batch: int, timed: int) -> float:
+    from attain.core.engine import Engine, Record
+    from attain.core.store import Store
+
+    engine = Engine(Store(url))
+    started = time.perf_counter()
+    for i in range(0, timed, batch):
+        engine.process([Record(x) for x in lines[i:min(i + batch, timed)]])
+    rate = timed / (time.perf_counter() - started)
+    for i in range(timed, len(lines), batch):  # the latency phase's events: reference KPIs only
+        engine.process([Record(x) for x in lines[i:i + batch]])
+    engine.store.dispose()
+    return rate
+
+
+def outcomes(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url)
+    try:
+        with eng.connect() as conn:
+            return int(conn.execute(text("SELECT coalesce(sum(value), 0) FROM counters "
+                                         "WHERE name LIKE 'attain_events_total%'")).scalar() or 0)
+    except Exception:  # the worker has not created the schema yet
+        return 0
+    finally:
+        eng.dispose()
+
+
+async def latency_run(cfg: Any, lines: list[bytes], rate: float) -> list[float]:
+    """Produce at a steady rate; time each event until a KPI update covers its offset."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    consumer = AIOKafkaConsumer(cfg.kpi_topic, bootstrap_servers=cfg.brokers, group_id=None,
+                                auto_offset_reset="latest", enable_auto_commit=False)
+    await consumer.start()
+    await consumer.getmany(timeout_ms=200)  # positions resolved before anything is produced
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.brokers, acks="all", linger_ms=0)
+    await producer.start()
+    pending: dict[int, list[tuple[int, float]]] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+    total = len(lines)
+
+    async def produce() -> None:
+        started = time.perf_counter()
+        for i, (key, value) in enumerate(items(lines)):
+            ahead = started + i / rate - time.perf_counter()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            sent = time.perf_counter()
+            fut = await producer.send(cfg.events_topic, value, key=key)
+            fut.add_done_callback(lambda f, t=sent: pending.setdefault(f.result().partition, []).append(
+                (f.result().offset, t)))
+        await producer.flush()
+
+    async def consume() -> None:
+        while len(latencies) < total:
+            batches = await consumer.getmany(timeout_ms=500)
+            now = time.perf_counter()
+            for msgs in batches.values():
+                for m in msgs:
+                    for p, off in json.loads(m.value).get("offsets", {}).items():
+                        waiting = pending.get(int(p), [])
+                        keep = []
+                        for o, t in waiting:
+                            if o <= off:
+                                latencies.append((now - t) * 1000)
+                            else:
+                                keep.append((o, t))
+                        pending[int(p)] = keep
+        done.set()
+
+    consumer_task = asyncio.create_task(consume())
+    await produce()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=60)
+    except TimeoutError:
+        print(f"latency: {total - len(latencies)} events never covered by a KPI update", file=sys.stderr)
+    consumer_task.cancel()
+    await producer.stop()
+    await consumer.stop()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--versions", type=int, default=4)
+    ap.add_argument("--latency-seconds", type=float, default=15.0)
+    ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--batch", type=int, default=int(os.environ.get("ATTAIN_STREAM_BATCH", "500")))
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from attain.core.engine import Engine
+    from attain.core.kpi import GROUPINGS
+    from attain.core.store import Store
+    from attain.streams.admin import ensure_topics
+    from attain.streams.config import StreamConfig
+    from attain.streams.publish import produce
+
+    started_broker = False
+    bootstrap = os.environ.get("ATTAIN_KAFKA_BOOTSTRAP", "").strip()
+    if not bootstrap:
+        env = {k: v for k, v in os.environ.items() if k != "ATTAIN_KAFKA_BOOTSTRAP"}
+        started_broker = subprocess.run([str(ROOT / "scripts" / "kafka"), "status"], env=env,
+                                        capture_output=True).returncode != 0
+        out = subprocess.run([str(ROOT / "scripts" / "kafka"), "start"], env=env, capture_output=True,
+                             text=True, check=True)
+        bootstrap = out.stdout.strip().splitlines()[-1]
+    tag = uuid.uuid4().hex[:8]
+    cfg = StreamConfig.from_env().with_(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.",
+                                        app_id=f"attain-bench-{tag}", batch_size=args.batch)
+    worker = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="attain-bench-") as tmpdir:
+            tmp = Path(tmpdir)
+            lines = generate(args.events, args.versions, "d")
+            live = generate(int(args.rate * args.latency_seconds), 1, "live")
+            ensure_topics(cfg)
+            asyncio.run(produce(cfg, items(lines)))
+
+            baseline = asyncio.run(bare_consumer(cfg.brokers, cfg.events_topic, len(lines)))
+            embedded_url = f"sqlite:///{tmp / 'embedded.db'}"
+            engine_rate = engine_only(embedded_url, lines + live, args.batch, len(lines))
+            faust_rate = faust_only(bootstrap, cfg.events_topic, len(lines), tmp, args.batch)
+
+            url = f"sqlite:///{tmp / 'stream.db'}"
+            env = {**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": bootstrap, "ATTAIN_KAFKA_TOPIC_PREFIX": cfg.topic_prefix,
+                   "ATTAIN_FAUST_APP_ID": cfg.app_id, "ATTAIN_FAUST_DATADIR": str(tmp / "faust"),
+                   "ATTAIN_STREAM_BATCH": str(args.batch)}
+            worker = subprocess.Popen([*ATTAIN, "--db", url, "worker"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=(tmp / "worker.log").open("wb"))
+            first_t, first_n = 0.0, 0
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                n = outcomes(url)
+                now = time.perf_counter()
+                if n and not first_t:
+                    first_t, first_n = now, n
+                if n >= len(lines):
+                    break
+                if worker.poll() is not None:
+                    raise SystemExit("worker died:\n" + (tmp / "worker.log").read_text()[-3000:])
+                time.sleep(0.05)
+            rate = (len(lines) - first_n) / (now - first_t)
+
+            time.sleep(1.0)  # let the bulk phase's KPI updates drain
+            latencies = asyncio.run(latency_run(cfg, live, args.rate))
+            deadline = time.monotonic() + 120
+            while outcomes(url) < len(lines) + len(live) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+            a, b = Engine(Store(embedded_url)), Engine(Store(url))
+            match = all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
+            worker.terminate()
+            worker.wait(timeout=120)
+            worker = None
+            print(json.dumps({
+                "events": len(lines),
+                "events_per_s": round(rate),
+                "baseline_events_per_s": round(baseline),
+                "ratio": round(rate / baseline, 3),
+                "latency_p50_ms": percentile(latencies, 0.50),
+                "latency_p99_ms": percentile(latencies, 0.99),
+                "kpis_match": match,
+                "engine_only_events_per_s": round(engine_rate),
+                "faust_only_events_per_s": round(faust_rate) if faust_rate else None,
+                "ratio_to_engine_only": round(rate / engine_rate, 3),
+                "latency_events": len(latencies),
+                "latency_rate_per_s": args.rate,
+                "batch": args.batch,
+                "partitions": cfg.partitions,
+            }))
+    finally:
+        if worker is not None:
+            worker.kill()
+        if started_broker:
+            subprocess.run([str(ROOT / "scripts" / "kafka"), "stop"], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()

