@@ -42,6 +42,9 @@ pytestmark = [
 
 ACCEPTED = 'attain_events_total{outcome="accepted"}'
 
+RECOVERY_OPEN = ("issue 4 is open: after a SIGKILL restart / a rebalance the stream did not reach the "
+                 "embedded KPIs within the wait on the 2-core machine in the last run")
+
 
 def assert_same_kpis(got: dict[str, list[dict[str, object]]], want: dict[str, list[dict[str, object]]]) -> None:
     for g in GROUPINGS:
@@ -152,7 +155,7 @@ def test_duplicates_shuffled_and_malformed_events(stream: StreamEnv, embedded_kp
     assert worker.stop() == 0
 
 
-@pytest.mark.xfail(strict=False, reason="issue 4 is open: on the 2-core CI machine the stream did not reach the embedded KPIs within the wait after a SIGKILL restart / a rebalance in the last run; see the issue note")
+@pytest.mark.xfail(strict=False, reason=RECOVERY_OPEN)
 def test_sigkill_mid_stream_then_restart(stream: StreamEnv, embedded_kpis: dict) -> None:
     url = stream.db()
     stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
@@ -173,7 +176,7 @@ def test_sigkill_mid_stream_then_restart(stream: StreamEnv, embedded_kpis: dict)
     assert second.stop() == 0
 
 
-@pytest.mark.xfail(strict=False, reason="issue 4 is open: on the 2-core CI machine the stream did not reach the embedded KPIs within the wait after a SIGKILL restart / a rebalance in the last run; see the issue note")
+@pytest.mark.xfail(strict=False, reason=RECOVERY_OPEN)
 def test_two_workers_rebalance(stream: StreamEnv, embedded_kpis: dict) -> None:
     url = stream.db()
     save_bundled_dimensions(url)
