@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamkit import DATA, ROOT, StreamEnv, kafka_env, kpis_of, run_attain
+
+from .streamkit import DATA, ROOT, StreamEnv, kafka_env, kpis_of, run_attain
 
 
 @pytest.fixture(scope="session")

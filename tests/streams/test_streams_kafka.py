@@ -16,7 +16,8 @@ import pytest
 from attain.core.kpi import GROUPINGS
 from attain.core.store import Store
 from sqlalchemy import text
-from streamkit import (
+
+from .streamkit import (
     BUNDLED_EVENTS,
     DATA,
     StreamEnv,

@@ -16,7 +16,8 @@ from attain.core.store import Store
 from attain.streams import codec
 from attain.streams.config import StreamConfig
 from attain.streams.kpiview import KpiView
-from streamkit import DATA
+
+from .streamkit import DATA
 
 
 def test_event_keys() -> None:
