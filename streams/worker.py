@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,7 +47,7 @@ from attain.core.plugins import get_plugins
 from attain.core.store import Store
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from . import codec
 from .admin import ensure_topics
@@ -78,27 +78,93 @@ def fatal(msg: str, exc: BaseException | None = None) -> NoReturn:
 
 
 class AckGate:
-    """Lets only the agent's acks of processed events make offsets committable (see module doc)."""
+    """Offsets of ``attain.events`` are committed only over what the agent processed.
+
+    Faust decides what to commit from the acks it saw, with heuristics that can skip unprocessed
+    records: it acks messages it *skips* (fetched before a rebalance, or read while flow control
+    was suspended) although they never reached the agent; it takes a jump in fetched offsets for
+    records that do not exist (compaction, transaction markers) and commits over them; and its
+    head-of-queue check lets one unacked offset right at the committed position through
+    (faust-streaming #606). For this topic, which is neither compacted nor transactional, the
+    gate replaces that decision: a partition's commit advances from the committed offset over
+    the contiguous run of offsets the agent (or a repair) recorded as processed, and stops at
+    the first one it did not.
+    """
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.open = False
         self.refused = 0
+        self.gaps = 0
+        self.consumer: Any = None
+        self.processed: dict[int, set[int]] = {}
+        self.first_seen: dict[int, int] = {}
+
+    def record(self, partition: int, offsets: Iterable[int]) -> None:
+        """``offsets`` of ``partition`` are processed: their store transaction has committed."""
+        done = self.processed.setdefault(partition, set())
+        for o in offsets:
+            done.add(o)
+            self.first_seen.setdefault(partition, o)
+
+    def reset_assignment(self) -> None:
+        self.first_seen = {}
+
+    def committable(self, consumer: Any, tp: Any) -> int | None:
+        done = self.processed.get(tp.partition)
+        committed = consumer._committed_offset.get(tp)
+        start = committed if committed is not None and committed >= 0 else self.first_seen.get(tp.partition)
+        if not done or start is None:
+            return None
+        end = start
+        while end in done:
+            end += 1
+        acked = consumer._acked.get(tp)
+        if acked:  # Faust's own bookkeeping: forget what is settled
+            acked[:] = [x for x in acked if x >= end]
+            index = consumer._acked_index.get(tp)
+            if index:
+                index.difference_update([x for x in index if x < end])
+        done.difference_update([x for x in done if x < end])
+        return end if end > start else None
 
     def install(self, consumer: Any) -> None:
+        self.consumer = consumer
         original: Callable[[Any], bool] = consumer.ack
 
         def ack(message: Any) -> bool:
             if self.open or message.topic != self.topic:
                 return original(message)
-            # Not processed by the agent: forget it (so a rebalance's wait_empty is not blocked)
-            # without recording its offset; the message is fetched and processed again.
+            # Skipped by Faust, not processed: settle it (so a rebalance's wait_empty is not
+            # blocked); its offset is not recorded as processed, so it is not committed.
             message.acked = True
             consumer._unacked_messages.discard(message)
             self.refused += 1
+            log.info("not committing %s[%s]@%s: acked by Faust, not processed by the agent",
+                     message.topic, message.partition, message.offset)
             return False
 
         consumer.ack = ack
+
+        original_gap: Callable[[Any, int, int], Any] = consumer._add_gap
+
+        async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+            if tp.topic != self.topic:
+                return await original_gap(tp, offset_from, offset_to)  # type: ignore[no-any-return]
+            self.gaps += 1  # the records exist; StreamWorker._check_skips has them re-read
+            log.warning("the fetch skipped offsets %d..%d of %s[%d]", offset_from, offset_to,
+                        tp.topic, tp.partition)
+
+        consumer._add_gap = add_gap
+
+        original_new_offset: Callable[[Any], int | None] = consumer._new_offset
+
+        def new_offset(tp: Any) -> int | None:
+            if tp.topic != self.topic:
+                return original_new_offset(tp)
+            return self.committable(consumer, tp)
+
+        consumer._new_offset = new_offset
 
 
 class _App(faust.App):
@@ -147,6 +213,7 @@ class Stats:
     deadletters_sent: int = 0
     kpi_rows_sent: int = 0
     retries: int = 0
+    repaired: int = 0
     batch_seconds: float = 0.0
     last_offsets: dict[int, int] = field(default_factory=dict)
 
@@ -164,6 +231,8 @@ class Stats:
              "messages sent to the dead-letter topic"),
             ("attain_stream_kpi_rows_sent_total", "counter", self.kpi_rows_sent, "KPI rows published"),
             ("attain_stream_retries_total", "counter", self.retries, "store write retries"),
+            ("attain_stream_repaired_total", "counter", self.repaired,
+             "events re-read because Faust's fetch skipped them"),
             ("attain_stream_batch_seconds_total", "counter", round(self.batch_seconds, 6),
              "time spent in Engine.process"),
             ("attain_stream_refused_acks_total", "counter", refused,
@@ -199,6 +268,8 @@ class StreamWorker:
         self._pending_offsets: dict[int, int] = {}
         self._dirty = asyncio.Event()
         self._out: Any = None
+        self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
+        self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
         self.view = KpiView(self.store.engine)
         self._own_outcomes: dict[str, int] = {}  # per tenant: outcomes our batches counted
         self._own_lock = threading.Lock()
@@ -251,10 +322,13 @@ class StreamWorker:
         app.agent(self.events_topic, name="attain.process-events", concurrency=1)(process_events)
         app.task(self._publish_kpis)
         app.task(self._gc_maintenance)
+        app.task(self._repair_loop)
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             assigned = args[0] if args else kwargs.get("assigned", ())
             mine = sorted(tp.partition for tp in assigned if tp.topic == cfg.events_topic)
+            self._next = {}  # re-learnt from the committed offsets the consumer seeks to
+            app.ack_gate.reset_assignment()
             say(f"assigned partitions {mine} of {cfg.events_topic}")
 
         # (cast: mode's receiver type wants a keyword-only ``signal``; **kwargs takes it)
@@ -294,6 +368,7 @@ class StreamWorker:
             groups.setdefault(codec.tenant_of_key(key), []).append(
                 Record(value, source=source, line=None))
 
+        self._check_skips(events)
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         if log.isEnabledFor(logging.DEBUG):
@@ -317,6 +392,11 @@ class StreamWorker:
             self.stats.deadletters_sent += len(rejected)
 
         gate = self.app.ack_gate
+        by_partition: dict[int, list[int]] = {}
+        for ev in events:
+            by_partition.setdefault(ev.message.partition, []).append(ev.message.offset)
+        for part, offs in by_partition.items():
+            gate.record(part, offs)
         gate.open = True
         try:
             for ev in events:
@@ -349,6 +429,82 @@ class StreamWorker:
             self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
         for tenant, cell in total.changed_cells:
             self._pending.setdefault(tenant, set()).add(cell)
+        self._dirty.set()
+
+    def _check_skips(self, events: Sequence[EventT]) -> None:
+        """Queue a re-read when a partition's offsets jump past ones the agent never saw.
+
+        Faust's fetch can resume past records after a rebalance (the first record after the
+        reassignment lies beyond the committed offset, or offsets jump later on). Such records
+        are never committed (see :class:`AckGate`), and here they are processed right away.
+        """
+        consumer = self.app.ack_gate.consumer
+        for ev in events:
+            p, o = ev.message.partition, ev.message.offset
+            expected = self._next.get(p)
+            if expected is None and consumer is not None:
+                committed = consumer._committed_offset.get(TP(self.cfg.events_topic, p))
+                expected = committed if committed is not None and committed >= 0 else None
+            if expected is not None and o > expected:
+                log.warning("offsets %d..%d of %s[%d] were skipped by the fetch; re-reading them",
+                            expected, o - 1, self.cfg.events_topic, p)
+                self._repairs.put_nowait((p, expected, o - 1))
+            if expected is None or o >= expected:
+                self._next[p] = o + 1
+
+    async def _repair_loop(self) -> None:
+        while True:
+            p, start, end = await self._repairs.get()
+            try:
+                await self._repair(p, start, end)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                fatal(f"re-reading offsets {start}..{end} of partition {p} failed: {exc!r}", exc)
+
+    async def _repair(self, p: int, start: int, end: int) -> None:
+        """Read offsets ``start..end`` of partition ``p`` directly, process them, then let Faust
+        commit past them."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        tp = TopicPartition(self.cfg.events_topic, p)
+        reader = AIOKafkaConsumer(bootstrap_servers=self.cfg.brokers, group_id=None,
+                                  enable_auto_commit=False, client_id=f"{self.cfg.app_id}-repair")
+        await reader.start()
+        records: list[tuple[bytes | None, Record]] = []
+        try:
+            reader.assign([tp])
+            reader.seek(tp, start)
+            done = False
+            while not done:
+                batch = await reader.getmany(tp, timeout_ms=1000, max_records=1000)
+                for m in batch.get(tp, []):
+                    if m.offset > end:
+                        done = True
+                        break
+                    records.append((m.key, Record(m.value, source=f"kafka:{tp.topic}/{p}@{m.offset}")))
+                    done = m.offset >= end
+                if not batch and await reader.position(tp) > end:
+                    done = True
+        finally:
+            await reader.stop()
+        loop = asyncio.get_running_loop()
+        groups: dict[str, list[Record]] = {}
+        keys: dict[str, bytes | None] = {}
+        for key, rec in records:
+            keys[rec.source] = key
+            groups.setdefault(codec.tenant_of_key(key), []).append(rec)
+        for tenant, recs in groups.items():
+            res, rejected, _ = await self._with_retries(
+                partial(loop.run_in_executor, self.sql, self._process, recs, tenant))
+            if rejected:
+                await self._with_retries(partial(self._send_deadletters, rejected, keys))
+            for t, cell in res.changed_cells:
+                self._pending.setdefault(t, set()).add(cell)
+        self.app.ack_gate.record(p, [int(r.source.rsplit("@", 1)[1]) for _, r in records])
+        self.stats.repaired += len(records)
+        log.warning("re-read and processed offsets %d..%d of %s[%d] (%d events)", start, end,
+                    tp.topic, p, len(records))
         self._dirty.set()
 
     async def _send_deadletters(self, rejected: list[tuple[str, str, str, str]],

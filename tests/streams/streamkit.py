@@ -113,7 +113,8 @@ class StreamEnv:
         name = f"w{len(self.workers) + 1}"
         err = self.tmp / f"{name}.stderr"
         out = self.tmp / f"{name}.stdout"
-        proc = subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", "warning"],
+        level = os.environ.get("ATTAIN_TEST_WORKER_LOGLEVEL", "warning")
+        proc = subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", level],
                                 env={**self.env, **(extra_env or {})},
                                 stdout=out.open("wb"), stderr=err.open("wb"))
         w = Worker(proc, err, name)

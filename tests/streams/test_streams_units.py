@@ -113,15 +113,24 @@ def test_kpi_view_sees_cells_written_by_another_process(tmp_path: Path) -> None:
     assert ("rep", "Bob") not in rows and str(rows[("rep", "Ann")]["won_revenue"]) == "20"
 
 
+def _fake_consumer(acked: list[int]) -> Any:
+    async def add_gap(tp: Any, a: int, b: int) -> None:
+        raise AssertionError("Faust's gap handling must not run for attain.events")
+
+    return SimpleNamespace(_unacked_messages=set(), ack=lambda m: acked.append(m.offset) or True,
+                           _add_gap=add_gap, _new_offset=lambda tp: 999, _committed_offset={},
+                           _acked={}, _acked_index={})
+
+
 def test_ack_gate_only_counts_the_agents_acks() -> None:
     from attain.streams.worker import AckGate
 
     class Msg:
         def __init__(self, topic: str, offset: int) -> None:
-            self.topic, self.offset, self.acked = topic, offset, False
+            self.topic, self.partition, self.offset, self.acked = topic, 0, offset, False
 
     acked: list[int] = []
-    consumer = SimpleNamespace(_unacked_messages=set(), ack=lambda m: acked.append(m.offset) or True)
+    consumer = _fake_consumer(acked)
     gate = AckGate("events")
     gate.install(consumer)
     skipped = Msg("events", 7)  # e.g. fetched before a rebalance: Faust skips and acks it
@@ -132,3 +141,28 @@ def test_ack_gate_only_counts_the_agents_acks() -> None:
     gate.open = False
     assert consumer.ack(Msg("other-topic", 9)) is True
     assert acked == [8, 9] and gate.refused == 1
+
+
+def test_commits_stop_at_the_first_unprocessed_offset() -> None:
+    import asyncio
+
+    from attain.streams.worker import AckGate
+
+    consumer = _fake_consumer([])
+    gate = AckGate("events")
+    gate.install(consumer)
+    from faust.types import TP
+
+    tp = TP("events", 0)
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp] = [11, 12, 13, 14]  # what Faust saw acked: 10 is missing at the head
+    gate.record(0, [11, 12, 13, 14])
+    assert consumer._new_offset(tp) is None  # Faust's own check would commit 15 (#606)
+    gate.record(0, [10])
+    assert consumer._new_offset(tp) == 15
+    consumer._committed_offset[tp] = 15
+    gate.record(0, [15, 16, 18])  # 17 was skipped by the fetch
+    asyncio.run(consumer._add_gap(tp, 17, 17))  # Faust would take 17 as non-existent: ignored
+    assert consumer._new_offset(tp) == 17 and gate.gaps == 1
+    other = TP("changelog", 0)
+    assert consumer._new_offset(other) == 999  # other topics: Faust's own logic
