@@ -242,19 +242,26 @@ class Engine:
     # -- processing ----------------------------------------------------------------------------
 
     def process(self, records: Iterable[Record], tenant: str | None = None,
-                default_tenant: str = "default") -> Result:
-        """Validate and apply one batch in one transaction; returns what happened."""
+                default_tenant: str = "default", *,
+                in_transaction: Callable[[Connection], None] | None = None) -> Result:
+        """Validate and apply one batch in one transaction; returns what happened.
+
+        ``in_transaction(conn)``, if given, runs inside that transaction after the batch's
+        writes, so whatever it writes commits (or rolls back) together with them: the stream
+        worker stores the Kafka offsets the batch consumed this way (:func:`save_offsets`).
+        """
         # A batch allocates many small objects that all die together; the cyclic GC rescanning
         # them mid-batch cost ~40 % of ingest time. Reference counting still frees them.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._process(records, tenant, default_tenant)
+            return self._process(records, tenant, default_tenant, in_transaction)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str) -> Result:
+    def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str,
+                 in_transaction: Callable[[Connection], None] | None = None) -> Result:
         errors_before = Counter(self.plugins.errors)
         good, bad = self.validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
@@ -281,6 +288,8 @@ class Engine:
                     self._dead_letter(conn, dl_tenant, bad)
                     result.rejected = len(bad)
                     self._bump(conn, dl_tenant, {'attain_events_total{outcome="rejected"}': len(bad)})
+                if in_transaction is not None:
+                    in_transaction(conn)
 
         if self.plugins.has_impls("attain_event_processed"):
             for t, ev, o in outcomes:

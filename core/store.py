@@ -19,16 +19,18 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Dialect,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     create_engine,
     event,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 DEFAULT_TENANT = "default"
@@ -55,7 +57,8 @@ class EventRow(Base):
     """The event log: every valid, non-duplicate event as it arrived (raw JSON)."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),)
+    __table_args__ = (UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
+                      Index("ix_events_tenant_type", "tenant", "type"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(100))
@@ -164,6 +167,18 @@ class MetaRow(Base):
     tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class StreamOffsetRow(Base):
+    """The next offset to process per consumer group and partition, written in the same
+    transaction as the batch that consumed the offsets before it (see docs/streams.md)."""
+
+    __tablename__ = "stream_offsets"
+
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(250), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +295,32 @@ class Store:
         with self.session.begin() as s:
             s.merge(MetaRow(tenant=tenant, key=key, value=value))
 
+    def stream_offsets(self, group_id: str, topic: str) -> dict[int, int]:
+        """partition → next offset to process, as committed by :func:`save_stream_offsets`."""
+        t = StreamOffsetRow
+        with self.session() as s:
+            rows = s.execute(select(t.partition, t.next_offset)
+                             .where(t.group_id == group_id, t.topic == topic))
+            return {p: o for p, o in rows}
+
     def tenants(self) -> list[str]:
         with self.session() as s:
             q = select(DealRow.tenant).distinct().union(select(EventRow.tenant).distinct())
             return sorted(s.scalars(q))
+
+
+def save_stream_offsets(conn: Connection, group_id: str, topic: str,
+                        next_offsets: dict[int, int]) -> None:
+    """Record, inside the caller's transaction, that every offset below ``next_offsets[p]`` of
+    ``topic``'s partition ``p`` is processed. An offset never moves backwards."""
+    if not next_offsets:
+        return
+    bigger = "GREATEST" if conn.dialect.name == "postgresql" else "MAX"
+    conn.execute(
+        text("INSERT INTO stream_offsets (group_id, topic, partition, next_offset) "
+             "VALUES (:g, :t, :p, :o) ON CONFLICT (group_id, topic, partition) DO UPDATE SET "
+             f"next_offset = {bigger}(stream_offsets.next_offset, excluded.next_offset)"),
+        [{"g": group_id, "t": topic, "p": p, "o": o} for p, o in sorted(next_offsets.items())])
 
 
 def cell_id(key: tuple[str, str, str, str]) -> str:
