@@ -1,21 +1,32 @@
 """The Faust worker: ``attain.events`` → :meth:`Engine.process` → store, dead letters, KPI updates.
 
-Delivery guarantees (see docs/streams.md)
------------------------------------------
-At-least-once consumption with an idempotent, atomic sink:
+Delivery guarantees (details in docs/streams.md)
+------------------------------------------------
+At-least-once consumption into an idempotent, atomic sink, with the SQL store as the authority
+for which offsets are consumed:
 
 * One agent, ``concurrency=1``: one batch in flight per worker; a partition's events are handed to
-  the engine in offset order.
-* Batches come from ``stream.noack_take(...)``: nothing is acknowledged by Faust. Only after
-  ``Engine.process`` has committed the batch's SQL transaction (event-id dedupe, per-deal version
-  guard, deal snapshots, KPI cell deltas and counters together) and its dead letters are delivered
-  does the agent ack the batch's events, in order; Faust then commits offsets up to the highest
-  contiguous acked offset. A worker killed anywhere before that point gets the batch again after a
-  restart or rebalance, and the store recognises every event as a duplicate.
-* :class:`AckGate`: Faust itself acks messages it *skips* (fetched before a rebalance, or read
-  while flow control was suspended) although they never reached the agent; such an offset could
-  become committable before the re-fetched copy is processed. The gate lets only the agent's acks
-  of processed events count, so only processed offsets are ever committed.
+  the engine in offset order. Batches come from ``stream.noack_take(...)``.
+* Each ``Engine.process`` call is one SQL transaction: event-id dedupe, per-deal version guard,
+  deal snapshots, KPI cell deltas, counters, dead letters *and* the partitions' next offsets
+  (``stream_offsets``, via ``in_transaction=``). :class:`OffsetLedger` decides which offsets a
+  transaction may record: a partition's next offset only moves over a contiguous run of processed
+  offsets, so "every offset below N is processed" is always true of the store.
+* On every assignment (start-up included) :meth:`StreamWorker._resume_from_store` reads the
+  store's offsets and Kafka's committed ones; where Kafka's is ahead (a crash between an old
+  commit and the store, another tool committing, an older worker version), the range between is
+  re-read with a plain aiokafka consumer and processed (``_repair``). Where Kafka's is behind,
+  Faust redelivers what the store already has: counted as duplicates, harmless.
+* ``_check_skips`` / ``_repair``: Faust's fetch can resume past records after a rebalance; a jump
+  in a partition's offsets is re-read at once the same way.
+* :class:`KafkaCommits` (the one patch of Faust's consumer that is left): Faust commits, for this
+  topic, exactly the store's next offsets (after the batch's dead letters were delivered), never
+  its own ack-based choice, which can pass records the agent never processed (it acks messages it
+  drops around a rebalance, commits over jumps in offsets, and has the head-of-queue bug
+  faust-streaming #606). The earlier gate also patched ``ack`` and ``_add_gap``; those only fed
+  that choice, so they are gone. Why the patch is still worth having although the store alone
+  would be safe: Kafka's committed offset is where Faust resumes after each rebalance; kept at or
+  behind the store's it never needs a repair at assignment, and consumer-group lag is true.
 * ``processing_guarantee`` stays ``at_least_once`` (Faust's exactly-once mode has open bugs, and
   the store's transaction already makes redelivery harmless).
 
@@ -32,7 +43,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,10 +55,11 @@ from attain.core.engine import Engine, Record, Result
 from attain.core.kpi import CellKey, Dimensions
 from attain.core.models import AnyEvent, DealEvent
 from attain.core.plugins import get_plugins
-from attain.core.store import Store
+from attain.core.store import Store, save_stream_offsets
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
-from faust.types import TP, EventT
+from faust.types import EventT
+from sqlalchemy.engine import Connection
 
 from . import codec
 from .admin import ensure_topics
@@ -77,102 +89,121 @@ def fatal(msg: str, exc: BaseException | None = None) -> NoReturn:
     os._exit(70)
 
 
-class AckGate:
-    """Offsets of ``attain.events`` are committed only over what the agent processed.
+class OffsetLedger:
+    """Which offsets of ``attain.events`` are processed, per partition, as the store knows it.
 
-    Faust decides what to commit from the acks it saw, with heuristics that can skip unprocessed
-    records: it acks messages it *skips* (fetched before a rebalance, or read while flow control
-    was suspended) although they never reached the agent; it takes a jump in fetched offsets for
-    records that do not exist (compaction, transaction markers) and commits over them; and its
-    head-of-queue check lets one unacked offset right at the committed position through
-    (faust-streaming #606). For this topic, which is neither compacted nor transactional, the
-    gate replaces that decision: a partition's commit advances from the committed offset over
-    the contiguous run of offsets the agent (or a repair) recorded as processed, and stops at
-    the first one it did not.
+    ``base[p]``: every offset below it is processed (its store transaction committed): the
+    store's ``stream_offsets`` row for ``p``, or the partition's first offset when the store has
+    none. ``done[p]``: processed offsets at or above ``base[p]`` that do not join up with it yet
+    (a repair of a skipped range is still due). :meth:`advance` is what a transaction may claim,
+    :meth:`apply` makes it so once the transaction committed; both run in the one SQL thread,
+    :meth:`load` (on assignment) in the event loop, hence the lock.
+    """
+
+    def __init__(self) -> None:
+        self.base: dict[int, int] = {}
+        self.done: dict[int, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, partition: int, base: int) -> None:
+        """The store says every offset below ``base`` is processed (it never goes back).
+
+        Offsets processed before the first load (Faust may deliver before the assignment
+        handler has read the store) were kept in ``done`` and join up now."""
+        with self._lock:
+            self.base[partition] = max(self.base.get(partition, base), base)
+            self._settle(partition)
+
+    def _settle(self, partition: int) -> int:
+        done = self.done.get(partition)
+        end = self.base[partition]
+        if done:
+            while end in done:
+                end += 1
+            done.difference_update([o for o in done if o < end])
+        self.base[partition] = end
+        return end
+
+    def advance(self, offsets: dict[int, list[int]]) -> dict[int, int]:
+        """The next offsets that processing ``offsets`` moves forward (partitions with a base)."""
+        out: dict[int, int] = {}
+        with self._lock:
+            for p, offs in offsets.items():
+                base = self.base.get(p)
+                if base is None:
+                    continue
+                done = self.done.get(p, set())
+                end = base
+                mine = set(offs)
+                while end in mine or end in done:
+                    end += 1
+                if end > base:
+                    out[p] = end
+        return out
+
+    def apply(self, offsets: dict[int, list[int]]) -> None:
+        """``offsets`` are processed: their transaction committed."""
+        with self._lock:
+            for p, offs in offsets.items():
+                base = self.base.get(p)
+                if base is None:  # not loaded yet: remembered until load()
+                    self.done.setdefault(p, set()).update(offs)
+                    continue
+                self.done.setdefault(p, set()).update(o for o in offs if o >= base)
+                self._settle(p)
+
+    def next_offset(self, partition: int) -> int | None:
+        return self.base.get(partition)
+
+
+class KafkaCommits:
+    """Faust commits, for ``attain.events``, exactly the offsets the store has recorded.
+
+    One patch of Faust's consumer: ``_new_offset(tp)`` (what Faust would commit next for a
+    partition) returns the ledger's next offset as it stood after the last batch whose dead
+    letters were delivered. Faust's own choice comes from the acks it saw, and it acks messages
+    it never handed to the agent (dropped around a rebalance while flow control was suspended),
+    commits over jumps in fetched offsets (it takes them for compaction or transaction markers)
+    and lets one unacked offset at the head of the queue through (faust-streaming #606). With
+    this patch Kafka's committed offset never passes the store's, so the position Faust seeks
+    to after a rebalance or restart never lies beyond an unprocessed record, and the consumer
+    group's lag is true. (Faust's ``ack`` and ``_add_gap`` stay as they are: they only feed the
+    decision this replaces; the bookkeeping they leave is cleared here.)
     """
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
-        self.open = False
-        self.refused = 0
-        self.gaps = 0
+        self.next: dict[int, int] = {}  # partition -> offset Kafka may be committed to
         self.consumer: Any = None
-        self.processed: dict[int, set[int]] = {}
-        self.first_seen: dict[int, int] = {}
-
-    def record(self, partition: int, offsets: Iterable[int]) -> None:
-        """``offsets`` of ``partition`` are processed: their store transaction has committed."""
-        done = self.processed.setdefault(partition, set())
-        for o in offsets:
-            done.add(o)
-            self.first_seen.setdefault(partition, o)
-
-    def reset_assignment(self) -> None:
-        self.first_seen = {}
-
-    def committable(self, consumer: Any, tp: Any) -> int | None:
-        done = self.processed.get(tp.partition)
-        committed = consumer._committed_offset.get(tp)
-        start = committed if committed is not None and committed >= 0 else self.first_seen.get(tp.partition)
-        if not done or start is None:
-            return None
-        end = start
-        while end in done:
-            end += 1
-        acked = consumer._acked.get(tp)
-        if acked:  # Faust's own bookkeeping: forget what is settled
-            acked[:] = [x for x in acked if x >= end]
-            index = consumer._acked_index.get(tp)
-            if index:
-                index.difference_update([x for x in index if x < end])
-        done.difference_update([x for x in done if x < end])
-        return end if end > start else None
 
     def install(self, consumer: Any) -> None:
         self.consumer = consumer
-        original: Callable[[Any], bool] = consumer.ack
-
-        def ack(message: Any) -> bool:
-            if self.open or message.topic != self.topic:
-                return original(message)
-            # Skipped by Faust, not processed: settle it (so a rebalance's wait_empty is not
-            # blocked); its offset is not recorded as processed, so it is not committed.
-            message.acked = True
-            consumer._unacked_messages.discard(message)
-            self.refused += 1
-            log.info("not committing %s[%s]@%s: acked by Faust, not processed by the agent",
-                     message.topic, message.partition, message.offset)
-            return False
-
-        consumer.ack = ack
-
-        original_gap: Callable[[Any, int, int], Any] = consumer._add_gap
-
-        async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
-            if tp.topic != self.topic:
-                return await original_gap(tp, offset_from, offset_to)  # type: ignore[no-any-return]
-            self.gaps += 1  # the records exist; StreamWorker._check_skips has them re-read
-            log.warning("the fetch skipped offsets %d..%d of %s[%d]", offset_from, offset_to,
-                        tp.topic, tp.partition)
-
-        consumer._add_gap = add_gap
-
-        original_new_offset: Callable[[Any], int | None] = consumer._new_offset
+        original: Callable[[Any], int | None] = consumer._new_offset
 
         def new_offset(tp: Any) -> int | None:
             if tp.topic != self.topic:
-                return original_new_offset(tp)
-            return self.committable(consumer, tp)
+                return original(tp)
+            # Faust's bookkeeping of acks and gaps is not used for this topic: keep it empty.
+            acked = consumer._acked.get(tp)
+            if acked:
+                acked.clear()
+            index = consumer._acked_index.get(tp)
+            if index:
+                index.clear()
+            gap = consumer._gap.get(tp)
+            if gap:
+                gap.clear()
+            return self.next.get(tp.partition)
 
         consumer._new_offset = new_offset
 
 
 class _App(faust.App):
-    ack_gate: AckGate
+    kafka_commits: KafkaCommits
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
-        self.ack_gate.install(consumer)
+        self.kafka_commits.install(consumer)
         return consumer
 
 
@@ -215,16 +246,28 @@ class Stats:
     retries: int = 0
     repaired: int = 0
     batch_seconds: float = 0.0
+    resume_repairs: int = 0
     last_offsets: dict[int, int] = field(default_factory=dict)
 
-    def prometheus(self, app_id: str, refused: int, table_size: int) -> str:
+    def add(self, res: Result, events: int) -> None:
+        self.events += events
+        self.accepted += res.accepted
+        self.duplicates += res.duplicates
+        self.stale += res.stale
+        self.rejected += res.rejected
+
+    def prometheus(self, app_id: str, table_size: int, next_offsets: dict[int, int]) -> str:
+        """The counters in Prometheus' text exposition format (version 0.0.4)."""
         lab = f'app="{app_id}"'
         lines = []
         for name, kind, value, help_ in (
-            ("attain_stream_batches_total", "counter", self.batches, "batches processed"),
-            ("attain_stream_events_total", "counter", self.events, "events consumed and processed"),
+            ("attain_stream_batches_total", "counter", self.batches, "batches the agent processed"),
+            ("attain_stream_events_total", "counter", self.events,
+             "events handed to Engine.process (agent and re-reads; = accepted + duplicates + stale "
+             "+ rejected)"),
             ("attain_stream_accepted_total", "counter", self.accepted, "events accepted"),
-            ("attain_stream_duplicates_total", "counter", self.duplicates, "duplicate events"),
+            ("attain_stream_duplicates_total", "counter", self.duplicates,
+             "duplicate events (already seen event ids, e.g. redelivered)"),
             ("attain_stream_stale_total", "counter", self.stale, "stale deal versions"),
             ("attain_stream_rejected_total", "counter", self.rejected, "invalid events"),
             ("attain_stream_deadletters_sent_total", "counter", self.deadletters_sent,
@@ -232,14 +275,19 @@ class Stats:
             ("attain_stream_kpi_rows_sent_total", "counter", self.kpi_rows_sent, "KPI rows published"),
             ("attain_stream_retries_total", "counter", self.retries, "store write retries"),
             ("attain_stream_repaired_total", "counter", self.repaired,
-             "events re-read because Faust's fetch skipped them"),
+             "events re-read directly because Faust's fetch skipped them or Kafka's committed "
+             "offset was past the store's"),
+            ("attain_stream_resume_repairs_total", "counter", self.resume_repairs,
+             "assignments where Kafka's committed offset was past the store's"),
             ("attain_stream_batch_seconds_total", "counter", round(self.batch_seconds, 6),
-             "time spent in Engine.process"),
-            ("attain_stream_refused_acks_total", "counter", refused,
-             "acks of messages Faust skipped (not processed, offset not committed)"),
+             "seconds spent processing the agent's batches"),
             ("attain_stream_table_keys", "gauge", table_size, "keys in the local deal-versions table"),
         ):
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name}{{{lab}}} {value}"]
+        name = "attain_stream_next_offset"
+        lines += [f"# HELP {name} the store's next offset to process per partition (every offset "
+                  "below it is processed)", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{{lab},partition="{p}"}} {o}' for p, o in sorted(next_offsets.items())]
         return "\n".join(lines) + "\n"
 
 
@@ -269,6 +317,7 @@ class StreamWorker:
         self._dirty = asyncio.Event()
         self._out: Any = None
         self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
+        self.ledger = OffsetLedger()
         self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
         self.view = KpiView(self.store.engine)
         self._own_outcomes: dict[str, int] = {}  # per tenant: outcomes our batches counted
@@ -298,7 +347,7 @@ class StreamWorker:
             web_port=web_port or 6066,
             web_in_thread=False,
         )
-        app.ack_gate = AckGate(cfg.events_topic)
+        app.kafka_commits = KafkaCommits(cfg.events_topic)
         self.events_topic = app.topic(cfg.events_topic, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw")
         self.table = app.Table(TABLE, default=None, key_type=str, value_type=int,
@@ -327,8 +376,8 @@ class StreamWorker:
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             assigned = args[0] if args else kwargs.get("assigned", ())
             mine = sorted(tp.partition for tp in assigned if tp.topic == cfg.events_topic)
-            self._next = {}  # re-learnt from the committed offsets the consumer seeks to
-            app.ack_gate.reset_assignment()
+            self._next = {}  # re-learnt from the offsets Faust seeks to
+            await self._with_retries(partial(self._resume_from_store, mine))
             say(f"assigned partitions {mine} of {cfg.events_topic}")
 
         # (cast: mode's receiver type wants a keyword-only ``signal``; **kwargs takes it)
@@ -336,7 +385,7 @@ class StreamWorker:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            text = self.stats.prometheus(cfg.app_id, app.ack_gate.refused, len(self.table.data))
+            text = self.stats.prometheus(cfg.app_id, len(self.table.data), dict(self.ledger.base))
             return web.text(text, content_type="text/plain; version=0.0.4")
 
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -349,13 +398,14 @@ class StreamWorker:
     # -- one batch -------------------------------------------------------------------------------
 
     async def handle(self, events: Sequence[EventT]) -> None:
-        """Process one batch, then ack it (see the module doc for why in this order)."""
+        """Process one batch: store transaction(s) with the offsets, dead letters, then acks."""
         if not events:
             return
         groups: dict[str, list[Record]] = {}
         keys: dict[str, bytes | None] = {}
         partition_of: dict[str, int] = {}
         offsets: dict[int, int] = {}
+        taken: dict[str, dict[int, list[int]]] = {}  # tenant -> partition -> offsets
         for ev in events:
             msg = ev.message
             key = msg.key if isinstance(msg.key, bytes) or msg.key is None else str(msg.key).encode()
@@ -365,44 +415,26 @@ class StreamWorker:
             if key is not None:
                 partition_of[key.decode("utf-8", "replace")] = msg.partition
             offsets[msg.partition] = max(offsets.get(msg.partition, -1), msg.offset)
-            groups.setdefault(codec.tenant_of_key(key), []).append(
-                Record(value, source=source, line=None))
+            tenant = codec.tenant_of_key(key)
+            groups.setdefault(tenant, []).append(Record(value, source=source, line=None))
+            taken.setdefault(tenant, {}).setdefault(msg.partition, []).append(msg.offset)
 
         self._check_skips(events)
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         if log.isEnabledFor(logging.DEBUG):
             oldest = min(ev.message.timestamp for ev in events)
             log.debug("batch of %d events; the oldest was produced %.1f ms ago", len(events),
                       (time.time() - oldest) * 1000)
-        total = Result()
-        rejected: list[tuple[str, str, str, str]] = []
-        versions: dict[tuple[str, str], int] = {}
-        for tenant, records in groups.items():
-            res, rej, ver = await self._with_retries(
-                partial(loop.run_in_executor, self.sql, self._process, records, tenant))
-            total.add(res)
-            rejected += rej
-            versions.update(ver)
+        total, versions = await self._run(groups, keys, taken)
         self.stats.batch_seconds += time.perf_counter() - started
 
-        # Dead letters are delivered before the batch is acked (at-least-once on that topic too).
-        if rejected:
-            await self._with_retries(partial(self._send_deadletters, rejected, keys))
-            self.stats.deadletters_sent += len(rejected)
-
-        gate = self.app.ack_gate
-        by_partition: dict[int, list[int]] = {}
+        # Settle the messages with Faust (a rebalance waits for unacked ones). The acks do not
+        # decide what is committed to Kafka: KafkaCommits does, from the store's offsets.
+        unacked = self.app.kafka_commits.consumer._unacked_messages \
+            if self.app.kafka_commits.consumer is not None else set()
         for ev in events:
-            by_partition.setdefault(ev.message.partition, []).append(ev.message.offset)
-        for part, offs in by_partition.items():
-            gate.record(part, offs)
-        gate.open = True
-        try:
-            for ev in events:
-                ev.ack()
-        finally:
-            gate.open = False
+            ev.ack()
+            unacked.discard(ev.message)
 
         changelog: list[tuple[int, bytes, bytes]] = []
         for (tenant, deal_id), version in versions.items():
@@ -419,38 +451,125 @@ class StreamWorker:
 
         s = self.stats
         s.batches += 1
-        s.events += len(events)
-        s.accepted += total.accepted
-        s.duplicates += total.duplicates
-        s.stale += total.stale
-        s.rejected += total.rejected
+        s.add(total, len(events))
         for p, o in offsets.items():
             s.last_offsets[p] = max(s.last_offsets.get(p, -1), o)
             self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
+        self._dirty.set()
+
+    async def _run(self, groups: dict[str, list[Record]], keys: dict[str, bytes | None],
+                   taken: dict[str, dict[int, list[int]]]) -> tuple[Result, dict[tuple[str, str], int]]:
+        """One store transaction per tenant (each records its offsets), then the dead letters;
+        then Kafka may be committed up to what the store now says is processed."""
+        loop = asyncio.get_running_loop()
+        total = Result()
+        rejected: list[tuple[str, str, str, str]] = []
+        versions: dict[tuple[str, str], int] = {}
+        released: dict[int, int] = {}
+        for tenant, records in groups.items():
+            res, rej, ver, nxt = await self._with_retries(
+                partial(loop.run_in_executor, self.sql, self._process, records, tenant,
+                        taken.get(tenant, {})))
+            total.add(res)
+            rejected += rej
+            versions.update(ver)
+            released.update(nxt)
+        # Dead letters are delivered before Kafka may commit past them (at-least-once on that
+        # topic: a restart re-reads from Kafka's committed offset, and invalid events are not
+        # deduplicated, so they are dead-lettered again).
+        if rejected:
+            await self._with_retries(partial(self._send_deadletters, rejected, keys))
+            self.stats.deadletters_sent += len(rejected)
+        commits = self.app.kafka_commits.next
+        for p, o in released.items():
+            if o > commits.get(p, -1):
+                commits[p] = o
         for tenant, cell in total.changed_cells:
             self._pending.setdefault(tenant, set()).add(cell)
-        self._dirty.set()
+        return total, versions
 
     def _check_skips(self, events: Sequence[EventT]) -> None:
         """Queue a re-read when a partition's offsets jump past ones the agent never saw.
 
         Faust's fetch can resume past records after a rebalance (the first record after the
-        reassignment lies beyond the committed offset, or offsets jump later on). Such records
-        are never committed (see :class:`AckGate`), and here they are processed right away.
+        reassignment lies beyond the committed offset, or offsets jump later on). The store
+        never records such records as processed (its offset stops at the first one missing),
+        and here they are re-read and processed right away.
         """
-        consumer = self.app.ack_gate.consumer
+        consumer = self.app.kafka_commits.consumer
         for ev in events:
             p, o = ev.message.partition, ev.message.offset
             expected = self._next.get(p)
-            if expected is None and consumer is not None:
-                committed = consumer._committed_offset.get(TP(self.cfg.events_topic, p))
-                expected = committed if committed is not None and committed >= 0 else None
+            if expected is None:  # the first since the assignment: where Faust seeked to
+                committed = consumer._committed_offset.get(ev.message.tp) if consumer else None
+                expected = (committed if committed is not None and committed >= 0
+                            else self.ledger.next_offset(p))
             if expected is not None and o > expected:
                 log.warning("offsets %d..%d of %s[%d] were skipped by the fetch; re-reading them",
                             expected, o - 1, self.cfg.events_topic, p)
                 self._repairs.put_nowait((p, expected, o - 1))
             if expected is None or o >= expected:
                 self._next[p] = o + 1
+
+    # -- the store is the authority for consumed offsets ----------------------------------------
+
+    async def _resume_from_store(self, partitions: list[int]) -> None:
+        """On assignment: never resume past what the store says is processed.
+
+        For each assigned partition the ledger learns the store's next offset (the partition's
+        first offset when the store has none). Faust starts at Kafka's committed offset; if that
+        lies beyond the store's, the range between is re-read and processed (redelivery is
+        harmless: the store deduplicates by event id). Faust may already be delivering while this
+        runs (its recovery seeks and resumes the flow before this signal is sent); that is fine:
+        the agent's batches and the re-read are independent, and the ledger joins them up.
+        """
+        if not partitions:
+            return
+        topic = self.cfg.events_topic
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(self.sql_read, self.store.stream_offsets,
+                                            self.cfg.app_id, topic)
+        committed, first = await self._kafka_offsets(partitions)
+        for p in partitions:
+            begin = first.get(p, 0)
+            base = stored.get(p, begin)
+            if base < begin:
+                log.error("offsets %d..%d of %s[%d] were deleted (retention) before they were "
+                          "processed", base, begin - 1, topic, p)
+                base = begin
+            self.ledger.load(p, base)
+            base = self.ledger.next_offset(p) or base
+            start = committed.get(p, begin)
+            if start < begin:
+                start = begin
+            if start > base:
+                self.stats.resume_repairs += 1
+                say(f"Kafka's committed offset {start} of {topic}[{p}] is past the store's {base}: "
+                    f"re-reading offsets {base}..{start - 1}")
+                self._repairs.put_nowait((p, base, start - 1))
+
+    async def _kafka_offsets(self, partitions: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """Kafka's committed offsets of the worker's group and the first offsets of ``partitions``."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        tps = [TopicPartition(self.cfg.events_topic, p) for p in partitions]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.cfg.brokers,
+                                    client_id=f"{self.cfg.app_id}-offsets")
+        await admin.start()
+        try:
+            got = await admin.list_consumer_group_offsets(self.cfg.app_id, partitions=tps)
+        finally:
+            await admin.close()
+        committed = {tp.partition: om.offset for tp, om in got.items() if om.offset >= 0}
+        reader = AIOKafkaConsumer(bootstrap_servers=self.cfg.brokers, group_id=None,
+                                  enable_auto_commit=False, client_id=f"{self.cfg.app_id}-offsets")
+        await reader.start()
+        try:
+            first = await reader.beginning_offsets(tps)
+        finally:
+            await reader.stop()
+        return committed, {tp.partition: o for tp, o in first.items()}
 
     async def _repair_loop(self) -> None:
         while True:
@@ -463,49 +582,46 @@ class StreamWorker:
                 fatal(f"re-reading offsets {start}..{end} of partition {p} failed: {exc!r}", exc)
 
     async def _repair(self, p: int, start: int, end: int) -> None:
-        """Read offsets ``start..end`` of partition ``p`` directly, process them, then let Faust
-        commit past them."""
+        """Read offsets ``start..end`` of partition ``p`` directly and process them, a batch at a
+        time, each batch's offsets recorded in its transaction like the agent's."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         tp = TopicPartition(self.cfg.events_topic, p)
         reader = AIOKafkaConsumer(bootstrap_servers=self.cfg.brokers, group_id=None,
                                   enable_auto_commit=False, client_id=f"{self.cfg.app_id}-repair")
         await reader.start()
-        records: list[tuple[bytes | None, Record]] = []
+        n = 0
         try:
+            end = min(end, (await reader.end_offsets([tp]))[tp] - 1)
             reader.assign([tp])
             reader.seek(tp, start)
-            done = False
-            while not done:
-                batch = await reader.getmany(tp, timeout_ms=1000, max_records=1000)
-                for m in batch.get(tp, []):
-                    if m.offset > end:
-                        done = True
-                        break
-                    records.append((m.key, Record(m.value, source=f"kafka:{tp.topic}/{p}@{m.offset}")))
-                    done = m.offset >= end
-                if not batch and await reader.position(tp) > end:
-                    done = True
+            while start <= end:
+                batch = (await reader.getmany(tp, timeout_ms=1000,
+                                              max_records=self.cfg.batch_size)).get(tp, [])
+                msgs = [m for m in batch if m.offset <= end]
+                if msgs:
+                    groups: dict[str, list[Record]] = {}
+                    keys: dict[str, bytes | None] = {}
+                    taken: dict[str, dict[int, list[int]]] = {}
+                    for m in msgs:
+                        source = f"kafka:{tp.topic}/{p}@{m.offset}"
+                        keys[source] = m.key
+                        tenant = codec.tenant_of_key(m.key)
+                        groups.setdefault(tenant, []).append(Record(m.value, source=source))
+                        taken.setdefault(tenant, {}).setdefault(p, []).append(m.offset)
+                    total, _ = await self._run(groups, keys, taken)
+                    self.stats.add(total, len(msgs))
+                    n += len(msgs)
+                    self._dirty.set()
+                if batch:
+                    start = batch[-1].offset + 1
+                elif await reader.position(tp) > end:
+                    break
         finally:
             await reader.stop()
-        loop = asyncio.get_running_loop()
-        groups: dict[str, list[Record]] = {}
-        keys: dict[str, bytes | None] = {}
-        for key, rec in records:
-            keys[rec.source] = key
-            groups.setdefault(codec.tenant_of_key(key), []).append(rec)
-        for tenant, recs in groups.items():
-            res, rejected, _ = await self._with_retries(
-                partial(loop.run_in_executor, self.sql, self._process, recs, tenant))
-            if rejected:
-                await self._with_retries(partial(self._send_deadletters, rejected, keys))
-            for t, cell in res.changed_cells:
-                self._pending.setdefault(t, set()).add(cell)
-        self.app.ack_gate.record(p, [int(r.source.rsplit("@", 1)[1]) for _, r in records])
-        self.stats.repaired += len(records)
-        log.warning("re-read and processed offsets %d..%d of %s[%d] (%d events)", start, end,
-                    tp.topic, p, len(records))
-        self._dirty.set()
+        self.stats.repaired += n
+        log.warning("re-read and processed offsets up to %d of %s[%d] (%d events)", end,
+                    tp.topic, p, n)
 
     async def _send_deadletters(self, rejected: list[tuple[str, str, str, str]],
                                 keys: dict[str, bytes | None]) -> None:
@@ -516,15 +632,28 @@ class StreamWorker:
                 for tenant, reason, payload, source in rejected]
         await asyncio.gather(*futs)
 
-    def _process(self, records: list[Record], tenant: str
-                 ) -> tuple[Result, list[tuple[str, str, str, str]], dict[tuple[str, str], int]]:
-        """In the SQL thread: one ``Engine.process`` call = one transaction."""
+    def _process(self, records: list[Record], tenant: str, taken: dict[int, list[int]]
+                 ) -> tuple[Result, list[tuple[str, str, str, str]], dict[tuple[str, str], int],
+                            dict[int, int]]:
+        """In the SQL thread: one ``Engine.process`` call = one transaction, which also records
+        the offsets it consumed (``taken``: partition -> offsets) in ``stream_offsets``.
+
+        Returns the result, the dead letters, the versions that won and the partitions' next
+        offsets the store holds after the commit."""
         self.collector.reset()
+        group, topic = self.cfg.app_id, self.cfg.events_topic
+
+        def save_offsets(conn: Connection) -> None:
+            save_stream_offsets(conn, group, topic, self.ledger.advance(taken))
+
         with self._own_lock:  # the KPI thread reads the counters and our share of them together
-            res = self.engine.process(records, tenant=None, default_tenant=tenant)
+            res = self.engine.process(records, tenant=None, default_tenant=tenant,
+                                      in_transaction=save_offsets)
             self._own_outcomes[tenant] = (self._own_outcomes.get(tenant, 0) + res.accepted
                                           + res.duplicates + res.stale + res.rejected)
-        return res, self.collector.rejected, self.collector.versions
+        self.ledger.apply(taken)
+        nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
+        return res, self.collector.rejected, self.collector.versions, nxt
 
     async def _with_retries(self, call: Callable[[], Any]) -> Any:
         delay = 0.5

@@ -1,4 +1,4 @@
-"""Stream building blocks that need no broker: message keys, the KPI view, the ack gate."""
+"""Stream building blocks that need no broker: message keys, the KPI view, the offset ledger."""
 
 from __future__ import annotations
 
@@ -113,56 +113,43 @@ def test_kpi_view_sees_cells_written_by_another_process(tmp_path: Path) -> None:
     assert ("rep", "Bob") not in rows and str(rows[("rep", "Ann")]["won_revenue"]) == "20"
 
 
-def _fake_consumer(acked: list[int]) -> Any:
-    async def add_gap(tp: Any, a: int, b: int) -> None:
-        raise AssertionError("Faust's gap handling must not run for attain.events")
+def test_offset_ledger_advances_only_over_contiguous_processed_offsets() -> None:
+    from attain.streams.worker import OffsetLedger
 
-    return SimpleNamespace(_unacked_messages=set(), ack=lambda m: acked.append(m.offset) or True,
-                           _add_gap=add_gap, _new_offset=lambda tp: 999, _committed_offset={},
-                           _acked={}, _acked_index={})
-
-
-def test_ack_gate_only_counts_the_agents_acks() -> None:
-    from attain.streams.worker import AckGate
-
-    class Msg:
-        def __init__(self, topic: str, offset: int) -> None:
-            self.topic, self.partition, self.offset, self.acked = topic, 0, offset, False
-
-    acked: list[int] = []
-    consumer = _fake_consumer(acked)
-    gate = AckGate("events")
-    gate.install(consumer)
-    skipped = Msg("events", 7)  # e.g. fetched before a rebalance: Faust skips and acks it
-    consumer._unacked_messages.add(skipped)
-    assert consumer.ack(skipped) is False and skipped.acked and not consumer._unacked_messages
-    gate.open = True  # the agent acks what it processed
-    assert consumer.ack(Msg("events", 8)) is True
-    gate.open = False
-    assert consumer.ack(Msg("other-topic", 9)) is True
-    assert acked == [8, 9] and gate.refused == 1
+    ledger = OffsetLedger()
+    assert ledger.advance({0: [0, 1]}) == {}  # no base yet (not assigned): nothing is claimed
+    ledger.load(0, 10)  # the store: every offset below 10 is processed
+    ledger.load(1, 0)
+    assert ledger.advance({0: [11, 12, 13]}) == {}  # 10 is missing: nothing to record
+    ledger.apply({0: [11, 12, 13]})
+    assert ledger.next_offset(0) == 10
+    assert ledger.advance({0: [10], 1: [0, 2]}) == {0: 14, 1: 1}
+    assert ledger.next_offset(0) == 10  # advance() only proposes; apply() after the commit
+    ledger.apply({0: [10], 1: [0, 2]})
+    assert (ledger.next_offset(0), ledger.next_offset(1)) == (14, 1)
+    ledger.apply({0: [5, 6, 14]})  # redelivered offsets below the base change nothing
+    assert ledger.next_offset(0) == 15 and ledger.done[0] == set()
+    ledger.load(0, 12)  # an older store value never moves it back
+    assert ledger.next_offset(0) == 15
+    ledger.load(1, 2)  # another worker processed 1 meanwhile: 2 was done here, so 3 is next
+    assert ledger.next_offset(1) == 3
+    ledger.apply({2: [0, 1, 2, 5]})  # processed before the assignment handler read the store
+    assert ledger.next_offset(2) is None
+    ledger.load(2, 0)
+    assert ledger.next_offset(2) == 3 and ledger.done[2] == {5}
 
 
-def test_commits_stop_at_the_first_unprocessed_offset() -> None:
-    import asyncio
-
-    from attain.streams.worker import AckGate
-
-    consumer = _fake_consumer([])
-    gate = AckGate("events")
-    gate.install(consumer)
+def test_kafka_commits_follow_the_store_not_faust_acks() -> None:
+    from attain.streams.worker import KafkaCommits
     from faust.types import TP
 
-    tp = TP("events", 0)
-    consumer._committed_offset[tp] = 10
-    consumer._acked[tp] = [11, 12, 13, 14]  # what Faust saw acked: 10 is missing at the head
-    gate.record(0, [11, 12, 13, 14])
-    assert consumer._new_offset(tp) is None  # Faust's own check would commit 15 (#606)
-    gate.record(0, [10])
-    assert consumer._new_offset(tp) == 15
-    consumer._committed_offset[tp] = 15
-    gate.record(0, [15, 16, 18])  # 17 was skipped by the fetch
-    asyncio.run(consumer._add_gap(tp, 17, 17))  # Faust would take 17 as non-existent: ignored
-    assert consumer._new_offset(tp) == 17 and gate.gaps == 1
-    other = TP("changelog", 0)
+    tp, other = TP("events", 0), TP("changelog", 0)
+    consumer = SimpleNamespace(_new_offset=lambda tp: 999, _acked={tp: [7, 8, 9]},
+                               _acked_index={tp: {7, 8, 9}}, _gap={})
+    commits = KafkaCommits("events")
+    commits.install(consumer)
+    assert consumer._new_offset(tp) is None  # Faust saw acks, the store recorded nothing yet
+    assert consumer._acked[tp] == [] and consumer._acked_index[tp] == set()
+    commits.next[0] = 5
+    assert consumer._new_offset(tp) == 5
     assert consumer._new_offset(other) == 999  # other topics: Faust's own logic
