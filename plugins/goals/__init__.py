@@ -5,8 +5,9 @@ Hooks implemented (see docs/goals.md):
 * ``attain_register_goal_types`` — the ``outcome`` (closed_on) and ``activity`` (engaged_on)
   goal types;
 * ``attain_register_commands`` — ``attain goals …`` and ``attain plan quotas``;
-* ``attain_event_received`` / ``attain_event_processed`` — live re-evaluation of the goals whose
-  owner matches an accepted deal, notifying transitions into at_risk / off_track;
+* ``attain_batch_processed`` — live re-evaluation (once per batch) of the goals whose owner
+  matches an accepted deal, lead or activity event, notifying transitions into at_risk /
+  off_track;
 * ``attain_notify`` — the webhook notifier (``ATTAIN_GOALS_WEBHOOK_URL`` or the ``webhook_urls``
   setting) for ``goal.*`` notifications.
 """
@@ -41,13 +42,8 @@ def attain_register_commands(cli: Any) -> None:
 
 
 @hookimpl
-def attain_event_received(event: AnyEvent, tenant: str, engine: Engine) -> None:
-    live.on_received(event, tenant)
-
-
-@hookimpl
-def attain_event_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> None:
-    live.on_processed(event, tenant, outcome, engine)
+def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine) -> None:
+    live.on_batch(tenant, outcomes, engine)
 
 
 @hookimpl

@@ -4,7 +4,8 @@ runner or stream workers, which both go through :meth:`attain.core.engine.Engine
 
 Keeping it cheap
 ----------------
-* ``attain_event_received`` only notes the batch's latest event day (no I/O).
+* One ``attain_batch_processed`` call per batch and tenant (no per-event hook: those cost a
+  Python call per event on every ingest). It notes the batch's latest event day.
 * The first accepted deal or fact of a batch loads the tenant's goals once (nothing more happens for a
   tenant without goals, or a database where goals were never used).
 * A goal is re-evaluated only if its KPI counts the event's type, its owner matches the event's
@@ -26,6 +27,7 @@ import datetime as dt
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,40 +54,35 @@ class TenantBatch:
 
 class _State(threading.local):
     def __init__(self) -> None:
-        self.phase = "idle"
         self.batch = 0
-        self.max_day: dict[str, dt.date] = {}
         self.tenants: dict[str, TenantBatch] = {}
 
 
 _state = _State()
 
 
-def on_received(event: AnyEvent, tenant: str) -> None:
+def on_batch(tenant: str, outcomes: Sequence[tuple[AnyEvent, str]], engine: Engine) -> None:
+    """Re-evaluate the goals that the batch's accepted events of ``tenant`` can move."""
     st = _state
-    if st.phase != "received":
-        st.phase = "received"
-        st.batch += 1
-        st.max_day = {}
-        st.tenants = {}
-    day = event.occurred_at.date()
-    cur = st.max_day.get(tenant)
-    if cur is None or day > cur:
-        st.max_day[tenant] = day
+    st.batch += 1
+    st.tenants.pop(tenant, None)
+    if not outcomes:
+        return
+    day = max(ev.occurred_at.date() for ev, _ in outcomes)  # the batch's event-time watermark
+    tb: TenantBatch | None = None
+    for event, outcome in outcomes:
+        if outcome != "accepted" or not isinstance(event, (DealEvent, LeadEvent, ActivityEvent)):
+            continue
+        if tb is None:
+            tb = st.tenants[tenant] = _load(engine, tenant, day)
+        if tb.service is None or tb.as_of is None:
+            return  # no goals: nothing in this batch can concern one
+        _consider(tb, event)
 
 
-def on_processed(event: AnyEvent, tenant: str, outcome: str, engine: Engine) -> None:
-    st = _state
-    if st.phase != "processed":
-        st.phase = "processed"
-    if outcome != "accepted" or not isinstance(event, (DealEvent, LeadEvent, ActivityEvent)):
-        return
-    tb = st.tenants.get(tenant)
-    if tb is None:
-        tb = st.tenants[tenant] = _load(engine, tenant, st.max_day.get(tenant))
-    if tb.service is None or tb.as_of is None:
-        return
+def _consider(tb: TenantBatch, event: DealEvent | LeadEvent | ActivityEvent) -> None:
     svc = tb.service
+    assert svc is not None and tb.as_of is not None
     owner = event.owner  # a lead may have none: then only company goals can be concerned
     rep = svc.dims().reps.get(owner) if owner else None
     candidates = list(tb.company) + (tb.by_owner.get(("rep", owner), []) if owner else [])

@@ -7,7 +7,7 @@
   versions with append-only assignments, splits and period locks (:mod:`.db`, :mod:`.service`).
 * Statements are computed in memory (:mod:`.calc`), rounded half-even to cents per line, and go
   through draft → approved → signed off, with inquiries and adjustments.
-* Accruals follow deal events live through ``attain_event_processed`` (:mod:`.live`).
+* Accruals follow deal events live through ``attain_batch_processed`` (:mod:`.live`).
 * ``attain commission …`` commands (:mod:`.cli`). Documentation: docs/incentives.md.
 """
 
@@ -35,14 +35,7 @@ def attain_register_commands(cli: Any) -> None:
 
 
 @hookimpl
-def attain_event_processed(event: Any, tenant: str, outcome: str, engine: Any) -> None:
-    from .live import on_event_processed
-
-    on_event_processed(event, tenant, outcome, engine)
-
-
-@hookimpl
 def attain_batch_processed(tenant: str, outcomes: Any, engine: Any) -> None:
     from .live import on_batch_processed
 
-    on_batch_processed(tenant, engine)
+    on_batch_processed(tenant, engine, outcomes)

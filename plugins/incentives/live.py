@@ -1,12 +1,12 @@
 """Live accruals: every deal event updates the commission accrued by the reps it concerns.
 
-``attain_event_processed`` is called by the engine after each batch commits, in the embedded
+``attain_batch_processed`` is called by the engine after each batch commits, in the embedded
 runner and in the Faust workers alike (both go through :meth:`attain.core.engine.Engine.process`).
 Per tenant with at least one plan assignment, a :class:`LiveBook` keeps the deal facts and the
 calculator in memory; an event folds into the facts (order-independent), the calculator
 re-indexes that one deal and the statements of the affected payees for the affected periods are
-recomputed and written to ``incentives_accruals``. Tenants without plans cost one dictionary look-up
-per event.
+recomputed and written to ``incentives_accruals``, once per batch. Tenants without plans cost
+one dictionary look-up per batch.
 
 Which database? The hooks receive the engine that processed the batch; accruals are written once
 per batch from ``attain_batch_processed`` (or at once for callers outside ``Engine.process``).
@@ -214,32 +214,36 @@ def book_for(engine: Engine, tenant: str) -> tuple[LiveBook, bool]:
         return book, True
 
 
-def on_event_processed(event: Any, tenant: str, outcome: str, engine: Engine | None) -> None:
-    """Fold the event into the tenant's live book; accruals are written by
-    :func:`on_batch_processed` at the end of the batch."""
-    engine = engine or _bound
-    if engine is None:
-        return
-    relevant = outcome != "duplicate" and (
+def _relevant(event: Any, outcome: str) -> bool:
+    return outcome != "duplicate" and (
         isinstance(event, DealEvent)
         or (isinstance(event, CustomerEvent) and event.kind == "churned"))
-    if not relevant:
-        return
-    book, fresh = book_for(engine, tenant)
-    with _lock:
-        book.on_event(event, fresh)
 
 
-def on_batch_processed(tenant: str, engine: Engine | None) -> None:
-    """Write the accruals the batch changed, in one transaction."""
+def on_event_processed(event: Any, tenant: str, outcome: str, engine: Engine | None) -> None:
+    """Fold one event into the tenant's live book (for callers outside :meth:`Engine.process`);
+    accruals are written by :func:`on_batch_processed`."""
+    on_batch_processed(tenant, engine, [(event, outcome)], write=False)
+
+
+def on_batch_processed(tenant: str, engine: Engine | None,
+                       outcomes: Iterable[tuple[Any, str]] = (), write: bool = True) -> None:
+    """Fold the batch's events into the tenant's live book, then write the accruals they
+    changed in one transaction."""
     engine = engine or _bound
     if engine is None:
         return
+    relevant = [ev for ev, outcome in outcomes if _relevant(ev, outcome)]
     key = (id(engine.store.engine), tenant)
     with _lock:
-        book = _books.get(key)
-        if book is not None and book.pending:
-            book.flush()
+        if relevant:
+            book, fresh = book_for(engine, tenant)
+            for ev in relevant:
+                book.on_event(ev, fresh)
+                fresh = False
+        book_ = _books.get(key)
+        if write and book_ is not None and book_.pending:
+            book_.flush()
 
 
 def flush_all() -> None:
