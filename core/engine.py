@@ -171,6 +171,100 @@ def deal_to_row(e: DealEvent) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Prepared:
+    """A validated batch grouped by tenant, before it touches the store."""
+
+    by_tenant: dict[str, list[tuple[Record, AnyEvent]]]
+    bad: list[tuple[Record, str]]
+    dl_tenant: str  # where dead letters go
+    errors_before: Counter[tuple[str, str]]
+
+
+@dataclass
+class Plan:
+    """What one batch writes for one tenant, computed against the deal versions in
+    ``expected`` (deal id → version its deltas retract; None for a new deal). Plain data, so it
+    can be written by another process (:mod:`attain.core.pipeline`)."""
+
+    tenant: str
+    log_rows: list[tuple[Any, ...]]
+    deal_rows: list[tuple[Any, ...]]
+    expected: dict[str, int | None]
+    deltas: dict[CellKey, Components]
+    counts: dict[str, int]
+    new_deals: dict[str, DealEvent] = field(default_factory=dict)  # not sent to a writer
+
+    def wire(self) -> Plan:
+        return Plan(self.tenant, self.log_rows, self.deal_rows, self.expected, self.deltas, self.counts)
+
+
+@dataclass
+class Overlay:
+    """What planned but not yet committed batches will write: event ids and deal snapshots,
+    each tagged with the batch's sequence number."""
+
+    ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    deals: dict[tuple[str, str], tuple[int, DealEvent]] = field(default_factory=dict)
+
+    def add(self, seq: int, plan: Plan) -> None:
+        t = plan.tenant
+        for row in plan.log_rows:
+            self.ids[(t, row[1])] = seq
+        for d, ev in plan.new_deals.items():
+            self.deals[(t, d)] = (seq, ev)
+
+    def committed(self, seq: int) -> None:
+        """Batch ``seq`` is in the store now: forget what only it wrote."""
+        self.ids = {k: s for k, s in self.ids.items() if s != seq}
+        self.deals = {k: v for k, v in self.deals.items() if v[0] != seq}
+
+
+class PlanConflict(Exception):
+    """The store changed under a plan (another writer): the batch must be planned again."""
+
+
+def lock_tenant(conn: Connection, tenant: str) -> None:
+    """Serialize writers of one tenant (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(tenant)})
+
+
+def bump_counters(conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
+    if not counts:
+        return
+    t: Any = CounterRow.__table__
+    ins: Any = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["tenant", "name"], set_={"value": t.c.value + ins.excluded.value}
+    )
+    conn.execute(stmt, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()])
+
+
+def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(DeadLetterRow), rows)
+        bump_counters(conn, tenant, {'attain_events_total{outcome="rejected"}': len(rows)})
+
+
+def write_plan(conn: Connection, plan: Plan, check: bool = False) -> None:
+    """Write a plan inside the caller's transaction. ``check``: first verify that the stored
+    versions are the ones the plan was computed against (raises :class:`PlanConflict`); an event
+    id stored meanwhile by someone else fails the insert (an IntegrityError)."""
+    raw = _Raw(conn)
+    if check and plan.expected:
+        got = raw.deal_versions(plan.tenant, list(plan.expected))
+        for d, want in plan.expected.items():
+            if got.get(d) != want:
+                raise PlanConflict(f"deal {d!r} of {plan.tenant!r} is at version {got.get(d)}, "
+                                   f"the batch was planned against {want}")
+    raw.insert_events(plan.log_rows)
+    raw.upsert_deals(plan.deal_rows)
+    if plan.deltas:
+        raw.apply_cell_deltas(plan.tenant, plan.deltas)
+    bump_counters(conn, plan.tenant, plan.counts)
+
+
 class Engine:
     """Applies events to a :class:`Store` and reads KPIs back."""
 
@@ -262,6 +356,12 @@ class Engine:
 
     def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str,
                  in_transaction: Callable[[Connection], None] | None = None) -> Result:
+        return self._process_prepared(self.prepare(records, tenant, default_tenant), in_transaction)
+
+    def prepare(self, records: Iterable[Record], tenant: str | None = None,
+                default_tenant: str = "default") -> Prepared:
+        """Validate a batch, group it by tenant and call ``attain_event_received`` (no I/O but
+        the plugins')."""
         errors_before = Counter(self.plugins.errors)
         good, bad = self.validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
@@ -272,25 +372,32 @@ class Engine:
                 off = self.disabled(t)
                 for _, ev in items:
                     self.plugins.call("attain_event_received", off, event=ev, tenant=t, engine=self)
+        return Prepared(by_tenant, bad, tenant or default_tenant, errors_before)
 
+    def _process_prepared(self, prep: Prepared,
+                          in_transaction: Callable[[Connection], None] | None = None) -> Result:
         result = Result()
         outcomes: list[tuple[str, AnyEvent, str]] = []
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
             with conn.begin():
-                for t, items in by_tenant.items():
-                    self._lock(conn, t)
-                    res, outs = self._apply_tenant(conn, t, [ev for _, ev in items],
-                                                   [rec for rec, _ in items])
+                raw = _Raw(conn)
+                for t, items in prep.by_tenant.items():
+                    lock_tenant(conn, t)
+                    self._ensure_signature(conn, t)
+                    plan, res, outs = self.plan(raw, t, items)
+                    write_plan(conn, plan)
                     result.add(res)
                     outcomes.extend((t, ev, o) for ev, o in outs)
-                dl_tenant = tenant or default_tenant
-                if bad:
-                    self._dead_letter(conn, dl_tenant, bad)
-                    result.rejected = len(bad)
-                    self._bump(conn, dl_tenant, {'attain_events_total{outcome="rejected"}': len(bad)})
+                if prep.bad:
+                    write_dead_letters(conn, prep.dl_tenant, self.dead_letter_rows(prep))
+                    result.rejected = len(prep.bad)
                 if in_transaction is not None:
                     in_transaction(conn)
+        self.finish(prep, outcomes)
+        return result
 
+    def finish(self, prep: Prepared, outcomes: list[tuple[str, AnyEvent, str]]) -> None:
+        """After the batch committed: the post-commit hooks and the plugin failures it caused."""
         if self.plugins.has_impls("attain_event_processed"):
             for t, ev, o in outcomes:
                 self.plugins.call("attain_event_processed", self.disabled(t), event=ev, tenant=t,
@@ -302,81 +409,99 @@ class Engine:
             for t, outs in per_tenant.items():
                 self.plugins.call("attain_batch_processed", self.disabled(t), tenant=t,
                                   outcomes=outs, engine=self)
-        if bad and self.plugins.has_impls("attain_event_rejected"):
-            dl_tenant = tenant or default_tenant
-            for rec, reason in bad:
-                self.plugins.call("attain_event_rejected", self.disabled(dl_tenant),
-                                  tenant=dl_tenant, reason=reason,
+        if prep.bad and self.plugins.has_impls("attain_event_rejected"):
+            for rec, reason in prep.bad:
+                self.plugins.call("attain_event_rejected", self.disabled(prep.dl_tenant),
+                                  tenant=prep.dl_tenant, reason=reason,
                                   payload=_payload_text(rec.payload), source=rec.source)
         new_errors = Counter(self.plugins.errors)
-        new_errors.subtract(errors_before)
+        new_errors.subtract(prep.errors_before)
         if +new_errors:
             # Every plugin failure of this batch (received, contribute, processed, rejected),
             # counted per plugin and hook in the tenant's counters.
-            t0 = next(iter(by_tenant), tenant or default_tenant)
+            t0 = next(iter(prep.by_tenant), prep.dl_tenant)
             with self.store.engine.connect().execution_options(write_lock=True) as conn:
                 with conn.begin():
-                    self._bump(conn, t0, {
+                    bump_counters(conn, t0, {
                         f'attain_plugin_errors_total{{plugin="{p}",hook="{h}"}}': n
                         for (p, h), n in new_errors.items() if n > 0
                     })
-        return result
+
+    def dead_letter_rows(self, prep: Prepared) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        for rec, reason in prep.bad:
+            log.warning("dead letter %s: %s", rec.source, reason)
+        return [{"tenant": prep.dl_tenant, "source": rec.source, "line": rec.line, "reason": reason,
+                 "payload": _payload_text(rec.payload), "created_at": now}
+                for rec, reason in prep.bad]
 
     def _lock(self, conn: Connection, tenant: str) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(tenant)})
+        lock_tenant(conn, tenant)
 
-    def _apply_tenant(
-        self, conn: Connection, tenant: str, events: list[AnyEvent], recs: list[Record]
-    ) -> tuple[Result, list[tuple[AnyEvent, str]]]:
-        self._ensure_signature(conn, tenant)
-        raw = _Raw(conn)
+    def plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
+             overlay: Overlay | None = None) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
+        """Classify one tenant's events against the stored state (plus ``overlay``: what batches
+        not yet committed will have written) and compute the rows and KPI deltas to write."""
         res = Result()
-        seen = raw.seen_event_ids(tenant, list({e.event_id for e in events}))
-        stored = raw.load_deals(tenant, list({e.deal_id for e in events if isinstance(e, DealEvent)}))
+        ids = list({ev.event_id for _, ev in items})
+        seen = raw.seen_event_ids(tenant, ids)
+        deal_ids = list({ev.deal_id for _, ev in items if isinstance(ev, DealEvent)})
+        stored = raw.load_deals(tenant, deal_ids)
+        if overlay is not None:
+            seen.update(i for i in ids if (tenant, i) in overlay.ids)
+            for d in deal_ids:
+                hit = overlay.deals.get((tenant, d))
+                if hit is not None:
+                    stored[d] = hit[1]
 
         current: dict[str, DealEvent] = dict(stored)
         facts: list[AnyEvent] = []
         log_rows: list[tuple[Any, ...]] = []
         outs: list[tuple[AnyEvent, str]] = []
-        for ev, rec in zip(events, recs, strict=True):
+        accepted = stale = duplicates = 0
+        for rec, ev in items:
             eid = ev.event_id
             if eid in seen:
-                res.duplicates += 1
+                duplicates += 1
                 outs.append((ev, "duplicate"))
                 continue
             seen.add(eid)
             if isinstance(ev, DealEvent):
                 version: int | None = ev.version
                 cur = current.get(ev.deal_id)
-                outcome = classify(False, cur.version if cur is not None else None, ev.version)
+                outcome = classify(False, None if cur is None else cur.version, ev.version)
                 if outcome == "accepted":
                     current[ev.deal_id] = ev
+                    accepted += 1
+                else:
+                    stale += 1
+                outs.append((ev, outcome))
+                entity = ev.deal_id
             else:
-                version, outcome = None, "accepted"
+                version = None
                 facts.append(ev)
-            if outcome == "accepted":
-                res.accepted += 1
-            else:
-                res.stale += 1
-            outs.append((ev, outcome))
+                accepted += 1
+                outs.append((ev, "accepted"))
+                entity = entity_key(ev)
             p = rec.payload
             payload = p.decode() if isinstance(p, bytes) else p if isinstance(p, str) else ev.model_dump_json()
-            log_rows.append((tenant, eid, ev.type, entity_key(ev), version, payload))
+            log_rows.append((tenant, eid, ev.type, entity, version, payload))
+        res.accepted, res.stale, res.duplicates = accepted, stale, duplicates
 
         changed = [d for d, e in current.items() if stored.get(d) is not e]
-        raw.insert_events(log_rows)
+        deltas: dict[CellKey, Components] = {}
+        expected: dict[str, int | None] = {}
         if changed or facts:
             contribute = self.contributor()
-            deltas: dict[CellKey, Components] = {}
-            if changed:
-                raw.upsert_deals([current[d] for d in changed])
-                for d in changed:
-                    old = stored.get(d)
-                    if old is not None:
-                        add_into(deltas, cell_of(old), contribute(old), -1)
-                    new = current[d]
-                    add_into(deltas, cell_of(new), contribute(new), +1)
+            for d in changed:
+                old = stored.get(d)
+                if old is not None:
+                    add_into(deltas, cell_of(old), contribute(old), -1)
+                    expected[d] = old.version
+                else:
+                    expected[d] = None
+                new = current[d]
+                add_into(deltas, cell_of(new), contribute(new), +1)
             # Facts never change: an accepted one (its id is new) adds its contribution once.
             fact_types = contribute.fact_types
             for ev in facts:
@@ -384,16 +509,18 @@ class Engine:
                     comps = contribute(ev)
                     if comps:
                         add_into(deltas, fact_cell(ev), comps)
-            if deltas:
-                raw.apply_cell_deltas(tenant, deltas)
-                res.changed_cells = {(tenant, c) for c in deltas}
+        res.changed_cells = {(tenant, c) for c in deltas}
         counts = {
             'attain_events_total{outcome="accepted"}': res.accepted,
             'attain_events_total{outcome="duplicate"}': res.duplicates,
             'attain_events_total{outcome="stale"}': res.stale,
         }
-        self._bump(conn, tenant, {k: v for k, v in counts.items() if v})
-        return res, outs
+        deal_row = raw.deal_row
+        plan = Plan(tenant=tenant, log_rows=log_rows,
+                    deal_rows=[deal_row(current[d]) for d in changed], expected=expected,
+                    deltas=deltas, counts={k: v for k, v in counts.items() if v},
+                    new_deals={d: current[d] for d in changed})
+        return plan, res, outs
 
     def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]],
                 keys: Sequence[str], update: Sequence[str]) -> None:
@@ -410,24 +537,7 @@ class Engine:
         conn.execute(stmt, rows)
 
     def _bump(self, conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
-        if not counts:
-            return
-        t: Any = CounterRow.__table__
-        ins: Any = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["tenant", "name"], set_={"value": t.c.value + ins.excluded.value}
-        )
-        conn.execute(stmt, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()])
-
-    def _dead_letter(self, conn: Connection, tenant: str, bad: list[tuple[Record, str]]) -> None:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        conn.execute(insert(DeadLetterRow), [
-            {"tenant": tenant, "source": rec.source, "line": rec.line, "reason": reason,
-             "payload": _payload_text(rec.payload), "created_at": now}
-            for rec, reason in bad
-        ])
-        for rec, reason in bad:
-            log.warning("dead letter %s: %s", rec.source, reason)
+        bump_counters(conn, tenant, counts)
 
     # -- KPI cells: rebuild and read -----------------------------------------------------------
 
@@ -644,18 +754,27 @@ class _Raw:
         self._many("INSERT INTO events (tenant, event_id, type, entity_id, version, payload) "
                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def upsert_deals(self, deals: list[DealEvent]) -> None:
+    def deal_row(self, e: DealEvent) -> tuple[Any, ...]:
+        """The ``deals`` row of a snapshot, encoded for this database."""
+        return (e.tenant, e.deal_id, e.version, e.event_id, self._dt(e.occurred_at), e.owner,
+                e.account, e.product, e.stage, e.status,
+                None if e.amount is None else str(e.amount), e.currency,
+                self._date(e.engaged_on), self._date(e.closed_on))
+
+    def upsert_deals(self, rows: list[tuple[Any, ...]]) -> None:
         cols = ", ".join(DEAL_COLUMNS)
         sets = ", ".join(f"{c} = excluded.{c}" for c in DEAL_COLUMNS[2:])
         sql = (f"INSERT INTO deals ({cols}) VALUES ({', '.join('?' * len(DEAL_COLUMNS))}) "
                f"ON CONFLICT (tenant, deal_id) DO UPDATE SET {sets}")
-        self._many(sql, [
-            (e.tenant, e.deal_id, e.version, e.event_id, self._dt(e.occurred_at), e.owner,
-             e.account, e.product, e.stage, e.status,
-             None if e.amount is None else str(e.amount), e.currency,
-             self._date(e.engaged_on), self._date(e.closed_on))
-            for e in deals
-        ])
+        self._many(sql, rows)
+
+    def deal_versions(self, tenant: str, deal_ids: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in range(0, len(deal_ids), CHUNK):
+            chunk = deal_ids[i:i + CHUNK]
+            q = f"SELECT deal_id, version FROM deals WHERE tenant = ? AND deal_id IN ({','.join('?' * len(chunk))})"
+            out.update((d, v) for d, v in self._query(q, (tenant, *chunk)))
+        return out
 
     def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
         ids = {cell_id(k): k for k in deltas}
