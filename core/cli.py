@@ -125,7 +125,7 @@ def _lines(stream: IO[bytes], name: str) -> Iterator[Record]:
         line = raw.strip()
         if not line:
             continue
-        yield Record(line, source=f"{name}:{i}", line=i)
+        yield Record(line, name, i, numbered=True)
 
 
 @app.command()

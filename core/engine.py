@@ -75,13 +75,35 @@ CHUNK = 500  # ids per IN (...) query
 SETTINGS_TTL_S = 5.0
 
 
-@dataclass(slots=True)
 class Record:
-    """One input to validate: raw JSON text/bytes, a dict, or an already validated event."""
+    """One input to validate: raw JSON text/bytes, a dict, or an already validated event.
 
-    payload: str | bytes | Mapping[str, Any] | AnyEvent
-    source: str = ""
-    line: int | None = None
+    ``source`` says where it came from (``file.jsonl:17``, ``kafka:attain.events/2@1041``);
+    with ``numbered=True`` it is built from ``source`` and ``line`` only when asked for (most
+    records are never asked: only dead letters and hooks read it).
+    """
+
+    __slots__ = ("payload", "_source", "line", "_numbered")
+
+    def __init__(self, payload: str | bytes | Mapping[str, Any] | AnyEvent, source: str = "",
+                 line: int | None = None, *, numbered: bool = False) -> None:
+        self.payload = payload
+        self._source = source
+        self.line = line
+        self._numbered = numbered
+
+    @property
+    def source(self) -> str:
+        return f"{self._source}:{self.line}" if self._numbered else self._source
+
+    def __repr__(self) -> str:
+        return f"Record({self.payload!r}, source={self.source!r}, line={self.line!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Record) and (self.payload, self.source, self.line)
+                == (other.payload, other.source, other.line))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -183,45 +205,14 @@ class Prepared:
 
 @dataclass
 class Plan:
-    """What one batch writes for one tenant, computed against the deal versions in
-    ``expected`` (deal id → version its deltas retract; None for a new deal). Plain data, so it
-    can be written by another process (:mod:`attain.core.pipeline`)."""
+    """What one batch writes for one tenant: event-log rows, new deal snapshots (as rows), KPI
+    cell deltas and counters."""
 
     tenant: str
     log_rows: list[tuple[Any, ...]]
     deal_rows: list[tuple[Any, ...]]
-    expected: dict[str, int | None]
     deltas: dict[CellKey, Components]
     counts: dict[str, int]
-    new_deals: dict[str, DealEvent] = field(default_factory=dict)  # not sent to a writer
-
-    def wire(self) -> Plan:
-        return Plan(self.tenant, self.log_rows, self.deal_rows, self.expected, self.deltas, self.counts)
-
-
-@dataclass
-class Overlay:
-    """What planned but not yet committed batches will write: event ids and deal snapshots,
-    each tagged with the batch's sequence number."""
-
-    ids: dict[tuple[str, str], int] = field(default_factory=dict)
-    deals: dict[tuple[str, str], tuple[int, DealEvent]] = field(default_factory=dict)
-
-    def add(self, seq: int, plan: Plan) -> None:
-        t = plan.tenant
-        for row in plan.log_rows:
-            self.ids[(t, row[1])] = seq
-        for d, ev in plan.new_deals.items():
-            self.deals[(t, d)] = (seq, ev)
-
-    def committed(self, seq: int) -> None:
-        """Batch ``seq`` is in the store now: forget what only it wrote."""
-        self.ids = {k: s for k, s in self.ids.items() if s != seq}
-        self.deals = {k: v for k, v in self.deals.items() if v[0] != seq}
-
-
-class PlanConflict(Exception):
-    """The store changed under a plan (another writer): the batch must be planned again."""
 
 
 def lock_tenant(conn: Connection, tenant: str) -> None:
@@ -247,17 +238,9 @@ def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]
         bump_counters(conn, tenant, {'attain_events_total{outcome="rejected"}': len(rows)})
 
 
-def write_plan(conn: Connection, plan: Plan, check: bool = False) -> None:
-    """Write a plan inside the caller's transaction. ``check``: first verify that the stored
-    versions are the ones the plan was computed against (raises :class:`PlanConflict`); an event
-    id stored meanwhile by someone else fails the insert (an IntegrityError)."""
+def write_plan(conn: Connection, plan: Plan) -> None:
+    """Write a plan inside the caller's transaction (the one it was planned in)."""
     raw = _Raw(conn)
-    if check and plan.expected:
-        got = raw.deal_versions(plan.tenant, list(plan.expected))
-        for d, want in plan.expected.items():
-            if got.get(d) != want:
-                raise PlanConflict(f"deal {d!r} of {plan.tenant!r} is at version {got.get(d)}, "
-                                   f"the batch was planned against {want}")
     raw.insert_events(plan.log_rows)
     raw.upsert_deals(plan.deal_rows)
     if plan.deltas:
@@ -365,8 +348,13 @@ class Engine:
         errors_before = Counter(self.plugins.errors)
         good, bad = self.validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
-        for rec, ev in good:
-            by_tenant.setdefault(ev.tenant, []).append((rec, ev))
+        t0 = good[0][1].tenant if good else ""
+        if all(ev.tenant == t0 for _, ev in good):
+            if good:
+                by_tenant[t0] = good
+        else:
+            for rec, ev in good:
+                by_tenant.setdefault(ev.tenant, []).append((rec, ev))
         if self.plugins.has_impls("attain_event_received"):
             for t, items in by_tenant.items():
                 off = self.disabled(t)
@@ -377,7 +365,7 @@ class Engine:
     def _process_prepared(self, prep: Prepared,
                           in_transaction: Callable[[Connection], None] | None = None) -> Result:
         result = Result()
-        outcomes: list[tuple[str, AnyEvent, str]] = []
+        outcomes: dict[str, list[tuple[AnyEvent, str]]] = {}
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
             with conn.begin():
                 raw = _Raw(conn)
@@ -387,7 +375,7 @@ class Engine:
                     plan, res, outs = self.plan(raw, t, items)
                     write_plan(conn, plan)
                     result.add(res)
-                    outcomes.extend((t, ev, o) for ev, o in outs)
+                    outcomes[t] = outs
                 if prep.bad:
                     write_dead_letters(conn, prep.dl_tenant, self.dead_letter_rows(prep))
                     result.rejected = len(prep.bad)
@@ -396,19 +384,20 @@ class Engine:
         self.finish(prep, outcomes)
         return result
 
-    def finish(self, prep: Prepared, outcomes: list[tuple[str, AnyEvent, str]]) -> None:
-        """After the batch committed: the post-commit hooks and the plugin failures it caused."""
+    def finish(self, prep: Prepared, outcomes: dict[str, list[tuple[AnyEvent, str]]]) -> None:
+        """After the batch committed: the post-commit hooks and the plugin failures it caused.
+        ``outcomes``: per tenant, every valid event of the batch with its outcome."""
         if self.plugins.has_impls("attain_event_processed"):
-            for t, ev, o in outcomes:
-                self.plugins.call("attain_event_processed", self.disabled(t), event=ev, tenant=t,
-                                  outcome=o, engine=self)
-        if outcomes and self.plugins.has_impls("attain_batch_processed"):
-            per_tenant: dict[str, list[tuple[AnyEvent, str]]] = {}
-            for t, ev, o in outcomes:
-                per_tenant.setdefault(t, []).append((ev, o))
-            for t, outs in per_tenant.items():
-                self.plugins.call("attain_batch_processed", self.disabled(t), tenant=t,
-                                  outcomes=outs, engine=self)
+            for t, outs in outcomes.items():
+                off = self.disabled(t)
+                for ev, o in outs:
+                    self.plugins.call("attain_event_processed", off, event=ev, tenant=t,
+                                      outcome=o, engine=self)
+        if self.plugins.has_impls("attain_batch_processed"):
+            for t, outs in outcomes.items():
+                if outs:
+                    self.plugins.call("attain_batch_processed", self.disabled(t), tenant=t,
+                                      outcomes=outs, engine=self)
         if prep.bad and self.plugins.has_impls("attain_event_rejected"):
             for rec, reason in prep.bad:
                 self.plugins.call("attain_event_rejected", self.disabled(prep.dl_tenant),
@@ -439,20 +428,14 @@ class Engine:
         lock_tenant(conn, tenant)
 
     def plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
-             overlay: Overlay | None = None) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
-        """Classify one tenant's events against the stored state (plus ``overlay``: what batches
-        not yet committed will have written) and compute the rows and KPI deltas to write."""
+             ) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
+        """Classify one tenant's events against the stored state (read through ``raw``, inside
+        the batch's transaction) and compute the rows and KPI deltas to write."""
         res = Result()
-        ids = list({ev.event_id for _, ev in items})
-        seen = raw.seen_event_ids(tenant, ids)
-        deal_ids = list({ev.deal_id for _, ev in items if isinstance(ev, DealEvent)})
-        stored = raw.load_deals(tenant, deal_ids)
-        if overlay is not None:
-            seen.update(i for i in ids if (tenant, i) in overlay.ids)
-            for d in deal_ids:
-                hit = overlay.deals.get((tenant, d))
-                if hit is not None:
-                    stored[d] = hit[1]
+        id_set = {ev.event_id for _, ev in items}
+        seen = raw.seen_event_ids(tenant, list(id_set))
+        deal_set = {ev.deal_id for _, ev in items if isinstance(ev, DealEvent)}
+        stored = raw.load_deals(tenant, list(deal_set))
 
         current: dict[str, DealEvent] = dict(stored)
         facts: list[AnyEvent] = []
@@ -490,16 +473,12 @@ class Engine:
 
         changed = [d for d, e in current.items() if stored.get(d) is not e]
         deltas: dict[CellKey, Components] = {}
-        expected: dict[str, int | None] = {}
         if changed or facts:
             contribute = self.contributor()
             for d in changed:
                 old = stored.get(d)
                 if old is not None:
                     add_into(deltas, cell_of(old), contribute(old), -1)
-                    expected[d] = old.version
-                else:
-                    expected[d] = None
                 new = current[d]
                 add_into(deltas, cell_of(new), contribute(new), +1)
             # Facts never change: an accepted one (its id is new) adds its contribution once.
@@ -517,9 +496,8 @@ class Engine:
         }
         deal_row = raw.deal_row
         plan = Plan(tenant=tenant, log_rows=log_rows,
-                    deal_rows=[deal_row(current[d]) for d in changed], expected=expected,
-                    deltas=deltas, counts={k: v for k, v in counts.items() if v},
-                    new_deals={d: current[d] for d in changed})
+                    deal_rows=[deal_row(current[d]) for d in changed],
+                    deltas=deltas, counts={k: v for k, v in counts.items() if v})
         return plan, res, outs
 
     def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]],
@@ -767,14 +745,6 @@ class _Raw:
         sql = (f"INSERT INTO deals ({cols}) VALUES ({', '.join('?' * len(DEAL_COLUMNS))}) "
                f"ON CONFLICT (tenant, deal_id) DO UPDATE SET {sets}")
         self._many(sql, rows)
-
-    def deal_versions(self, tenant: str, deal_ids: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in range(0, len(deal_ids), CHUNK):
-            chunk = deal_ids[i:i + CHUNK]
-            q = f"SELECT deal_id, version FROM deals WHERE tenant = ? AND deal_id IN ({','.join('?' * len(chunk))})"
-            out.update((d, v) for d, v in self._query(q, (tenant, *chunk)))
-        return out
 
     def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
         ids = {cell_id(k): k for k in deltas}

@@ -120,7 +120,7 @@ class CrmCsvConnector:
         def records() -> Any:
             for i, row in enumerate(pipeline, start=2):  # line 1 is the header
                 for ev in deal_history(row, by_key, as_of, tenant):
-                    yield Record(ev, source=f"{name}:{i}", line=i)
+                    yield Record(ev, name, i, numbered=True)
 
         total = sum(1 + (1 if _blank(r.get("engage_date")) and r.get("deal_stage") != "Prospecting" else 0)
                     + (0 if (r.get("deal_stage") or "").strip() in OPEN_STAGES else 1) for r in pipeline)

@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,13 +68,14 @@ def on_batch(tenant: str, outcomes: Sequence[tuple[AnyEvent, str]], engine: Engi
     st.tenants.pop(tenant, None)
     if not outcomes:
         return
-    day = max(ev.occurred_at.date() for ev, _ in outcomes)  # the batch's event-time watermark
     tb: TenantBatch | None = None
     for event, outcome in outcomes:
         if outcome != "accepted" or not isinstance(event, (DealEvent, LeadEvent, ActivityEvent)):
             continue
         if tb is None:
-            tb = st.tenants[tenant] = _load(engine, tenant, day)
+            tb = st.tenants[tenant] = _load(
+                engine, tenant,
+                lambda: max(ev.occurred_at.date() for ev, _ in outcomes))  # event-time watermark
         if tb.service is None or tb.as_of is None:
             return  # no goals: nothing in this batch can concern one
         _consider(tb, event)
@@ -113,7 +114,7 @@ def _consider(tb: TenantBatch, event: DealEvent | LeadEvent | ActivityEvent) -> 
         tb.transitions.extend(svc.check(tb.as_of, todo))
 
 
-def _load(engine: Engine, tenant: str, batch_day: dt.date | None) -> TenantBatch:
+def _load(engine: Engine, tenant: str, batch_day: Callable[[], dt.date]) -> TenantBatch:
     if not tables_exist(engine.store.engine):
         return TenantBatch()
     repo = GoalRepo(engine.store.engine, create=False)
@@ -123,10 +124,8 @@ def _load(engine: Engine, tenant: str, batch_day: dt.date | None) -> TenantBatch
     svc = GoalService(engine, tenant, create_tables=False)
     if svc.settings.clock == "wall":
         as_of = dt.date.today()
-    elif batch_day is not None:
-        as_of = repo.advance_clock(tenant, batch_day)
     else:
-        as_of = repo.clock(tenant) or dt.date.today()
+        as_of = repo.advance_clock(tenant, batch_day())
     tb = TenantBatch(service=svc, as_of=as_of)
     for g in goals:
         o = g.owner_ref

@@ -229,21 +229,20 @@ def on_event_processed(event: Any, tenant: str, outcome: str, engine: Engine | N
 def on_batch_processed(tenant: str, engine: Engine | None,
                        outcomes: Iterable[tuple[Any, str]] = (), write: bool = True) -> None:
     """Fold the batch's events into the tenant's live book, then write the accruals they
-    changed in one transaction."""
+    changed in one transaction. A tenant without plans costs a look-up, not a pass over the
+    batch."""
     engine = engine or _bound
     if engine is None:
         return
-    relevant = [ev for ev, outcome in outcomes if _relevant(ev, outcome)]
-    key = (id(engine.store.engine), tenant)
     with _lock:
-        if relevant:
-            book, fresh = book_for(engine, tenant)
-            for ev in relevant:
-                book.on_event(ev, fresh)
-                fresh = False
-        book_ = _books.get(key)
-        if write and book_ is not None and book_.pending:
-            book_.flush()
+        book, fresh = book_for(engine, tenant)
+        if book.active:
+            for ev, outcome in outcomes:
+                if _relevant(ev, outcome):
+                    book.on_event(ev, fresh)
+                    fresh = False
+        if write and book.pending:
+            book.flush()
 
 
 def flush_all() -> None:
