@@ -1,79 +1,26 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL), store, engine, CLI runner.
-
-PostgreSQL comes from ``ATTAIN_TEST_POSTGRES_URL`` (``scripts/postgres start`` prints it). Every
-test gets a database of its own, created from that URL's server and dropped afterwards, so
-concurrent test runs against the same server do not see each other's data.
-
-Without ``ATTAIN_TEST_POSTGRES_URL`` the PostgreSQL parameters are skipped, except on CI
-(``CI=true``) where they fail: CI must never pass by silently not testing PostgreSQL.
-"""
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), store, engine, CLI runner (the
+helpers behind them are in testkit.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from attain.core import cli as cli_module
 from attain.core.engine import Engine
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
-from click.testing import Result as ClickResult
-from typer.testing import CliRunner
-
-PG_ENV = "ATTAIN_TEST_POSTGRES_URL"
+from testkit import BUNDLED_DIR, Cli, postgres_base_url, postgres_database
 
 # The suite decides which plugins load and where data goes; a developer's shell settings must not
 # leak in (tests that need them set them with monkeypatch and reset the plugin manager).
 for _var in ("ATTAIN_LOAD_PLUGINS", "ATTAIN_DISABLE_PLUGINS", "ATTAIN_DATABASE_URL"):
     os.environ.pop(_var, None)
 BACKENDS = ("sqlite", "postgresql")
-
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "core" / "data" / "crm-sales-opportunities"
-
-
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def postgres_base_url() -> str:
-    """The server URL from the environment; skips (locally) or fails (on CI) without it."""
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        msg = (f"{PG_ENV} is not set: run `scripts/postgres start` and export {PG_ENV} "
-               "with the URL it prints to run the PostgreSQL tests")
-        if _on_ci():
-            pytest.fail(f"{msg} (CI=true: the PostgreSQL tests must run on CI)", pytrace=False)
-        pytest.skip(msg)
-    return url
-
-
-@contextmanager
-def postgres_database(base_url: str) -> Iterator[str]:
-    """A brand-new, empty database on the server of ``base_url``; dropped on exit."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
-    base = make_url(base_url)
-    name = f"attain_t_{uuid.uuid4().hex[:20]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @contextmanager
@@ -132,53 +79,6 @@ def bundled_dir() -> Path:
 
 
 # -- the command line ----------------------------------------------------------------------------
-
-
-class Cli:
-    """Runs ``attain --db URL ARGS…`` in-process with typer's CliRunner.
-
-    ``cli("kpi", "--by", "rep", "--format", "json")`` returns the click Result and, unless
-    ``ok=False``, asserts the command succeeded (showing its output when it did not).
-    ``cli.json(...)`` also parses stdout as JSON, with numbers as Decimal/int (never float).
-    """
-
-    def __init__(self, db_url: str) -> None:
-        self.db_url = db_url
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | bytes | None = None, ok: bool = True,
-                 env: dict[str, str] | None = None) -> ClickResult:
-        argv = ["--db", self.db_url, *args]
-        try:
-            result = self.runner.invoke(cli_module.app, argv, input=input, env=env)
-        finally:
-            # Every invocation opens its own Store; close its connections right away
-            # (PostgreSQL would otherwise keep idle connections until garbage collection).
-            st = cli_module.State._store
-            if st is not None:
-                st.dispose()
-            cli_module.State._store = None
-            cli_module.State.db_url = None
-        if ok:
-            assert result.exit_code == 0, (
-                f"`attain {' '.join(argv)}` exited {result.exit_code}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
-                f"exception: {result.exception!r}"
-            )
-        return result
-
-    def json(self, *args: str, **kwargs: Any) -> Any:
-        result = self(*args, **kwargs)
-        return load_json(result.stdout)
-
-    def kpis(self, by: str, tenant: str | None = None) -> list[dict[str, Any]]:
-        extra: Sequence[str] = ("--tenant", tenant) if tenant else ()
-        return self.json("kpi", "--by", by, "--format", "json", *extra)
-
-
-def load_json(text: str) -> Any:
-    """JSON with exact numbers: decimals as Decimal, integers as int."""
-    return json.loads(text, parse_float=Decimal)
 
 
 @pytest.fixture

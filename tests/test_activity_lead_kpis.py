@@ -19,7 +19,7 @@ from attain.core.kpi import Metric
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 from attain.core.plugins import Plugins, hookimpl
 from attain.core.store import Store
-from conftest import Cli
+from testkit import Cli
 
 REPS = ["Ann", "Bob", "Cy"]
 ACTIVITY_KPI = {"call": "calls", "email": "emails", "meeting": "meetings", "demo": "demos"}

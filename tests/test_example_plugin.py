@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from testkit import Cli
 
 DIST = "attain-example-kpi"
 PLUGIN = "big_deals"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from attain.core.engine import Engine
-from conftest import Cli, load_json
+from testkit import Cli, load_json
 
 GROUPINGS = ["all", "rep", "manager", "region", "product", "series", "sector", "account",
              "quarter"]

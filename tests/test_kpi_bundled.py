@@ -29,8 +29,9 @@ from attain.core import cli as cli_module
 from attain.core.engine import Engine
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
-from conftest import BUNDLED_DIR, Cli, backend_params, fresh_database
+from conftest import backend_params, fresh_database
 from rich.console import Console
+from testkit import BUNDLED_DIR, Cli
 
 GROUPINGS = ["all", "rep", "manager", "region", "product", "series", "sector", "account",
              "quarter"]

@@ -23,9 +23,9 @@ from attain.core.kpi import GROUPINGS
 from attain.core.models import Account, Product, Rep
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
-from conftest import Cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testkit import Cli
 
 TENANT = "default"
 

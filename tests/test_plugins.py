@@ -16,7 +16,7 @@ from attain.core.engine import Engine, Record
 from attain.core.models import DealEvent
 from attain.core.plugins import Plugins, RegistrationError, get_plugins, reset_plugins
 from attain.core.store import Store
-from conftest import Cli
+from testkit import Cli
 
 CORE_KPIS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate",
              "avg_deal_size", "avg_cycle_days", "pipeline_value"]

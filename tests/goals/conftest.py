@@ -5,16 +5,15 @@ so tests can check figures independently of the engine."""
 from __future__ import annotations
 
 import csv
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from attain.core import cli as cli_module
 from attain.core.engine import Engine
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
+from testkit import copy_sqlite, import_bundled, postgres_base_url, postgres_database
 
 from goals.goals_helpers import CsvData, CsvDeal, GoalsCli, parse_date
 
@@ -37,27 +36,12 @@ def csv_data() -> CsvData:
 @pytest.fixture(scope="session")
 def bundled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled data imported once (SQLite file), copied for each test that needs it."""
-    path = tmp_path_factory.mktemp("goals-template") / "bundled.db"
-    store = Store(f"sqlite:///{path}")
-    try:
-        cli_module.import_source(Engine(store, get_plugins()), "crm-csv", str(DATA), "default",
-                                 quiet=True)
-    finally:
-        store.dispose()
-    return path
+    return import_bundled(tmp_path_factory.mktemp("goals-template") / "bundled.db", get_plugins())
 
 
 @pytest.fixture
 def bundled_url(bundled_template: Path, tmp_path: Path) -> str:
-    dst = tmp_path / "attain.db"
-    src_conn = sqlite3.connect(bundled_template)
-    dst_conn = sqlite3.connect(dst)
-    try:
-        src_conn.backup(dst_conn)
-    finally:
-        src_conn.close()
-        dst_conn.close()
-    return f"sqlite:///{dst}"
+    return copy_sqlite(bundled_template, tmp_path / "attain.db")
 
 
 @pytest.fixture
@@ -79,36 +63,8 @@ def empty_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'empty.db'}"
 
 
-PG_ENV = "ATTAIN_TEST_POSTGRES_URL"
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A brand-new database on the test PostgreSQL server (dropped afterwards). Skipped without
-    ``ATTAIN_TEST_POSTGRES_URL`` locally; a failure on CI (CI=true), like the core's tests."""
-    import os
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
-    base_url = os.environ.get(PG_ENV, "").strip()
-    if not base_url:
-        msg = f"{PG_ENV} is not set (scripts/postgres start prints the URL)"
-        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-            pytest.fail(f"{msg}; CI=true: the PostgreSQL tests must run", pytrace=False)
-        pytest.skip(msg)
-    base = make_url(base_url)
-    name = f"attain_goals_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    """A brand-new database on the test PostgreSQL server (dropped afterwards)."""
+    with postgres_database(postgres_base_url()) as url:
+        yield url

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from attain.core import cli as cli_module
-from typer.testing import CliRunner, Result
+from testkit import Cli
 
 
 @dataclass(frozen=True)
@@ -42,29 +40,9 @@ def parse_date(v: str) -> dt.date | None:
 
 
 
-class GoalsCli:
+class GoalsCli(Cli):
     """``attain --db URL …`` in-process, with the plugins' commands registered."""
 
     def __init__(self, url: str) -> None:
+        super().__init__(url, cli_module.build_app())
         self.url = url
-        self.runner = CliRunner()
-        self.app = cli_module.build_app()
-
-    def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Result:
-        argv = ["--db", self.url, *args]
-        try:
-            result = self.runner.invoke(self.app, argv, env=env)
-        finally:
-            st = cli_module.State._store
-            if st is not None:
-                st.dispose()
-            cli_module.State._store = None
-            cli_module.State.db_url = None
-        if ok:
-            assert result.exit_code == 0, (
-                f"`attain {' '.join(argv)}` exited {result.exit_code}\nstdout:\n{result.stdout}"
-                f"\nstderr:\n{result.stderr}\nexception: {result.exception!r}")
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args).stdout, parse_float=Decimal)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from attain.core.plugins import Plugins, get_plugins, reset_plugins
 from attain.core.store import Store
 from attain.plugins.incentives import live
 from attain.plugins.incentives.service import Incentives
+from testkit import copy_sqlite, import_bundled
 
 from .incentives_helpers import DATA, CsvDeal, make_plugins, parse_date
 
@@ -76,27 +76,13 @@ def csv_teams() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def bundled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("incentives-template") / "bundled.db"
-    store = Store(f"sqlite:///{path}")
-    try:
-        cli_module.import_source(Engine(store, make_plugins()), "crm-csv", str(DATA), "default",
-                                 quiet=True)
-    finally:
-        store.dispose()
-    return path
+    return import_bundled(tmp_path_factory.mktemp("incentives-template") / "bundled.db",
+                          make_plugins())
 
 
 @pytest.fixture
 def bundled_url(bundled_template: Path, tmp_path: Path) -> str:
-    dst = tmp_path / "bundled.db"
-    src_conn = sqlite3.connect(bundled_template)
-    dst_conn = sqlite3.connect(dst)
-    try:
-        src_conn.backup(dst_conn)
-    finally:
-        src_conn.close()
-        dst_conn.close()
-    return f"sqlite:///{dst}"
+    return copy_sqlite(bundled_template, tmp_path / "bundled.db")
 
 
 @pytest.fixture
