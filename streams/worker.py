@@ -18,7 +18,8 @@ for which offsets are consumed:
   re-read with a plain aiokafka consumer and processed (``_repair``). Where Kafka's is behind,
   Faust redelivers what the store already has: counted as duplicates, harmless.
 * ``_check_skips`` / ``_repair``: Faust's fetch can resume past records after a rebalance; a jump
-  in a partition's offsets is re-read at once the same way.
+  in a partition's offsets (against the store's next offset) is re-read the same way, by the
+  agent before it processes the batch, so a partition is still processed in offset order.
 * :class:`KafkaCommits` (the one patch of Faust's consumer that is left): Faust commits, for this
   topic, exactly the store's next offsets (after the batch's dead letters were delivered), never
   its own ack-based choice, which can pass records the agent never processed (it acks messages it
@@ -419,7 +420,10 @@ class StreamWorker:
             groups.setdefault(tenant, []).append(Record(value, source=source, line=None))
             taken.setdefault(tenant, {}).setdefault(msg.partition, []).append(msg.offset)
 
-        self._check_skips(events)
+        # A range Faust's fetch skipped is re-read and processed first, so each partition is
+        # still processed in offset order (a deal's versions are not reordered).
+        for part, first, last in self._check_skips(events):
+            await self._repair(part, first, last)
         started = time.perf_counter()
         if log.isEnabledFor(logging.DEBUG):
             oldest = min(ev.message.timestamp for ev in events)
@@ -488,28 +492,31 @@ class StreamWorker:
             self._pending.setdefault(tenant, set()).add(cell)
         return total, versions
 
-    def _check_skips(self, events: Sequence[EventT]) -> None:
-        """Queue a re-read when a partition's offsets jump past ones the agent never saw.
+    def _check_skips(self, events: Sequence[EventT]) -> list[tuple[int, int, int]]:
+        """The ranges ``(partition, first, last)`` a batch's offsets jumped over.
 
         Faust's fetch can resume past records after a rebalance (the first record after the
         reassignment lies beyond the committed offset, or offsets jump later on). The store
-        never records such records as processed (its offset stops at the first one missing),
-        and here they are re-read and processed right away.
+        never records such records as processed (its offset stops at the first one missing);
+        the agent re-reads and processes them before the batch.
         """
         consumer = self.app.kafka_commits.consumer
+        gaps: list[tuple[int, int, int]] = []
         for ev in events:
             p, o = ev.message.partition, ev.message.offset
             expected = self._next.get(p)
-            if expected is None:  # the first since the assignment: where Faust seeked to
-                committed = consumer._committed_offset.get(ev.message.tp) if consumer else None
-                expected = (committed if committed is not None and committed >= 0
-                            else self.ledger.next_offset(p))
+            if expected is None:  # the first since the assignment: the first unprocessed offset
+                expected = self.ledger.next_offset(p)
+                if expected is None and consumer is not None:  # (the store not read yet)
+                    committed = consumer._committed_offset.get(ev.message.tp)
+                    expected = committed if committed is not None and committed >= 0 else None
             if expected is not None and o > expected:
                 log.warning("offsets %d..%d of %s[%d] were skipped by the fetch; re-reading them",
                             expected, o - 1, self.cfg.events_topic, p)
-                self._repairs.put_nowait((p, expected, o - 1))
+                gaps.append((p, expected, o - 1))
             if expected is None or o >= expected:
                 self._next[p] = o + 1
+        return gaps
 
     # -- the store is the authority for consumed offsets ----------------------------------------
 
