@@ -109,12 +109,13 @@ class StreamEnv:
         return subprocess.Popen([*ATTAIN, *args], env={**self.env, **(extra_env or {})},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def start_worker(self, url: str, extra_env: dict[str, str] | None = None) -> Worker:
+    def start_worker(self, url: str, extra_env: dict[str, str] | None = None,
+                     args: list[str] | None = None) -> Worker:
         name = f"w{len(self.workers) + 1}"
         err = self.tmp / f"{name}.stderr"
         out = self.tmp / f"{name}.stdout"
         level = os.environ.get("ATTAIN_TEST_WORKER_LOGLEVEL", "warning")
-        proc = subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", level],
+        proc = subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", level, *(args or [])],
                                 env={**self.env, **(extra_env or {})},
                                 stdout=out.open("wb"), stderr=err.open("wb"))
         w = Worker(proc, err, name)
@@ -213,3 +214,64 @@ def event_id(line: bytes) -> str | None:
     except ValueError:
         return None
     return data.get("event_id") if isinstance(data, dict) else None
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """partition -> the offset the next message will get (the log end)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def commit_group_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` for consumer group ``group`` as any other Kafka client could."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        tps = {p: TopicPartition(topic, p) for p in offsets}
+        consumer.assign(list(tps.values()))
+        consumer.commit({tps[p]: OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+        got = {p: consumer.committed(tp) for p, tp in tps.items()}
+        assert got == offsets, f"committed {offsets}, the broker has {got}"
+    finally:
+        consumer.close()
+
+
+def stored_offsets(url: str, group: str, topic: str) -> dict[int, int]:
+    store = Store(url, run_migrations=False)
+    try:
+        return store.stream_offsets(group, topic)
+    except Exception:  # the worker has not created the schema yet
+        return {}
+    finally:
+        store.dispose()
+
+
+def scrape(port: int) -> tuple[str, dict[str, float]]:
+    """GET /metrics of a worker: the content type and ``{sample name with labels: value}``."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        ctype = resp.headers.get("Content-Type", "")
+        body = resp.read().decode()
+    samples: dict[str, float] = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return ctype + "\n" + body, samples
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

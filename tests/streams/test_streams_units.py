@@ -153,3 +153,22 @@ def test_kafka_commits_follow_the_store_not_faust_acks() -> None:
     commits.next[0] = 5
     assert consumer._new_offset(tp) == 5
     assert consumer._new_offset(other) == 999  # other topics: Faust's own logic
+
+
+def test_docs_streams_md_names_every_setting_and_metric() -> None:
+    import re
+
+    from attain.streams.worker import Stats
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "streams.md").read_text()
+    code = "\n".join(p.read_text() for p in (root / "streams").glob("*.py"))
+    settings = set(re.findall(r"ATTAIN_[A-Z_]+", code))
+    assert settings and not {s for s in settings if f"`{s}`" not in doc}
+    metrics = {line.split()[2] for line in Stats().prometheus("a", 0, {0: 1}).splitlines()
+               if line.startswith("# TYPE")}
+    documented = set(re.findall(r"`(attain_stream_[a-z_]+)", doc))
+    documented |= {f"attain_stream_{m}" for m in re.findall(r"`_([a-z_]+_total)`", doc)}
+    assert len(metrics) >= 10 and not metrics - documented
+    assert all(m.endswith("_total") for m in metrics
+               if f"# TYPE {m} counter" in Stats().prometheus("a", 0, {}))
