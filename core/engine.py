@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, and_, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from .kpi import (
     FACT_TYPES,
@@ -180,8 +181,15 @@ def deal_from_row(r: Any) -> DealEvent:
     )
 
 
+_NO_OFFSET = dt.timedelta(0)
+
+
 def _naive_utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
+    if t.tzinfo is None:
+        return t
+    if t.utcoffset() == _NO_OFFSET:
+        return t.replace(tzinfo=None)
+    return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def deal_to_row(e: DealEvent) -> dict[str, Any]:
@@ -294,13 +302,25 @@ class Engine:
     def validate(
         self, records: Iterable[Record], tenant: str | None = None
     ) -> tuple[list[tuple[Record, AnyEvent]], list[tuple[Record, str]]]:
+        """Valid events (with their records) and invalid records (with the reason)."""
+        good, bad, _ = self._validate(records, tenant)
+        return good, bad
+
+    def _validate(
+        self, records: Iterable[Record], tenant: str | None
+    ) -> tuple[list[tuple[Record, AnyEvent]], list[tuple[Record, str]], bool]:
+        """:meth:`validate`, and whether the valid events name more than one tenant."""
         good: list[tuple[Record, AnyEvent]] = []
         bad: list[tuple[Record, str]] = []
+        keep = good.append
+        validate_json = EVENT_ADAPTER.validate_json
+        first: str | None = None
+        mixed = False
         for rec in records:
             p = rec.payload
             try:
-                if isinstance(p, (str, bytes)):
-                    ev = EVENT_ADAPTER.validate_json(p)
+                if type(p) is bytes or isinstance(p, (str, bytes)):
+                    ev = validate_json(p)
                 elif isinstance(p, Mapping):
                     ev = EVENT_ADAPTER.validate_python(p)
                 else:
@@ -308,13 +328,19 @@ class Engine:
             except ValidationError as exc:
                 bad.append((rec, explain_validation(exc)))
                 continue
-            if tenant is not None and ev.tenant != tenant:
+            t = ev.tenant
+            if tenant is not None and t != tenant:
                 if "tenant" in ev.model_fields_set:
-                    bad.append((rec, f"tenant: event is for tenant {ev.tenant!r}, not {tenant!r}"))
+                    bad.append((rec, f"tenant: event is for tenant {t!r}, not {tenant!r}"))
                     continue
                 ev = ev.model_copy(update={"tenant": tenant})
-            good.append((rec, ev))
-        return good, bad
+                t = tenant
+            if first is None:
+                first = t
+            elif t != first:
+                mixed = True
+            keep((rec, ev))
+        return good, bad, mixed
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -325,7 +351,8 @@ class Engine:
 
         ``in_transaction(conn)``, if given, runs inside that transaction after the batch's
         writes, so whatever it writes commits (or rolls back) together with them: the stream
-        worker stores the Kafka offsets the batch consumed this way (:func:`save_offsets`).
+        worker stores the Kafka offsets the batch consumed this way
+        (:func:`attain.core.store.save_stream_offsets`).
         """
         # A batch allocates many small objects that all die together; the cyclic GC rescanning
         # them mid-batch cost ~40 % of ingest time. Reference counting still frees them.
@@ -346,15 +373,13 @@ class Engine:
         """Validate a batch, group it by tenant and call ``attain_event_received`` (no I/O but
         the plugins')."""
         errors_before = Counter(self.plugins.errors)
-        good, bad = self.validate(records, tenant)
+        good, bad, mixed = self._validate(records, tenant)
         by_tenant: dict[str, list[tuple[Record, AnyEvent]]] = {}
-        t0 = good[0][1].tenant if good else ""
-        if all(ev.tenant == t0 for _, ev in good):
-            if good:
-                by_tenant[t0] = good
-        else:
+        if mixed:
             for rec, ev in good:
                 by_tenant.setdefault(ev.tenant, []).append((rec, ev))
+        elif good:
+            by_tenant[good[0][1].tenant] = good
         if self.plugins.has_impls("attain_event_received"):
             for t, items in by_tenant.items():
                 off = self.disabled(t)
@@ -364,6 +389,21 @@ class Engine:
 
     def _process_prepared(self, prep: Prepared,
                           in_transaction: Callable[[Connection], None] | None = None) -> Result:
+        dead = self.dead_letter_rows(prep) if prep.bad else []
+        try:
+            result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=False)
+        except IntegrityError as exc:
+            # A deal event newer than its deal's stored version reuses the id of a stored event
+            # (plan() does not look those ids up): redo the batch looking every id up.
+            log.info("an event id of the batch was already stored (%s); re-planning the batch",
+                     str(exc).splitlines()[0])
+            result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=True)
+        self.finish(prep, outcomes)
+        return result
+
+    def _transaction(self, prep: Prepared, dead: list[dict[str, Any]],
+                     in_transaction: Callable[[Connection], None] | None, check_all_ids: bool,
+                     ) -> tuple[Result, dict[str, list[tuple[AnyEvent, str]]]]:
         result = Result()
         outcomes: dict[str, list[tuple[AnyEvent, str]]] = {}
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
@@ -372,17 +412,16 @@ class Engine:
                 for t, items in prep.by_tenant.items():
                     lock_tenant(conn, t)
                     self._ensure_signature(conn, t)
-                    plan, res, outs = self.plan(raw, t, items)
+                    plan, res, outs = self.plan(raw, t, items, check_all_ids=check_all_ids)
                     write_plan(conn, plan)
                     result.add(res)
                     outcomes[t] = outs
-                if prep.bad:
-                    write_dead_letters(conn, prep.dl_tenant, self.dead_letter_rows(prep))
-                    result.rejected = len(prep.bad)
+                if dead:
+                    write_dead_letters(conn, prep.dl_tenant, dead)
+                    result.rejected = len(dead)
                 if in_transaction is not None:
                     in_transaction(conn)
-        self.finish(prep, outcomes)
-        return result
+        return result, outcomes
 
     def finish(self, prep: Prepared, outcomes: dict[str, list[tuple[AnyEvent, str]]]) -> None:
         """After the batch committed: the post-commit hooks and the plugin failures it caused.
@@ -428,14 +467,34 @@ class Engine:
         lock_tenant(conn, tenant)
 
     def plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
-             ) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
+             check_all_ids: bool = True) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
         """Classify one tenant's events against the stored state (read through ``raw``, inside
-        the batch's transaction) and compute the rows and KPI deltas to write."""
+        the batch's transaction) and compute the rows and KPI deltas to write.
+
+        Which event ids are looked up in the event log: with ``check_all_ids``, every one. Else
+        only those of facts and of deal events that are not newer than their deal's stored
+        version (a duplicate or a stale event): a deal event that is newer cannot have been
+        stored already unless its id was reused for another event, and then the event log's
+        unique index rejects the batch's insert (the caller re-plans with ``check_all_ids``).
+        """
         res = Result()
-        id_set = {ev.event_id for _, ev in items}
-        seen = raw.seen_event_ids(tenant, list(id_set))
-        deal_set = {ev.deal_id for _, ev in items if isinstance(ev, DealEvent)}
+        deal_set: set[str] = set()
+        lookup: set[str] = set()
+        for _, ev in items:
+            if type(ev) is DealEvent:
+                deal_set.add(ev.deal_id)
+            else:
+                lookup.add(ev.event_id)
         stored = raw.load_deals(tenant, list(deal_set))
+        if check_all_ids:
+            lookup.update(ev.event_id for _, ev in items)
+        else:
+            for _, ev in items:
+                if type(ev) is DealEvent:
+                    old = stored.get(ev.deal_id)
+                    if old is not None and ev.version <= old.version:
+                        lookup.add(ev.event_id)
+        seen = raw.seen_event_ids(tenant, list(lookup)) if lookup else set()
 
         current: dict[str, DealEvent] = dict(stored)
         facts: list[AnyEvent] = []
@@ -449,7 +508,7 @@ class Engine:
                 outs.append((ev, "duplicate"))
                 continue
             seen.add(eid)
-            if isinstance(ev, DealEvent):
+            if type(ev) is DealEvent:
                 version: int | None = ev.version
                 cur = current.get(ev.deal_id)
                 outcome = classify(False, None if cur is None else cur.version, ev.version)
@@ -467,7 +526,7 @@ class Engine:
                 outs.append((ev, "accepted"))
                 entity = entity_key(ev)
             p = rec.payload
-            payload = p.decode() if isinstance(p, bytes) else p if isinstance(p, str) else ev.model_dump_json()
+            payload = p.decode() if type(p) is bytes else p if isinstance(p, str) else ev.model_dump_json()
             log_rows.append((tenant, eid, ev.type, entity, version, payload))
         res.accepted, res.stale, res.duplicates = accepted, stale, duplicates
 

@@ -243,3 +243,26 @@ def test_counters_and_engine_api_agree_with_the_summary(cli: Cli, engine: Engine
     latest = {d.deal_id: d for d in engine.deals("default")}
     assert {k: v.version for k, v in latest.items()} == {"A": 2, "B": 3, "C": 2}
     assert latest["A"].amount == Decimal(VALID[2]["amount"])
+
+
+def test_an_event_id_reused_by_a_new_deal_is_a_duplicate_and_the_batch_still_counts(
+        engine: Engine) -> None:
+    """The event log is only searched for the ids of events that are not newer than their deal
+    (plus facts); a newer deal event that reuses a stored id must still be a duplicate, and the
+    rest of its batch must count."""
+    from attain.core.engine import Record
+
+    first = engine.process([Record(json.dumps(deal("x-1", "X", 1, "Ann", "won", "100",
+                                                   closed_on="2017-02-01")))])
+    assert first.accepted == 1
+    batch = [deal("x-1", "Y", 1, "Bob", "won", "999", closed_on="2017-02-01"),  # reused id
+             deal("z-1", "Z", 1, "Bob", "won", "50", closed_on="2017-02-01"),
+             deal("x-2", "X", 2, "Ann", "won", "120", closed_on="2017-02-01")]
+    second = engine.process([Record(json.dumps(ev)) for ev in batch])
+    assert (second.accepted, second.duplicates, second.stale) == (2, 1, 0)
+    rows = {r["key"]: r for r in engine.kpis("default", "rep")}
+    assert rows["Ann"]["won_revenue"] == Decimal("120") and rows["Bob"]["won_revenue"] == Decimal("50")
+    assert {d.deal_id: d.version for d in engine.deals("default")} == {"X": 2, "Z": 1}
+    counters = engine.store.counters("default")
+    assert counters['attain_events_total{outcome="accepted"}'] == 3
+    assert counters['attain_events_total{outcome="duplicate"}'] == 1
