@@ -317,6 +317,7 @@ class StreamWorker:
         self._pending_offsets: dict[int, int] = {}
         self._dirty = asyncio.Event()
         self._out: Any = None
+        self._out_lock = asyncio.Lock()
         self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
         self.ledger = OffsetLedger()
         self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
@@ -766,14 +767,15 @@ class StreamWorker:
 
     async def _producer(self) -> Any:
         """The worker's own aiokafka producer for dead letters, KPI rows and the table changelog."""
-        if self._out is None:
-            from aiokafka import AIOKafkaProducer
+        async with self._out_lock:  # two tasks asking at once must not both start one
+            if self._out is None:
+                from aiokafka import AIOKafkaProducer
 
-            out = AIOKafkaProducer(bootstrap_servers=self.cfg.brokers, acks="all", linger_ms=2,
-                                   max_batch_size=262144, client_id=f"{self.cfg.app_id}-out")
-            await out.start()
-            self._out = out
-        return self._out
+                out = AIOKafkaProducer(bootstrap_servers=self.cfg.brokers, acks="all", linger_ms=2,
+                                       max_batch_size=262144, client_id=f"{self.cfg.app_id}-out")
+                await out.start()
+                self._out = out
+            return self._out
 
     async def _send_partitioned(self, topic: str, records: list[tuple[int, bytes, bytes]]) -> None:
         """Send ``(partition, key, value)`` records as one batch per partition (not awaited)."""

@@ -383,6 +383,7 @@ def test_bundled_data_set_on_postgresql(stream: StreamEnv, embedded_kpis: dict) 
                 for table in ("events", "deals", "kpi_cells", "deadletters", "reps", "accounts",
                               "products", "counters", "meta"):
                     conn.execute(text(f"DELETE FROM {table} WHERE tenant = :t"), {"t": tenant})
+                conn.execute(text("DELETE FROM stream_offsets WHERE group_id = :g"), {"g": stream.app_id})
         finally:
             store.dispose()
 
