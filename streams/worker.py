@@ -32,7 +32,10 @@ for which offsets are consumed:
   the store's transaction already makes redelivery harmless).
 
 The changelog-backed Faust table ``deal-versions`` (``tenant|deal_id`` → highest accepted version)
-mirrors the store for observability; the SQL store stays the authority.
+mirrors the store for observability when ``ATTAIN_STREAM_TABLE=1``; it is off by default because
+Faust's changelog recovery of a table can hang after a rebalance (faust-streaming #432: seen in
+the rebalance test under load, the stream stalled behind it). The per-deal latest state and its
+version guard live in the store either way, which stays the authority.
 """
 
 from __future__ import annotations
@@ -282,7 +285,8 @@ class Stats:
              "assignments where Kafka's committed offset was past the store's"),
             ("attain_stream_batch_seconds_total", "counter", round(self.batch_seconds, 6),
              "seconds spent processing the agent's batches"),
-            ("attain_stream_table_keys", "gauge", table_size, "keys in the local deal-versions table"),
+            ("attain_stream_table_keys", "gauge", table_size,
+             "keys in the local deal-versions table (0 unless ATTAIN_STREAM_TABLE=1)"),
         ):
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name}{{{lab}}} {value}"]
         name = "attain_stream_next_offset"
@@ -352,9 +356,14 @@ class StreamWorker:
         app.kafka_commits = KafkaCommits(cfg.events_topic)
         self.events_topic = app.topic(cfg.events_topic, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw")
-        self.table = app.Table(TABLE, default=None, key_type=str, value_type=int,
-                               partitions=self.partitions,
-                               help="tenant|deal_id -> highest accepted version (mirror of the store)")
+        # Off by default: Faust's changelog recovery of a table can hang for good after a
+        # rebalance ("Still fetching changelog topics for recovery", faust-streaming #432; seen
+        # here in the rebalance test under load) and holds up the whole stream while it does.
+        self.table: Any = None
+        if os.environ.get("ATTAIN_STREAM_TABLE", "").strip() not in ("", "0", "false"):
+            self.table = app.Table(TABLE, default=None, key_type=str, value_type=int,
+                                   partitions=self.partitions,
+                                   help="tenant|deal_id -> highest accepted version (store mirror)")
 
         async def process_events(stream: faust.StreamT[Any]) -> None:
             # noack_take: Faust acks nothing; handle() acks each event after it is processed.
@@ -387,7 +396,8 @@ class StreamWorker:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            text = self.stats.prometheus(cfg.app_id, len(self.table.data), dict(self.ledger.base))
+            size = len(self.table.data) if self.table is not None else 0
+            text = self.stats.prometheus(cfg.app_id, size, dict(self.ledger.base))
             return web.text(text, content_type="text/plain; version=0.0.4")
 
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -442,7 +452,7 @@ class StreamWorker:
             unacked.discard(ev.message)
 
         changelog: list[tuple[int, bytes, bytes]] = []
-        for (tenant, deal_id), version in versions.items():
+        for (tenant, deal_id), version in (versions.items() if self.table is not None else ()):
             k = f"{tenant}{codec.SEP}{deal_id}"
             p = partition_of.get(k)
             if p is None:  # keyed differently by a foreign producer: no partition to mirror it in
