@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from attain.core.engine import Engine
 from attain.core.kpi import GROUPINGS
 from attain.core.store import Store
 from sqlalchemy import text
@@ -282,6 +283,33 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
     assert worker.stop() == 0
 
+
+
+def test_opt_in_deal_versions_table_mirrors_the_store(stream: StreamEnv, embedded_kpis: dict) -> None:
+    """ATTAIN_STREAM_TABLE=1 keeps the changelog-backed Faust table: one key per deal, each at
+    the deal's stored version; the KPIs are the same as without it."""
+    url = stream.db()
+    port = free_port()
+    stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
+    worker = stream.start_worker(url, {"ATTAIN_STREAM_TABLE": "1"}, args=["--web-port", str(port)])
+    stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
+    store = Store(url)
+    try:
+        deals = {d.deal_id: d.version for d in Engine(store).deals("default")}
+    finally:
+        store.dispose()
+    lab = f'app="{stream.app_id}"'
+    stream.wait("the table holds every deal",
+                lambda: scrape(port)[1].get(f"attain_stream_table_keys{{{lab}}}") == len(deals))
+    changelog = [m for m in read_topic(stream.bootstrap, f"{stream.app_id}-deal-versions-changelog",
+                                       idle=1.5)]
+    latest: dict[str, int] = {}
+    for m in changelog:  # Faust's changelog: key and value JSON-encoded by the table's codecs
+        key = json.loads(m.key)
+        latest[key.split("|", 1)[1]] = json.loads(m.value)
+    assert latest == deals and len(deals) == 8800
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    assert worker.stop() == 0
 
 PLUGIN = '''
 from attain.core import Metric, hookimpl
