@@ -755,8 +755,15 @@ class _Raw:
         if rows:
             self.conn.exec_driver_sql(self.sql(sql), list(rows))
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> Any:
-        return self.conn.exec_driver_sql(self.sql(sql), params)
+    def _query(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
+        """All rows of a query, fetched on the DBAPI cursor (the same connection and
+        transaction) without SQLAlchemy's per-row result processing."""
+        cur = self.conn.connection.cursor()
+        try:
+            cur.execute(self.sql(sql), params)
+            return cur.fetchall()
+        finally:
+            cur.close()
 
     def seen_event_ids(self, tenant: str, ids: list[str]) -> set[str]:
         seen: set[str] = set()
