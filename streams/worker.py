@@ -322,6 +322,7 @@ class StreamWorker:
         self._dirty = asyncio.Event()
         self._out: Any = None
         self._out_lock = asyncio.Lock()
+        self._closing = False
         self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
         self.ledger = OffsetLedger()
         self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
@@ -401,6 +402,7 @@ class StreamWorker:
             return web.text(text, content_type="text/plain; version=0.0.4")
 
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self._closing = True  # from now on nobody may start a producer (see _producer)
             await self._close_producer()
 
         app.on_before_shutdown.connect(cast(Any, on_shutdown))
@@ -778,6 +780,11 @@ class StreamWorker:
     async def _producer(self) -> Any:
         """The worker's own aiokafka producer for dead letters, KPI rows and the table changelog."""
         async with self._out_lock:  # two tasks asking at once must not both start one
+            if self._closing:
+                # A KPI round or a batch still running while the worker stops: a producer
+                # started now would never be stopped. Cancel instead: an unacked batch is
+                # redelivered after the restart (and its events are then duplicates).
+                raise asyncio.CancelledError("the worker is shutting down")
             if self._out is None:
                 from aiokafka import AIOKafkaProducer
 
