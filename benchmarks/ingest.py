@@ -74,7 +74,7 @@ def baseline(path: Path) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-def floor(path: Path, db: Path, batch: int = 20000) -> tuple[int, float]:
+def floor(path: Path, db: Path, batch: int = 50000) -> tuple[int, float]:
     """Validate every line and insert its event-log row, nothing else (no dedupe, no KPIs)."""
     from attain.core.models import entity_key
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import output
 from .connectors import ConnectorError
-from .engine import Engine, Record, Result, batched
+from .engine import Engine, Record, Result, batched, lingering_batches
 from .kpi import GROUPINGS
 from .models import event_json_schema
 from .output import Format
@@ -70,11 +70,16 @@ def _progress(disable: bool = False) -> Progress:
 
 
 def run_records(engine: Engine, records: Any, total: int | None, tenant: str | None,
-                label: str, batch_size: int = 5000, quiet: bool = False) -> Result:
+                label: str, batch_size: int = 5000, quiet: bool = False,
+                linger: float | None = None) -> Result:
+    """Process ``records`` in batches of ``batch_size`` (one transaction each); with ``linger``,
+    a batch is also committed when the input pauses that many seconds."""
     result = Result()
+    batches = (batched(records, batch_size) if linger is None
+               else lingering_batches(records, batch_size, linger))
     with _progress(disable=quiet) as progress:
         task = progress.add_task(label, total=total)
-        for batch in batched(records, batch_size):
+        for batch in batches:
             result.add(engine.process(batch, tenant=tenant, default_tenant=tenant or DEFAULT_TENANT))
             progress.advance(task, len(batch))
     return result
@@ -133,7 +138,10 @@ def ingest(
     file: Annotated[str, typer.Argument(help="JSON Lines file of events; - reads standard input.")],
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant for events that name "
                                                "none; events naming another tenant are rejected.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 20000,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction (at most).")] = 50000,
+    linger: Annotated[float, typer.Option(help="Standard input: also commit a batch when no line "
+                                          "arrived for this many seconds, so a live pipe counts "
+                                          "as it flows.")] = 0.2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Ingest JSON Lines events. Invalid lines go to the dead-letter store; valid ones count."""
@@ -141,7 +149,7 @@ def ingest(
     gc.freeze()  # start-up objects (modules, schemas) need no rescanning by the cyclic GC
     if file == "-":
         result = run_records(engine, _lines(sys.stdin.buffer, "stdin"), None, tenant, "ingesting",
-                             batch_size, quiet)
+                             batch_size, quiet, linger=linger)
     else:
         path = Path(file)
         if not path.is_file():

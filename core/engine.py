@@ -16,6 +16,8 @@ import gc
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 import zlib
 from collections import Counter
@@ -847,4 +849,46 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-__all__ = ["Engine", "Record", "Result", "batched", "deal_from_row", "and_"]
+def lingering_batches(items: Iterable[Any], size: int, linger: float) -> Iterator[list[Any]]:
+    """Like :func:`batched`, but a batch is also closed when no new item arrived for ``linger``
+    seconds (as a Kafka producer's ``linger.ms``): a live pipe is processed as it flows instead
+    of waiting for ``size`` items or the end of input. Items are read on a helper thread."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, 2 * size))
+    end = object()
+
+    def pump() -> None:
+        try:
+            for it in items:
+                q.put(it)
+        except BaseException as exc:  # re-raised on the consuming side
+            q.put(_Failure(exc))
+        finally:
+            q.put(end)
+
+    threading.Thread(target=pump, name="attain-read", daemon=True).start()
+    batch: list[Any] = []
+    while True:
+        try:
+            it = q.get(timeout=linger) if batch else q.get()
+        except queue.Empty:
+            yield batch
+            batch = []
+            continue
+        if it is end:
+            break
+        if isinstance(it, _Failure):
+            raise it.exc
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Failure:
+    exc: BaseException
+
+
+__all__ = ["Engine", "Record", "Result", "batched", "deal_from_row", "and_", "lingering_batches"]

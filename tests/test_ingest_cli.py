@@ -266,3 +266,46 @@ def test_an_event_id_reused_by_a_new_deal_is_a_duplicate_and_the_batch_still_cou
     counters = engine.store.counters("default")
     assert counters['attain_events_total{outcome="accepted"}'] == 3
     assert counters['attain_events_total{outcome="duplicate"}'] == 1
+
+
+def test_stdin_pipe_is_committed_as_it_flows(sqlite_url: str) -> None:
+    """`attain ingest -` on a live pipe: lines count while the pipe is still open (a batch is
+    committed when the input pauses), not only at the end of input."""
+    import subprocess
+    import sys
+    import time
+
+    from attain.core.store import Store
+
+    store = Store(sqlite_url)  # creates the schema before the writer starts
+
+    def accepted() -> int:
+        return store.counters("default").get('attain_events_total{outcome="accepted"}', 0)
+
+    def wait_for(n: int) -> None:
+        deadline = time.monotonic() + 60
+        while accepted() < n:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{accepted()} of {n} events committed"
+            time.sleep(0.05)
+
+    proc = subprocess.Popen([sys.executable, "-m", "attain.core.cli", "--db", sqlite_url, "ingest",
+                             "-", "--quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        for i in (1, 2):
+            proc.stdin.write((json.dumps(deal(f"p-{i}", f"P{i}", 1, "Ann", "open", "10")) + "\n").encode())
+        proc.stdin.flush()
+        wait_for(2)  # the pipe is still open
+        proc.stdin.write((json.dumps(deal("p-3", "P3", 1, "Bob", "won", "5", closed_on="2017-03-01"))
+                          + "\n").encode())
+        proc.stdin.flush()
+        wait_for(3)
+        out, err = proc.communicate(timeout=60)  # closes stdin: end of input
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        store.dispose()
+    assert proc.returncode == 0, err
+    assert out.decode().strip().splitlines()[-1] == "accepted 3, duplicates 0, stale 0, rejected 0"
