@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import output
 from .connectors import ConnectorError
-from .engine import Engine, Record, Result, batched, lingering_batches
+from .engine import Engine, Record, Result, batched
 from .kpi import GROUPINGS
 from .models import event_json_schema
 from .output import Format
@@ -75,11 +75,9 @@ def run_records(engine: Engine, records: Any, total: int | None, tenant: str | N
     """Process ``records`` in batches of ``batch_size`` (one transaction each); with ``linger``,
     a batch is also committed when the input pauses that many seconds."""
     result = Result()
-    batches = (batched(records, batch_size) if linger is None
-               else lingering_batches(records, batch_size, linger))
     with _progress(disable=quiet) as progress:
         task = progress.add_task(label, total=total)
-        for batch in batches:
+        for batch in batched(records, batch_size, linger):
             result.add(engine.process(batch, tenant=tenant, default_tenant=tenant or DEFAULT_TENANT))
             progress.advance(task, len(batch))
     return result

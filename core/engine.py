@@ -194,15 +194,6 @@ def _naive_utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def deal_to_row(e: DealEvent) -> dict[str, Any]:
-    return {
-        "tenant": e.tenant, "deal_id": e.deal_id, "version": e.version, "event_id": e.event_id,
-        "occurred_at": _naive_utc(e.occurred_at), "owner": e.owner, "account": e.account,
-        "product": e.product, "stage": e.stage, "status": e.status, "amount": e.amount,
-        "currency": e.currency, "engaged_on": e.engaged_on, "closed_on": e.closed_on,
-    }
-
-
 @dataclass
 class Prepared:
     """A validated batch grouped by tenant, before it touches the store."""
@@ -321,7 +312,7 @@ class Engine:
         for rec in records:
             p = rec.payload
             try:
-                if type(p) is bytes or isinstance(p, (str, bytes)):
+                if isinstance(p, (str, bytes)):
                     ev = validate_json(p)
                 elif isinstance(p, Mapping):
                     ev = EVENT_ADAPTER.validate_python(p)
@@ -361,17 +352,14 @@ class Engine:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._process(records, tenant, default_tenant, in_transaction)
+            return self._process_prepared(self._prepare(records, tenant, default_tenant),
+                                          in_transaction)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _process(self, records: Iterable[Record], tenant: str | None, default_tenant: str,
-                 in_transaction: Callable[[Connection], None] | None = None) -> Result:
-        return self._process_prepared(self.prepare(records, tenant, default_tenant), in_transaction)
-
-    def prepare(self, records: Iterable[Record], tenant: str | None = None,
-                default_tenant: str = "default") -> Prepared:
+    def _prepare(self, records: Iterable[Record], tenant: str | None,
+                 default_tenant: str) -> Prepared:
         """Validate a batch, group it by tenant and call ``attain_event_received`` (no I/O but
         the plugins')."""
         errors_before = Counter(self.plugins.errors)
@@ -391,7 +379,7 @@ class Engine:
 
     def _process_prepared(self, prep: Prepared,
                           in_transaction: Callable[[Connection], None] | None = None) -> Result:
-        dead = self.dead_letter_rows(prep) if prep.bad else []
+        dead = self._dead_letter_rows(prep) if prep.bad else []
         try:
             result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=False)
         except IntegrityError as exc:
@@ -400,7 +388,7 @@ class Engine:
             log.info("an event id of the batch was already stored (%s); re-planning the batch",
                      str(exc).splitlines()[0])
             result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=True)
-        self.finish(prep, outcomes)
+        self._finish(prep, outcomes)
         return result
 
     def _transaction(self, prep: Prepared, dead: list[dict[str, Any]],
@@ -414,7 +402,7 @@ class Engine:
                 for t, items in prep.by_tenant.items():
                     lock_tenant(conn, t)
                     self._ensure_signature(conn, t)
-                    plan, res, outs = self.plan(raw, t, items, check_all_ids=check_all_ids)
+                    plan, res, outs = self._plan(raw, t, items, check_all_ids=check_all_ids)
                     write_plan(conn, plan)
                     result.add(res)
                     outcomes[t] = outs
@@ -425,7 +413,7 @@ class Engine:
                     in_transaction(conn)
         return result, outcomes
 
-    def finish(self, prep: Prepared, outcomes: dict[str, list[tuple[AnyEvent, str]]]) -> None:
+    def _finish(self, prep: Prepared, outcomes: dict[str, list[tuple[AnyEvent, str]]]) -> None:
         """After the batch committed: the post-commit hooks and the plugin failures it caused.
         ``outcomes``: per tenant, every valid event of the batch with its outcome."""
         if self.plugins.has_impls("attain_event_processed"):
@@ -457,7 +445,7 @@ class Engine:
                         for (p, h), n in new_errors.items() if n > 0
                     })
 
-    def dead_letter_rows(self, prep: Prepared) -> list[dict[str, Any]]:
+    def _dead_letter_rows(self, prep: Prepared) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         for rec, reason in prep.bad:
             log.warning("dead letter %s: %s", rec.source, reason)
@@ -465,10 +453,7 @@ class Engine:
                  "payload": _payload_text(rec.payload), "created_at": now}
                 for rec, reason in prep.bad]
 
-    def _lock(self, conn: Connection, tenant: str) -> None:
-        lock_tenant(conn, tenant)
-
-    def plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
+    def _plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
              check_all_ids: bool = True) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
         """Classify one tenant's events against the stored state (read through ``raw``, inside
         the batch's transaction) and compute the rows and KPI deltas to write.
@@ -575,9 +560,6 @@ class Engine:
         )
         conn.execute(stmt, rows)
 
-    def _bump(self, conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
-        bump_counters(conn, tenant, counts)
-
     # -- KPI cells: rebuild and read -----------------------------------------------------------
 
     def _ensure_signature(self, conn: Connection, tenant: str) -> None:
@@ -611,7 +593,7 @@ class Engine:
     def rebuild(self, tenant: str) -> None:
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
             with conn.begin():
-                self._lock(conn, tenant)
+                lock_tenant(conn, tenant)
                 self._rebuild(conn, tenant)
                 self._upsert(conn, MetaRow.__table__,
                              [{"tenant": tenant, "key": "kpi_signature", "value": self.signature()}],
@@ -838,9 +820,20 @@ class _Raw:
 ZERO = Decimal(0)
 
 
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+_PAUSE = object()
+
+
+def batched(items: Iterable[Any], size: int, linger: float | None = None) -> Iterator[list[Any]]:
+    """Lists of at most ``size`` items. With ``linger``, a batch is also closed when no new item
+    arrived for ``linger`` seconds (as a Kafka producer's ``linger.ms``): a live pipe is processed
+    as it flows instead of waiting for ``size`` items or the end of input."""
     batch: list[Any] = []
-    for it in items:
+    for it in (items if linger is None else _with_pauses(items, linger)):
+        if it is _PAUSE:
+            if batch:
+                yield batch
+                batch = []
+            continue
         batch.append(it)
         if len(batch) >= size:
             yield batch
@@ -849,11 +842,10 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def lingering_batches(items: Iterable[Any], size: int, linger: float) -> Iterator[list[Any]]:
-    """Like :func:`batched`, but a batch is also closed when no new item arrived for ``linger``
-    seconds (as a Kafka producer's ``linger.ms``): a live pipe is processed as it flows instead
-    of waiting for ``size`` items or the end of input. Items are read on a helper thread."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, 2 * size))
+def _with_pauses(items: Iterable[Any], linger: float) -> Iterator[Any]:
+    """``items`` (read on a helper thread), with :data:`_PAUSE` whenever none arrived for
+    ``linger`` seconds."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=10000)
     end = object()
 
     def pump() -> None:
@@ -866,24 +858,17 @@ def lingering_batches(items: Iterable[Any], size: int, linger: float) -> Iterato
             q.put(end)
 
     threading.Thread(target=pump, name="attain-read", daemon=True).start()
-    batch: list[Any] = []
     while True:
         try:
-            it = q.get(timeout=linger) if batch else q.get()
+            it = q.get(timeout=linger)
         except queue.Empty:
-            yield batch
-            batch = []
+            yield _PAUSE
             continue
         if it is end:
-            break
+            return
         if isinstance(it, _Failure):
             raise it.exc
-        batch.append(it)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        yield it
 
 
 @dataclass
@@ -891,4 +876,4 @@ class _Failure:
     exc: BaseException
 
 
-__all__ = ["Engine", "Record", "Result", "batched", "deal_from_row", "and_", "lingering_batches"]
+__all__ = ["Engine", "Record", "Result", "batched", "deal_from_row", "and_"]
