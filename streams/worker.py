@@ -296,6 +296,29 @@ class Stats:
         return "\n".join(lines) + "\n"
 
 
+def _source_of(msg: Any) -> str:
+    return f"kafka:{msg.topic}/{msg.partition}@{msg.offset}"
+
+
+def _records_of(msgs: Sequence[Any]) -> tuple[dict[str, list[Record]], dict[str, bytes | None],
+                                                dict[str, dict[int, list[int]]]]:
+    """Kafka messages (Faust's or aiokafka's) as ``Engine.process`` input: per tenant (from the
+    key) the records, each message's key by source, and per tenant the offsets taken per
+    partition."""
+    groups: dict[str, list[Record]] = {}
+    keys: dict[str, bytes | None] = {}
+    taken: dict[str, dict[int, list[int]]] = {}
+    for msg in msgs:
+        key = msg.key if isinstance(msg.key, bytes) or msg.key is None else str(msg.key).encode()
+        value = msg.value if isinstance(msg.value, bytes) else str(msg.value).encode()
+        source = _source_of(msg)
+        keys[source] = key
+        tenant = codec.tenant_of_key(key)
+        groups.setdefault(tenant, []).append(Record(value, source=source))
+        taken.setdefault(tenant, {}).setdefault(msg.partition, []).append(msg.offset)
+    return groups, keys, taken
+
+
 class StreamWorker:
     """Builds the Faust app around one :class:`Engine` and runs it."""
 
@@ -415,23 +438,15 @@ class StreamWorker:
         """Process one batch: store transaction(s) with the offsets, dead letters, then acks."""
         if not events:
             return
-        groups: dict[str, list[Record]] = {}
-        keys: dict[str, bytes | None] = {}
+        groups, keys, taken = _records_of([ev.message for ev in events])
         partition_of: dict[str, int] = {}
         offsets: dict[int, int] = {}
-        taken: dict[str, dict[int, list[int]]] = {}  # tenant -> partition -> offsets
         for ev in events:
             msg = ev.message
-            key = msg.key if isinstance(msg.key, bytes) or msg.key is None else str(msg.key).encode()
-            value = msg.value if isinstance(msg.value, bytes) else str(msg.value).encode()
-            source = f"kafka:{msg.topic}/{msg.partition}@{msg.offset}"
-            keys[source] = key
+            key = keys[_source_of(msg)]
             if key is not None:
                 partition_of[key.decode("utf-8", "replace")] = msg.partition
             offsets[msg.partition] = max(offsets.get(msg.partition, -1), msg.offset)
-            tenant = codec.tenant_of_key(key)
-            groups.setdefault(tenant, []).append(Record(value, source=source, line=None))
-            taken.setdefault(tenant, {}).setdefault(msg.partition, []).append(msg.offset)
 
         # A range Faust's fetch skipped is re-read and processed first, so each partition is
         # still processed in offset order (a deal's versions are not reordered).
@@ -620,16 +635,7 @@ class StreamWorker:
                                               max_records=self.cfg.batch_size)).get(tp, [])
                 msgs = [m for m in batch if m.offset <= end]
                 if msgs:
-                    groups: dict[str, list[Record]] = {}
-                    keys: dict[str, bytes | None] = {}
-                    taken: dict[str, dict[int, list[int]]] = {}
-                    for m in msgs:
-                        source = f"kafka:{tp.topic}/{p}@{m.offset}"
-                        keys[source] = m.key
-                        tenant = codec.tenant_of_key(m.key)
-                        groups.setdefault(tenant, []).append(Record(m.value, source=source))
-                        taken.setdefault(tenant, {}).setdefault(p, []).append(m.offset)
-                    total, _ = await self._run(groups, keys, taken)
+                    total, _ = await self._run(*_records_of(msgs))
                     self.stats.add(total, len(msgs))
                     n += len(msgs)
                     self._dirty.set()
