@@ -8,8 +8,8 @@ re-indexes that one deal and the statements of the affected payees for the affec
 recomputed and written to ``incentives_accruals``, once per batch. Tenants without plans cost
 one dictionary look-up per batch.
 
-Which database? The hooks receive the engine that processed the batch; accruals are written once
-per batch from ``attain_batch_processed`` (or at once for callers outside ``Engine.process``).
+Which database? The hook receives the engine that processed the batch (``bind`` names one for
+callers that have none).
 """
 
 from __future__ import annotations
@@ -220,14 +220,8 @@ def _relevant(event: Any, outcome: str) -> bool:
         or (isinstance(event, CustomerEvent) and event.kind == "churned"))
 
 
-def on_event_processed(event: Any, tenant: str, outcome: str, engine: Engine | None) -> None:
-    """Fold one event into the tenant's live book (for callers outside :meth:`Engine.process`);
-    accruals are written by :func:`on_batch_processed`."""
-    on_batch_processed(tenant, engine, [(event, outcome)], write=False)
-
-
 def on_batch_processed(tenant: str, engine: Engine | None,
-                       outcomes: Iterable[tuple[Any, str]] = (), write: bool = True) -> None:
+                       outcomes: Iterable[tuple[Any, str]] = ()) -> None:
     """Fold the batch's events into the tenant's live book, then write the accruals they
     changed in one transaction. A tenant without plans costs a look-up, not a pass over the
     batch."""
@@ -241,7 +235,7 @@ def on_batch_processed(tenant: str, engine: Engine | None,
                 if _relevant(ev, outcome):
                     book.on_event(ev, fresh)
                     fresh = False
-        if write and book.pending:
+        if book.pending:
             book.flush()
 
 
