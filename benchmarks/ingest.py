@@ -24,7 +24,6 @@ import json
 import os
 import random
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -77,20 +76,23 @@ def baseline(path: Path) -> tuple[int, float]:
 def floor(path: Path, db: Path, batch: int = 50000) -> tuple[int, float]:
     """Validate every line and insert its event-log row, nothing else (no dedupe, no KPIs)."""
     from attain.core.models import entity_key
+    from attain.core.store import Store
 
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-262144",
-                   "temp_store=MEMORY"):
-        conn.execute(f"PRAGMA {pragma}")
-    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, tenant VARCHAR(100) NOT NULL, "
-                 "event_id VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, entity_id VARCHAR(200) "
-                 "NOT NULL, version BIGINT, payload TEXT NOT NULL, UNIQUE (tenant, event_id))")
-    conn.execute("CREATE INDEX ix_events_tenant_type ON events (tenant, type)")
+    store = Store(f"sqlite:///{db}")  # Attain's own schema (migrations) and connection pragmas
+    pooled = store.engine.raw_connection()
+    conn = pooled.driver_connection  # the sqlite3 connection (autocommit: BEGIN is explicit)
+    assert conn is not None
     sql = ("INSERT INTO events (tenant, event_id, type, entity_id, version, payload) "
            "VALUES (?, ?, ?, ?, ?, ?)")
+    rows: list[tuple[object, ...]] = []
+
+    def flush() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+
     start = time.perf_counter()
     n = 0
-    rows: list[tuple[object, ...]] = []
     with path.open("rb") as f:
         for raw in f:
             line = raw.strip()
@@ -100,18 +102,16 @@ def floor(path: Path, db: Path, batch: int = 50000) -> tuple[int, float]:
             rows.append((ev.tenant, ev.event_id, ev.type, entity_key(ev),
                          getattr(ev, "version", None), line.decode()))
             if len(rows) >= batch:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
+                flush()
                 n += len(rows)
-                rows = []
+                rows.clear()
     if rows:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(sql, rows)
-        conn.execute("COMMIT")
+        flush()
         n += len(rows)
-    conn.close()
-    return n, time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    pooled.close()
+    store.dispose()
+    return n, elapsed
 
 
 def attain_ingest(path: Path, db: Path) -> tuple[str, float, float]:
