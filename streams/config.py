@@ -14,6 +14,7 @@ variable                                meaning                                 
 ``ATTAIN_STREAM_WITHIN``                seconds a partial batch waits for more events     0.02
 ``ATTAIN_KAFKA_SESSION_TIMEOUT``        consumer group session timeout, seconds           30
 ``ATTAIN_FAUST_DATADIR``                Faust's local state directory                    user data dir
+``ATTAIN_STREAM_TABLE``                 ``0``/``false``/``off``: no ``deal-state`` table   on
 ======================================  ===============================================  ============
 """
 
@@ -51,6 +52,7 @@ class StreamConfig:
     batch_within: float = 0.02
     session_timeout: float = 30.0
     datadir: str | None = None
+    table: bool = True
 
     @classmethod
     def from_env(cls) -> StreamConfig:
@@ -64,6 +66,7 @@ class StreamConfig:
             batch_within=_float("ATTAIN_STREAM_WITHIN", 0.02),
             session_timeout=_float("ATTAIN_KAFKA_SESSION_TIMEOUT", 30.0),
             datadir=os.environ.get("ATTAIN_FAUST_DATADIR") or None,
+            table=os.environ.get("ATTAIN_STREAM_TABLE", "").strip().lower() not in ("0", "false", "off", "no"),
         )
 
     def with_(self, **changes: object) -> StreamConfig:

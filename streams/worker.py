@@ -31,11 +31,14 @@ for which offsets are consumed:
 * ``processing_guarantee`` stays ``at_least_once`` (Faust's exactly-once mode has open bugs, and
   the store's transaction already makes redelivery harmless).
 
-The changelog-backed Faust table ``deal-versions`` (``tenant|deal_id`` → highest accepted version)
-mirrors the store for observability when ``ATTAIN_STREAM_TABLE=1``; it is off by default because
-Faust's changelog recovery of a table can hang after a rebalance (faust-streaming #432: seen in
-the rebalance test under load, the stream stalled behind it). The per-deal latest state and its
-version guard live in the store either way, which stays the authority.
+The changelog-backed Faust table ``deal-state`` (``tenant|deal_id`` → the deal's latest accepted
+snapshot, JSON) holds each deal's latest state on the worker that owns its partition; its
+changelog topic is the per-deal state as a compacted stream, so another worker (or any consumer)
+rebuilds it after a rebalance. Its writes follow the store's transaction (only snapshots the store
+accepted go in), so it never disagrees with the store, which stays the authority for the version
+guard and the KPI deltas (they must commit in one transaction with the offsets).
+``ATTAIN_STREAM_TABLE=0`` turns the table off (see docs/streams.md: faust-streaming #432, a
+changelog recovery that can hang after a rebalance, was seen once with an earlier worker).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from .kpiview import KpiView
 
 log = logging.getLogger("attain.streams")
 
-TABLE = "deal-versions"
+TABLE = "deal-state"
 DIMS_TTL = 1.0  # seconds
 GC_FREEZE_EVERY = 10.0  # seconds
 GC_FULL_EVERY = 60  # freezes (10 minutes)
@@ -212,15 +215,15 @@ class _App(faust.App):
 
 
 class _Collector:
-    """The worker's own hook implementations: what a batch rejected and which versions won."""
+    """The worker's own hook implementations: what a batch rejected and which snapshots won."""
 
     def __init__(self) -> None:
         self.rejected: list[tuple[str, str, str, str]] = []
-        self.versions: dict[tuple[str, str], int] = {}
+        self.latest: dict[tuple[str, str], DealEvent] = {}
 
     def reset(self) -> None:
         self.rejected = []
-        self.versions = {}
+        self.latest = {}
 
     @hookimpl
     def attain_event_rejected(self, tenant: str, reason: str, payload: str, source: str) -> None:
@@ -231,8 +234,9 @@ class _Collector:
         for event, outcome in outcomes:
             if outcome == "accepted" and isinstance(event, DealEvent):
                 k = (tenant, event.deal_id)
-                if event.version > self.versions.get(k, -1):
-                    self.versions[k] = event.version
+                cur = self.latest.get(k)
+                if cur is None or event.version > cur.version:
+                    self.latest[k] = event
 
 
 @dataclass
@@ -286,7 +290,7 @@ class Stats:
             ("attain_stream_batch_seconds_total", "counter", round(self.batch_seconds, 6),
              "seconds spent processing the agent's batches"),
             ("attain_stream_table_keys", "gauge", table_size,
-             "keys in the local deal-versions table (0 unless ATTAIN_STREAM_TABLE=1)"),
+             "deals in the worker's local deal-state table (0 with ATTAIN_STREAM_TABLE=0)"),
         ):
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name}{{{lab}}} {value}"]
         name = "attain_stream_next_offset"
@@ -380,14 +384,12 @@ class StreamWorker:
         app.kafka_commits = KafkaCommits(cfg.events_topic)
         self.events_topic = app.topic(cfg.events_topic, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw")
-        # Off by default: Faust's changelog recovery of a table can hang for good after a
-        # rebalance ("Still fetching changelog topics for recovery", faust-streaming #432; seen
-        # here in the rebalance test under load) and holds up the whole stream while it does.
+        # Per-deal latest state, changelog-backed; co-partitioned with attain.events (same key).
         self.table: Any = None
-        if os.environ.get("ATTAIN_STREAM_TABLE", "").strip() not in ("", "0", "false"):
-            self.table = app.Table(TABLE, default=None, key_type=str, value_type=int,
+        if cfg.table:
+            self.table = app.Table(TABLE, default=None, key_type=str, value_type=None,
                                    partitions=self.partitions,
-                                   help="tenant|deal_id -> highest accepted version (store mirror)")
+                                   help="tenant|deal_id -> the deal's latest accepted snapshot")
 
         async def process_events(stream: faust.StreamT[Any]) -> None:
             # noack_take: Faust acks nothing; handle() acks each event after it is processed.
@@ -457,7 +459,7 @@ class StreamWorker:
             oldest = min(ev.message.timestamp for ev in events)
             log.debug("batch of %d events; the oldest was produced %.1f ms ago", len(events),
                       (time.time() - oldest) * 1000)
-        total, versions = await self._run(groups, keys, taken)
+        total, latest = await self._run(groups, keys, taken)
         self.stats.batch_seconds += time.perf_counter() - started
 
         # Settle the messages with Faust (a rebalance waits for unacked ones). The acks do not
@@ -468,16 +470,19 @@ class StreamWorker:
             ev.ack()
             unacked.discard(ev.message)
 
+        # The deal-state table: the snapshots the store accepted, written to the table's
+        # partition (= the event's) and to its changelog, as Table.__setitem__ would do.
         changelog: list[tuple[int, bytes, bytes]] = []
-        for (tenant, deal_id), version in (versions.items() if self.table is not None else ()):
+        for (tenant, deal_id), deal in (latest.items() if self.table is not None else ()):
             k = f"{tenant}{codec.SEP}{deal_id}"
             p = partition_of.get(k)
-            if p is None:  # keyed differently by a foreign producer: no partition to mirror it in
+            if p is None:  # keyed differently by a foreign producer: no partition to keep it in
                 continue
             cur = self.table.data.get(k)
-            if cur is None or version > cur:
-                self.table.data[k] = version
-                changelog.append((p, codec_dumps("json", k), codec_dumps("json", version)))
+            if cur is None or deal.version > cur["version"]:
+                state = deal.model_dump(mode="json")
+                self.table.data[k] = state
+                changelog.append((p, codec_dumps("json", k), codec_dumps("json", state)))
         if changelog:
             await self._send_partitioned(self.table.changelog_topic.get_topic_name(), changelog)
 
@@ -490,21 +495,22 @@ class StreamWorker:
         self._dirty.set()
 
     async def _run(self, groups: dict[str, list[Record]], keys: dict[str, bytes | None],
-                   taken: dict[str, dict[int, list[int]]]) -> tuple[Result, dict[tuple[str, str], int]]:
+                   taken: dict[str, dict[int, list[int]]]
+                   ) -> tuple[Result, dict[tuple[str, str], DealEvent]]:
         """One store transaction per tenant (each records its offsets), then the dead letters;
         then Kafka may be committed up to what the store now says is processed."""
         loop = asyncio.get_running_loop()
         total = Result()
         rejected: list[tuple[str, str, str, str]] = []
-        versions: dict[tuple[str, str], int] = {}
+        latest: dict[tuple[str, str], DealEvent] = {}
         released: dict[int, int] = {}
         for tenant, records in groups.items():
-            res, rej, ver, nxt = await self._with_retries(
+            res, rej, won, nxt = await self._with_retries(
                 partial(loop.run_in_executor, self.sql, self._process, records, tenant,
                         taken.get(tenant, {})))
             total.add(res)
             rejected += rej
-            versions.update(ver)
+            latest.update(won)
             released.update(nxt)
         # Dead letters are delivered before Kafka may commit past them (at-least-once on that
         # topic: a restart re-reads from Kafka's committed offset, and invalid events are not
@@ -518,7 +524,7 @@ class StreamWorker:
                 commits[p] = o
         for tenant, cell in total.changed_cells:
             self._pending.setdefault(tenant, set()).add(cell)
-        return total, versions
+        return total, latest
 
     def _check_skips(self, events: Sequence[EventT]) -> list[tuple[int, int, int]]:
         """The ranges ``(partition, first, last)`` a batch's offsets jumped over.
@@ -659,12 +665,12 @@ class StreamWorker:
         await asyncio.gather(*futs)
 
     def _process(self, records: list[Record], tenant: str, taken: dict[int, list[int]]
-                 ) -> tuple[Result, list[tuple[str, str, str, str]], dict[tuple[str, str], int],
-                            dict[int, int]]:
+                 ) -> tuple[Result, list[tuple[str, str, str, str]],
+                            dict[tuple[str, str], DealEvent], dict[int, int]]:
         """In the SQL thread: one ``Engine.process`` call = one transaction, which also records
         the offsets it consumed (``taken``: partition -> offsets) in ``stream_offsets``.
 
-        Returns the result, the dead letters, the versions that won and the partitions' next
+        Returns the result, the dead letters, the snapshots that won and the partitions' next
         offsets the store holds after the commit."""
         self.collector.reset()
         group, topic = self.cfg.app_id, self.cfg.events_topic
@@ -679,7 +685,7 @@ class StreamWorker:
                                           + res.duplicates + res.stale + res.rejected)
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
-        return res, self.collector.rejected, self.collector.versions, nxt
+        return res, self.collector.rejected, self.collector.latest, nxt
 
     async def _with_retries(self, call: Callable[[], Any]) -> Any:
         delay = 0.5

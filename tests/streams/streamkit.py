@@ -183,6 +183,17 @@ def read_topic(bootstrap: str, topic: str, idle: float = 3.0, timeout: float = 6
     return out
 
 
+def list_topics(bootstrap: str) -> set[str]:
+    """The names of the cluster's topics."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
+
+
 def bundled_lines(tenant: str = "default") -> list[bytes]:
     """The bundled data set as the JSON Lines the crm-csv connector's events encode to."""
     from attain.core.plugins import get_plugins

@@ -30,6 +30,7 @@ from .streamkit import (
     events_stored,
     free_port,
     kpis_of,
+    list_topics,
     outcomes,
     read_topic,
     run_attain,
@@ -190,7 +191,8 @@ def test_two_workers_rebalance(stream: StreamEnv, embedded_kpis: dict) -> None:
     stream.attain(["publish", str(parts[0])])
     stream.wait("part 1 processed by A", lambda: outcomes(url, "default") >= third)
 
-    b = stream.start_worker(url)
+    port = free_port()
+    b = stream.start_worker(url, args=["--web-port", str(port)])
     stream.wait("B assigned partitions", lambda: any(b.assignments()), timeout=120)
     pub = stream.publish_async(["publish", str(parts[1]), "--rate", "2500"])
     assert pub.wait(timeout=120) == 0
@@ -207,6 +209,9 @@ def test_two_workers_rebalance(stream: StreamEnv, embedded_kpis: dict) -> None:
 
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
     assert counters(url, "default")[ACCEPTED] == BUNDLED_EVENTS
+    # B's deal-state table holds every deal: those A processed came back from the changelog
+    stream.wait("B's table holds every deal", lambda: scrape(port)[1].get(
+        f'attain_stream_table_keys{{app="{stream.app_id}"}}') == 8800, timeout=60)
     assert b.stop() == 0
 
 
@@ -285,31 +290,51 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
 
 
 
-def test_opt_in_deal_versions_table_mirrors_the_store(stream: StreamEnv, embedded_kpis: dict) -> None:
-    """ATTAIN_STREAM_TABLE=1 keeps the changelog-backed Faust table: one key per deal, each at
-    the deal's stored version; the KPIs are the same as without it."""
+def test_deal_state_table_holds_each_deals_latest_snapshot(stream: StreamEnv, embedded_kpis: dict) -> None:
+    """The changelog-backed Faust table (on by default): one key per deal, each holding the deal's
+    stored (latest) snapshot, in the worker and in its changelog topic."""
     url = stream.db()
     port = free_port()
     stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
-    worker = stream.start_worker(url, {"ATTAIN_STREAM_TABLE": "1"}, args=["--web-port", str(port)])
+    worker = stream.start_worker(url, args=["--web-port", str(port)])
     stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
     store = Store(url)
     try:
-        deals = {d.deal_id: d.version for d in Engine(store).deals("default")}
+        deals = {d.deal_id: d.model_dump(mode="json") for d in Engine(store).deals("default")}
     finally:
         store.dispose()
     lab = f'app="{stream.app_id}"'
     stream.wait("the table holds every deal",
                 lambda: scrape(port)[1].get(f"attain_stream_table_keys{{{lab}}}") == len(deals))
-    changelog = [m for m in read_topic(stream.bootstrap, f"{stream.app_id}-deal-versions-changelog",
-                                       idle=1.5)]
-    latest: dict[str, int] = {}
+    changelog = read_topic(stream.bootstrap, f"{stream.app_id}-deal-state-changelog", idle=1.5)
+    latest: dict[str, dict] = {}
+    partitions: dict[str, int] = {}
     for m in changelog:  # Faust's changelog: key and value JSON-encoded by the table's codecs
         key = json.loads(m.key)
         latest[key.split("|", 1)[1]] = json.loads(m.value)
-    assert latest == deals and len(deals) == 8800
+        partitions[key] = m.partition
+    assert len(deals) == 8800 and latest == deals
+    # co-partitioned with attain.events: a deal's state sits in its events' partition
+    events = read_topic(stream.bootstrap, stream.prefix + "attain.events", idle=1.5)
+    event_partition = {m.key.decode(): m.partition for m in events if m.key}
+    assert all(event_partition[k] == p for k, p in partitions.items())
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
     assert worker.stop() == 0
+
+
+def test_table_off_gives_the_same_kpis(stream: StreamEnv, embedded_kpis: dict) -> None:
+    """ATTAIN_STREAM_TABLE=0 (the escape hatch if Faust's changelog recovery hangs): no table,
+    no changelog topic, the same KPIs."""
+    url = stream.db()
+    port = free_port()
+    stream.attain(["--db", url, "publish", "crm-csv", str(DATA)])
+    worker = stream.start_worker(url, {"ATTAIN_STREAM_TABLE": "0"}, args=["--web-port", str(port)])
+    stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
+    assert scrape(port)[1][f'attain_stream_table_keys{{app="{stream.app_id}"}}'] == 0
+    assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
+    assert worker.stop() == 0
+    assert f"{stream.app_id}-deal-state-changelog" not in list_topics(stream.bootstrap)
+
 
 PLUGIN = '''
 from attain.core import Metric, hookimpl
