@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -31,34 +30,11 @@ import time
 from pathlib import Path
 
 from attain.core.models import EVENT_ADAPTER
+from deal_events import deal_events  # benchmarks/ (the script's folder is on sys.path)
 
-STAGES = [("Prospecting", "open"), ("Engaging", "open"), ("Won", "won"), ("Lost", "lost")]
 
-
-def generate(path: Path, events: int, versions: int, seed: int = 7) -> None:
-    rng = random.Random(seed)
-    reps = [f"Rep {i:03d}" for i in range(200)]
-    products = ["GTX Basic", "GTX Pro", "MG Special", "MG Advanced", "GTX Plus Pro", "GTX Plus Basic", "GTK 500"]
-    accounts = [f"Account {i:03d}" for i in range(300)]
-    deals = events // versions
-    lines: list[str] = []
-    for d in range(deals):
-        owner, product, account = rng.choice(reps), rng.choice(products), rng.choice(accounts)
-        engaged = f"2017-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d}"
-        closed = f"2017-{rng.randint(7, 12):02d}-{rng.randint(1, 28):02d}"
-        for v in range(1, versions + 1):
-            final = v == versions
-            stage, status = STAGES[2 + (d % 2)] if final else STAGES[min(v - 1, 1)]
-            ev = {"type": "deal", "event_id": f"d{d}-v{v}", "deal_id": f"d{d}", "version": v,
-                  "occurred_at": f"{closed if final else engaged}T10:00:00Z", "owner": owner,
-                  "account": account, "product": product, "stage": stage, "status": status,
-                  "amount": str(rng.randint(100, 20000)) + ".50" if status != "open" or v > 1 else None,
-                  "engaged_on": engaged if v > 1 else None, "closed_on": closed if final else None}
-            lines.append(json.dumps(ev, separators=(",", ":")))
-    # light shuffle: swap neighbours so a later version sometimes arrives first
-    for i in range(0, len(lines) - 1, 7):
-        lines[i], lines[i + 1] = lines[i + 1], lines[i]
-    path.write_text("\n".join(lines) + "\n")
+def generate(path: Path, events: int, versions: int) -> None:
+    path.write_text("\n".join(deal_events(events, versions)) + "\n")
 
 
 def baseline(path: Path) -> tuple[int, float]:

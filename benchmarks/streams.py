@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -39,33 +38,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from deal_events import deal_events  # benchmarks/ (the script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 ATTAIN = [sys.executable, "-m", "attain.core.cli"]
-STAGES = [("Prospecting", "open"), ("Engaging", "open"), ("Won", "won"), ("Lost", "lost")]
 
 
-def generate(events: int, versions: int, prefix: str, seed: int = 11) -> list[bytes]:
-    rng = random.Random(seed)
-    reps = [f"Rep {i:03d}" for i in range(200)]
-    products = ["GTX Basic", "GTX Pro", "MG Special", "MG Advanced", "GTX Plus Pro", "GTK 500"]
-    accounts = [f"Account {i:03d}" for i in range(300)]
-    lines: list[bytes] = []
-    for d in range(max(1, events // versions)):
-        owner, product, account = rng.choice(reps), rng.choice(products), rng.choice(accounts)
-        engaged = f"2017-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d}"
-        closed = f"2017-{rng.randint(7, 12):02d}-{rng.randint(1, 28):02d}"
-        for v in range(1, versions + 1):
-            final = v == versions
-            stage, status = STAGES[2 + (d % 2)] if final else STAGES[min(v - 1, 1)]
-            ev = {"type": "deal", "event_id": f"{prefix}{d}-v{v}", "deal_id": f"{prefix}{d}", "version": v,
-                  "occurred_at": f"{closed if final else engaged}T10:00:00Z", "owner": owner,
-                  "account": account, "product": product, "stage": stage, "status": status,
-                  "amount": f"{rng.randint(100, 20000)}.50" if status != "open" or v > 1 else None,
-                  "engaged_on": engaged if v > 1 else None, "closed_on": closed if final else None}
-            lines.append(json.dumps(ev, separators=(",", ":")).encode())
-    for i in range(0, len(lines) - 1, 7):  # a later version sometimes arrives first
-        lines[i], lines[i + 1] = lines[i + 1], lines[i]
-    return lines
+def generate(events: int, versions: int, prefix: str) -> list[bytes]:
+    return [line.encode() for line in deal_events(events, versions, prefix, seed=11)]
 
 
 def items(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
