@@ -19,7 +19,8 @@ for which offsets are consumed:
   Faust redelivers what the store already has: counted as duplicates, harmless.
 * ``_check_skips`` / ``_repair``: Faust's fetch can resume past records after a rebalance; a jump
   in a partition's offsets (against the store's next offset) is re-read the same way, by the
-  agent before it processes the batch, so a partition is still processed in offset order.
+  agent, in its place (:func:`offset_order`: the batch's offsets below the range, the range, the
+  rest), so a partition is still processed in offset order.
 * :class:`KafkaCommits` (the one patch of Faust's consumer that is left): Faust commits, for this
   topic, exactly the store's next offsets (after the batch's dead letters were delivered), never
   its own ack-based choice, which can pass records the agent never processed (it acks messages it
@@ -324,6 +325,32 @@ def _records_of(msgs: Sequence[Any]) -> tuple[dict[str, list[Record]], dict[str,
     return groups, keys, taken
 
 
+def offset_order(msgs: Sequence[Any], skipped: Sequence[tuple[int, int, int]]
+                 ) -> list[tuple[list[Any], list[tuple[int, int, int]]]]:
+    """A batch cut around the ranges its fetch skipped, as ``(messages, ranges)`` steps: process
+    the messages, then re-read the ranges, step after step, and every partition is processed in
+    offset order. ``skipped``: ``(partition, first, last)``, in offset order per partition (as
+    :meth:`StreamWorker._check_skips` finds them).
+
+    A step's messages are those below their partition's next skipped range (all of a partition
+    with none left); its ranges are each partition's next one. Without skipped ranges, one step:
+    the whole batch and nothing to re-read.
+    """
+    todo: dict[int, list[tuple[int, int, int]]] = {}
+    for gap in skipped:
+        todo.setdefault(gap[0], []).append(gap)
+    steps: list[tuple[list[Any], list[tuple[int, int, int]]]] = []
+    rest = list(msgs)
+    while todo:
+        cut = {p: gaps[0][1] for p, gaps in todo.items()}
+        head = [m for m in rest if m.partition not in cut or m.offset < cut[m.partition]]
+        rest = [m for m in rest if m.partition in cut and m.offset >= cut[m.partition]]
+        steps.append((head, [gaps.pop(0) for gaps in todo.values()]))
+        todo = {p: gaps for p, gaps in todo.items() if gaps}
+    steps.append((rest, []))
+    return steps
+
+
 class StreamWorker:
     """Builds the Faust app around one :class:`Engine` and runs it."""
 
@@ -442,27 +469,25 @@ class StreamWorker:
         """Process one batch: store transaction(s) with the offsets, dead letters, then acks."""
         if not events:
             return
-        groups, keys, taken = _records_of([ev.message for ev in events])
-        partition_of: dict[str, int] = {}
+        msgs = [ev.message for ev in events]
         offsets: dict[int, int] = {}
-        for ev in events:
-            msg = ev.message
-            key = keys[_source_of(msg)]
-            if key is not None:
-                partition_of[key.decode("utf-8", "replace")] = msg.partition
+        for msg in msgs:
             offsets[msg.partition] = max(offsets.get(msg.partition, -1), msg.offset)
-
-        # A range Faust's fetch skipped is re-read and processed first, so each partition is
-        # still processed in offset order (a deal's versions are not reordered).
-        for part, first, last in self._check_skips(events):
-            await self._repair(part, first, last)
         started = time.perf_counter()
         self._backlog = 2 * len(events) >= self.cfg.batch_size
         if log.isEnabledFor(logging.DEBUG):
-            oldest = min(ev.message.timestamp for ev in events)
+            oldest = min(msg.timestamp for msg in msgs)
             log.debug("batch of %d events; the oldest was produced %.1f ms ago", len(events),
                       (time.time() - oldest) * 1000)
-        total, latest = await self._run(groups, keys, taken)
+        # A range Faust's fetch skipped is re-read and processed in its place: the batch's events
+        # before it first, then the range, then the rest, so each partition is still processed
+        # in offset order (a deal's versions are not reordered).
+        total = Result()
+        for segment, skipped in offset_order(msgs, self._check_skips(events)):
+            if segment:
+                total.add(await self._process_messages(segment))
+            for part, first, last in skipped:
+                await self._repair(part, first, last)
         self.stats.batch_seconds += time.perf_counter() - started
 
         # Settle the messages with Faust (a rebalance waits for unacked ones). The acks do not
@@ -473,10 +498,30 @@ class StreamWorker:
             ev.ack()
             unacked.discard(ev.message)
 
-        # The deal-state table: the snapshots the store accepted, written to the table's
-        # partition (= the event's) and to its changelog, as Table.__setitem__ would do.
+        s = self.stats
+        s.batches += 1
+        s.add(total, len(events))
+        for p, o in offsets.items():
+            s.last_offsets[p] = max(s.last_offsets.get(p, -1), o)
+            self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
+        self._dirty.set()
+
+    async def _process_messages(self, msgs: Sequence[Any]) -> Result:
+        """Process Kafka messages (the agent's or re-read ones): the store transaction(s) with
+        their offsets, the dead letters, then the deal-state table."""
+        groups, keys, taken = _records_of(msgs)
+        total, latest = await self._run(groups, keys, taken)
+        if self.table is None or not latest:
+            return total
+        partition_of: dict[str, int] = {}
+        for msg in msgs:
+            key = keys[_source_of(msg)]
+            if key is not None:
+                partition_of[key.decode("utf-8", "replace")] = msg.partition
+        # The snapshots the store accepted, written to the table's partition (= the event's) and
+        # to its changelog, as Table.__setitem__ would do.
         changelog: list[tuple[int, bytes, bytes]] = []
-        for (tenant, deal_id), deal in (latest.items() if self.table is not None else ()):
+        for (tenant, deal_id), deal in latest.items():
             k = f"{tenant}{codec.SEP}{deal_id}"
             p = partition_of.get(k)
             if p is None:  # keyed differently by a foreign producer: no partition to keep it in
@@ -488,14 +533,7 @@ class StreamWorker:
                 changelog.append((p, codec_dumps("json", k), codec_dumps("json", state)))
         if changelog:
             await self._send_partitioned(self.table.changelog_topic.get_topic_name(), changelog)
-
-        s = self.stats
-        s.batches += 1
-        s.add(total, len(events))
-        for p, o in offsets.items():
-            s.last_offsets[p] = max(s.last_offsets.get(p, -1), o)
-            self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
-        self._dirty.set()
+        return total
 
     async def _run(self, groups: dict[str, list[Record]], keys: dict[str, bytes | None],
                    taken: dict[str, dict[int, list[int]]]
@@ -535,7 +573,7 @@ class StreamWorker:
         Faust's fetch can resume past records after a rebalance (the first record after the
         reassignment lies beyond the committed offset, or offsets jump later on). The store
         never records such records as processed (its offset stops at the first one missing);
-        the agent re-reads and processes them before the batch.
+        the agent re-reads and processes them in their place (:func:`offset_order`).
         """
         consumer = self.app.kafka_commits.consumer
         gaps: list[tuple[int, int, int]] = []
@@ -644,7 +682,7 @@ class StreamWorker:
                                               max_records=self.cfg.batch_size)).get(tp, [])
                 msgs = [m for m in batch if m.offset <= end]
                 if msgs:
-                    total, _ = await self._run(*_records_of(msgs))
+                    total = await self._process_messages(msgs)
                     self.stats.add(total, len(msgs))
                     n += len(msgs)
                     self._dirty.set()

@@ -139,6 +139,41 @@ def test_offset_ledger_advances_only_over_contiguous_processed_offsets() -> None
     assert ledger.next_offset(2) == 3 and ledger.done[2] == {5}
 
 
+def test_a_batch_is_cut_around_its_skipped_ranges_in_offset_order() -> None:
+    """Seen in the rebalance test: a batch held offset 4349 of partition 2, then 4788 on (the
+    fetch had skipped 4350..4787). Re-reading the range before the whole batch processed 4349
+    (a deal's first version) after 4350 and 4351 (its later ones), so it counted as stale. Each
+    partition must be processed in offset order: the batch's offsets below a skipped range, the
+    range, then the rest."""
+    from attain.streams.worker import offset_order
+
+    def m(p: int, o: int) -> SimpleNamespace:
+        return SimpleNamespace(partition=p, offset=o)
+
+    batch = [m(2, 4349), m(3, 10), m(2, 4788), m(0, 7), m(2, 4789), m(3, 20), m(2, 4900), m(3, 21)]
+    skipped = [(2, 4350, 4787), (3, 11, 19), (2, 4790, 4899)]
+
+    def plan(steps: list) -> list:
+        return [([(x.partition, x.offset) for x in msgs], gaps) for msgs, gaps in steps]
+
+    assert plan(offset_order(batch, skipped)) == [
+        ([(2, 4349), (3, 10), (0, 7)], [(2, 4350, 4787), (3, 11, 19)]),
+        ([(2, 4788), (2, 4789), (3, 20), (3, 21)], [(2, 4790, 4899)]),
+        ([(2, 4900)], []),
+    ]
+    # Every partition's offsets, replayed step by step (re-read ranges included), only go up.
+    seen: dict[int, list[int]] = {}
+    for msgs, gaps in offset_order(batch, skipped):
+        for x in msgs:
+            seen.setdefault(x.partition, []).append(x.offset)
+        for p, first, last in gaps:
+            seen.setdefault(p, []).extend(range(first, last + 1))
+    assert all(offs == sorted(offs) for offs in seen.values())
+    assert seen[2] == list(range(4349, 4901)) and seen[3] == list(range(10, 22))
+    # Nothing skipped: one step, the whole batch.
+    assert plan(offset_order(batch, [])) == [([(x.partition, x.offset) for x in batch], [])]
+
+
 def test_kafka_commits_follow_the_store_not_faust_acks() -> None:
     from attain.streams.worker import KafkaCommits
     from faust.types import TP
