@@ -39,7 +39,7 @@ rebuilds it after a rebalance. Its writes follow the store's transaction (only s
 accepted go in), so it never disagrees with the store, which stays the authority for the version
 guard and the KPI deltas (they must commit in one transaction with the offsets).
 ``ATTAIN_STREAM_TABLE=0`` turns the table off (see docs/streams.md: faust-streaming #432, a
-changelog recovery that can hang after a rebalance, was seen once with an earlier worker).
+changelog recovery that can hang after a rebalance, was seen once during development).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class OffsetLedger:
             self.base[partition] = max(self.base.get(partition, base), base)
             self._settle(partition)
 
-    def _settle(self, partition: int) -> int:
+    def _settle(self, partition: int) -> None:
         done = self.done.get(partition)
         end = self.base[partition]
         if done:
@@ -131,7 +131,6 @@ class OffsetLedger:
                 end += 1
             done.difference_update([o for o in done if o < end])
         self.base[partition] = end
-        return end
 
     def advance(self, offsets: dict[int, list[int]]) -> dict[int, int]:
         """The next offsets that processing ``offsets`` moves forward (partitions with a base)."""
@@ -786,9 +785,9 @@ class StreamWorker:
                     self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
                 self._dirty.set()
             # Pace the rounds: a round is followed by a pause as long as itself (at most half of
-            # the time goes to KPI updates), three times as long while the agent takes full
-            # batches (a backlog: at most a quarter, each round covering more batches, +13 %
-            # throughput). Under a light load an update follows a batch within tens of ms.
+            # the time goes to KPI updates), three times as long while the agent's batches are at
+            # least half full (a backlog: at most a quarter, each round covering more batches,
+            # +13 % throughput). Under a light load an update follows a batch within tens of ms.
             factor = KPI_PAUSE_BACKLOG if self._backlog else 1.0
             await asyncio.sleep(max(self.kpi_interval, factor * (time.perf_counter() - t0)))
 

@@ -54,7 +54,6 @@ class TenantBatch:
 
 class _State(threading.local):
     def __init__(self) -> None:
-        self.batch = 0
         self.tenants: dict[str, TenantBatch] = {}
 
 
@@ -64,7 +63,6 @@ _state = _State()
 def on_batch(tenant: str, outcomes: Sequence[tuple[AnyEvent, str]], engine: Engine) -> None:
     """Re-evaluate the goals that the batch's accepted events of ``tenant`` can move."""
     st = _state
-    st.batch += 1
     st.tenants.pop(tenant, None)
     if not outcomes:
         return

@@ -289,7 +289,6 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
     assert worker.stop() == 0
 
 
-
 def test_deal_state_table_holds_each_deals_latest_snapshot(stream: StreamEnv, embedded_kpis: dict) -> None:
     """The changelog-backed Faust table (on by default): one key per deal, each holding the deal's
     stored (latest) snapshot, in the worker and in its changelog topic."""
