@@ -20,25 +20,47 @@ DealStatus = Literal["open", "won", "lost"]
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
 
+# Bounds of what the store can hold: every field is checked here, so an event the database could
+# not take is a dead letter with a clear reason instead of a failed batch. Lengths match the
+# store's columns (core/store.py); versions fit a signed 64-bit integer.
+MAX_VERSION = 2**63 - 1
+ID_LEN = 200       # event, deal, lead and activity ids; the entity id column
+NAME_LEN = 200     # reps, accounts, products (the deals and kpi_cells columns)
+STAGE_LEN = 100
+TENANT_LEN = 100
+TEXT_LEN = 1000    # free text kept only in the event log (lead source, disqualification reason)
+MAX_MINUTES = 2**31 - 1
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    event_id: str = Field(min_length=1, max_length=200, description="Unique id of this event.")
-    tenant: str = Field(default="default", min_length=1, max_length=100)
+    event_id: str = Field(min_length=1, max_length=ID_LEN, description="Unique id of this event.")
+    tenant: str = Field(default="default", min_length=1, max_length=TENANT_LEN)
     occurred_at: dt.datetime = Field(description="When it happened in the source system (ISO-8601).")
+
+    @field_validator("occurred_at", "first_response_at", mode="after", check_fields=False)
+    @classmethod
+    def _utc_in_range(cls, v: dt.datetime | None) -> dt.datetime | None:
+        # The store keeps instants in UTC: 0001-01-01T00:00+05:00 has no UTC date.
+        if v is not None and v.tzinfo is not None:
+            try:
+                v.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValueError("date and time out of range once converted to UTC") from None
+        return v
 
 
 class DealEvent(_Event):
     """The full current state of one deal, as of ``version``."""
 
     type: Literal["deal"] = "deal"
-    deal_id: str = Field(min_length=1, max_length=200)
-    version: int = Field(ge=0, description="Increases with every change of that deal.")
-    owner: str = Field(min_length=1, description="The sales rep who owns the deal.")
-    account: str | None = None
-    product: str | None = None
-    stage: str = Field(min_length=1, description="The CRM's own stage label.")
+    deal_id: str = Field(min_length=1, max_length=ID_LEN)
+    version: int = Field(ge=0, le=MAX_VERSION, description="Increases with every change of that deal.")
+    owner: str = Field(min_length=1, max_length=NAME_LEN, description="The sales rep who owns the deal.")
+    account: str | None = Field(default=None, max_length=NAME_LEN)
+    product: str | None = Field(default=None, max_length=NAME_LEN)
+    stage: str = Field(min_length=1, max_length=STAGE_LEN, description="The CRM's own stage label.")
     status: DealStatus
     amount: Money | None = Field(default=None, description="Deal value; may be null while open.")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -72,15 +94,22 @@ class LeadEvent(_Event):
     """A lead moved through the funnel: created → MQL → SAL → SQL → converted (or disqualified)."""
 
     type: Literal["lead"] = "lead"
-    lead_id: str = Field(min_length=1)
+    lead_id: str = Field(min_length=1, max_length=ID_LEN)
     kind: LeadKind
-    owner: str | None = None
-    source: str | None = Field(default=None, description="Campaign or channel.")
+    owner: str | None = Field(default=None, max_length=NAME_LEN)
+    source: str | None = Field(default=None, max_length=TEXT_LEN, description="Campaign or channel.")
     first_response_at: dt.datetime | None = Field(
         default=None, description="When a rep first responded to the lead."
     )
-    deal_id: str | None = Field(default=None, description="Set when the lead converts.")
-    reason: str | None = Field(default=None, description="Why it was disqualified.")
+    deal_id: str | None = Field(default=None, max_length=ID_LEN, description="Set when the lead converts.")
+    reason: str | None = Field(default=None, max_length=TEXT_LEN, description="Why it was disqualified.")
+
+    @model_validator(mode="after")
+    def _responded_after_creation(self) -> LeadEvent:
+        if self.first_response_at is not None and _instant(self.first_response_at) < _instant(self.occurred_at):
+            raise ValueError(f"first_response_at {self.first_response_at.isoformat()} is before "
+                             f"occurred_at {self.occurred_at.isoformat()}")
+        return self
 
 
 ActivityKind = Literal["call", "email", "meeting", "demo"]
@@ -90,12 +119,12 @@ class ActivityEvent(_Event):
     """A sales activity logged by a rep."""
 
     type: Literal["activity"] = "activity"
-    activity_id: str = Field(min_length=1)
+    activity_id: str = Field(min_length=1, max_length=ID_LEN)
     kind: ActivityKind
-    owner: str = Field(min_length=1)
-    deal_id: str | None = None
-    account: str | None = None
-    duration_minutes: int | None = Field(default=None, ge=0)
+    owner: str = Field(min_length=1, max_length=NAME_LEN)
+    deal_id: str | None = Field(default=None, max_length=ID_LEN)
+    account: str | None = Field(default=None, max_length=NAME_LEN)
+    duration_minutes: int | None = Field(default=None, ge=0, le=MAX_MINUTES)
 
 
 CustomerKind = Literal["churned", "renewed"]
@@ -105,7 +134,7 @@ class CustomerEvent(_Event):
     """A customer account churned or renewed."""
 
     type: Literal["customer"] = "customer"
-    account: str = Field(min_length=1)
+    account: str = Field(min_length=1, max_length=NAME_LEN)
     kind: CustomerKind
     amount: Money | None = Field(default=None, description="Recurring value lost or renewed.")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -118,6 +147,11 @@ EVENT_ADAPTER: TypeAdapter[DealEvent | LeadEvent | ActivityEvent | CustomerEvent
     Event
 )
 AnyEvent = DealEvent | LeadEvent | ActivityEvent | CustomerEvent
+
+
+def _instant(t: dt.datetime) -> dt.datetime:
+    """``t`` as a naive UTC time (naive times are UTC, as everywhere in the store)."""
+    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def parse_event(data: str | bytes) -> AnyEvent:

@@ -35,6 +35,13 @@ def _iso(t: dt.datetime, tz: str) -> str:
     return t.isoformat(timespec="seconds") + tz
 
 
+def _in_zone(utc: dt.datetime, tz: str) -> str:
+    """The naive UTC time ``utc`` as ISO-8601 text with the offset ``tz`` (one of TZS)."""
+    offset = dt.timedelta(0) if tz in ("Z", "") else dt.datetime.strptime(tz, "%z").utcoffset()
+    assert offset is not None
+    return _iso(utc + offset, tz)
+
+
 def _parse(text: str) -> dt.datetime:
     t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
@@ -63,7 +70,8 @@ def make_events(seed: int = 11) -> list[dict[str, Any]]:
             ev["owner"] = rng.choice(REPS)
         if rng.random() < 0.6:
             delay = dt.timedelta(minutes=rng.randrange(1, 3000), seconds=rng.randrange(60))
-            ev["first_response_at"] = _iso(at + delay, rng.choice(TZS))
+            # the response comes `delay` after the lead, written in another (or no) time zone
+            ev["first_response_at"] = _in_zone(_parse(ev["occurred_at"]) + delay, rng.choice(TZS))
         out.append(ev)
     for i in range(30):
         status = ("won", "lost", "open")[i % 3]
@@ -135,7 +143,7 @@ def test_fact_kpis_by_rep_and_quarter_are_exact(cli: Cli, tmp_path: Path) -> Non
     path = tmp_path / "events.jsonl"
     path.write_text(jsonl(events))
     out = cli("ingest", str(path), "--batch-size", "37").stdout
-    assert out.strip() == f"accepted {len(events)}, duplicates 0, stale 0, rejected 0"
+    assert out.strip() == f"accepted {len(events)}, duplicates 0, stale 0, conflicts 0, rejected 0"
 
     by_rep = cli.kpis("rep")
     # the documented deal KPIs come first, then the others; every metric has a column
@@ -190,13 +198,13 @@ def test_order_duplicates_and_replays_change_nothing(make_cli: Any, tmp_path: Pa
     (tmp_path / "b.jsonl").write_text(jsonl(with_dupes))
     a("ingest", str(tmp_path / "a.jsonl"))
     out = b("ingest", str(tmp_path / "b.jsonl"), "--batch-size", "9").stdout
-    assert out.strip() == f"accepted {len(events)}, duplicates 40, stale 0, rejected 0"
+    assert out.strip() == f"accepted {len(events)}, duplicates 40, stale 0, conflicts 0, rejected 0"
     for by in ("rep", "quarter", "all"):
         assert a.kpis(by) == b.kpis(by), by
     # a full replay is all duplicates and leaves every figure as it was
     before = a.kpis("rep")
     out = a("ingest", str(tmp_path / "b.jsonl")).stdout
-    assert out.strip() == f"accepted 0, duplicates {len(with_dupes)}, stale 0, rejected 0"
+    assert out.strip() == f"accepted 0, duplicates {len(with_dupes)}, stale 0, conflicts 0, rejected 0"
     assert a.kpis("rep") == before
     check(before, expected(events, lambda e: e.get("owner")))
 
