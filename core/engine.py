@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, and_, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from .kpi import (
     FACT_TYPES,
@@ -111,9 +111,20 @@ class Record:
 
 @dataclass
 class Result:
+    """What a batch did with its inputs. Every input is counted exactly once:
+    ``accepted + duplicates + stale + conflicts + rejected`` = inputs.
+
+    * ``duplicates``: the event id was seen before with the same content (ignored);
+    * ``stale``: a deal event whose version is not newer than the stored one (ignored);
+    * ``conflicts``: the event id was seen before with *different* content: the first event is
+      kept, this one is dead-lettered (reason "event_id reused with different content");
+    * ``rejected``: invalid input, dead-lettered with the reason.
+    """
+
     accepted: int = 0
     duplicates: int = 0
     stale: int = 0
+    conflicts: int = 0
     rejected: int = 0
     changed_cells: set[tuple[str, CellKey]] = field(default_factory=set)
 
@@ -121,13 +132,18 @@ class Result:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.stale += other.stale
+        self.conflicts += other.conflicts
         self.rejected += other.rejected
         self.changed_cells |= other.changed_cells
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.duplicates + self.stale + self.conflicts + self.rejected
 
     def summary(self) -> str:
         return (
             f"accepted {self.accepted}, duplicates {self.duplicates}, "
-            f"stale {self.stale}, rejected {self.rejected}"
+            f"stale {self.stale}, conflicts {self.conflicts}, rejected {self.rejected}"
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -135,8 +151,12 @@ class Result:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "stale": self.stale,
+            "conflicts": self.conflicts,
             "rejected": self.rejected,
         }
+
+
+CONFLICT_REASON = "event_id reused with different content (the first event with this id is kept)"
 
 
 def explain_validation(exc: ValidationError) -> str:
@@ -162,12 +182,76 @@ def _payload_text(payload: Any) -> str:
         return payload.decode("utf-8", "replace")
     if isinstance(payload, str):
         return payload
-    if hasattr(payload, "model_dump_json"):
-        return str(payload.model_dump_json())
     try:
+        if hasattr(payload, "model_dump_json"):
+            try:
+                return str(payload.model_dump_json())
+            except ValueError:  # text JSON cannot encode (a lone surrogate): escape it
+                return json.dumps(payload.model_dump(mode="python"), default=str)
         return json.dumps(payload, default=str)
     except (TypeError, ValueError):
         return repr(payload)
+
+
+def storable_payload(payload: Any) -> tuple[str, bytes | None]:
+    """A rejected input as (text, original bytes or None): the text is what any database can
+    hold (valid UTF-8, no NUL); when that text is not exactly the input, the bytes are kept."""
+    if isinstance(payload, bytes):
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return payload.decode("utf-8", "replace"), payload
+        raw: bytes | None = payload
+    else:
+        text = _payload_text(payload)
+        raw = None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a connector's dict
+        return (text.encode("utf-8", "replace").decode("utf-8"),
+                text.encode("utf-8", "surrogatepass"))
+    if "\x00" in text:
+        return text.replace("\x00", "\ufffd"), raw if raw is not None else text.encode("utf-8")
+    return text, None
+
+
+def same_content(first: str | AnyEvent, payload: str | None, event: AnyEvent) -> bool:
+    """Whether ``event`` (received as ``payload`` text, if it was text) says the same as the
+    first event with its id: ``first`` is that event, or its stored payload. The same text is
+    the same event; otherwise the validated fields are compared (so ``"1054.00"`` equals
+    ``1054`` and key order or spacing do not matter), the tenant aside (ids are per tenant)."""
+    if isinstance(first, str):
+        if first == payload:
+            return True
+        try:
+            first = EVENT_ADAPTER.validate_json(first)
+        except ValidationError:  # stored under an older model: compare as text only
+            return False
+    if type(first) is not type(event):
+        return False
+    a, b = dict(first.__dict__), dict(event.__dict__)
+    a.pop("tenant", None)
+    b.pop("tenant", None)
+    return a == b
+
+
+def has_nul(event: AnyEvent) -> bool:
+    """Whether a text field of ``event`` holds a NUL character (PostgreSQL cannot store it)."""
+    return any(isinstance(v, str) and "\x00" in v for v in event.__dict__.values())
+
+
+#: Exceptions a write raises because of what an event holds (an integer the database cannot
+#: store, text it cannot encode, a constraint): the batch is bisected to find the events.
+CONTENT_ERRORS: tuple[type[BaseException], ...] = (DataError, IntegrityError, OverflowError,
+                                                   ValueError)
+
+
+def database_reason(exc: BaseException) -> str:
+    """The database's message for a refused event, on one line and without the SQL statement
+    or its parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"cannot be stored: {type(orig).__name__}: {first}"[:1000]
 
 
 def _lock_id(tenant: str) -> int:
@@ -207,13 +291,24 @@ class Prepared:
 @dataclass
 class Plan:
     """What one batch writes for one tenant: event-log rows, new deal snapshots (as rows), KPI
-    cell deltas and counters."""
+    cell deltas, counters, and the inputs it turned away (conflicts) with their reasons."""
 
     tenant: str
     log_rows: list[tuple[Any, ...]]
     deal_rows: list[tuple[Any, ...]]
     deltas: dict[CellKey, Components]
     counts: dict[str, int]
+    conflicts: list[tuple[Record, str]] = field(default_factory=list)
+
+
+@dataclass
+class Written:
+    """What a batch's transaction committed: its result, every valid event's outcome per tenant
+    (for the post-commit hooks) and the inputs dead-lettered inside it, per tenant."""
+
+    result: Result = field(default_factory=Result)
+    outcomes: dict[str, list[tuple[AnyEvent, str]]] = field(default_factory=dict)
+    refused: list[tuple[str, Record, str]] = field(default_factory=list)
 
 
 def lock_tenant(conn: Connection, tenant: str) -> None:
@@ -233,10 +328,23 @@ def bump_counters(conn: Connection, tenant: str, counts: Mapping[str, int]) -> N
     conn.execute(stmt, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()])
 
 
-def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]) -> None:
+def dead_letter_rows(tenant: str, refused: Iterable[tuple[Record, str]]) -> list[dict[str, Any]]:
+    """Dead-letter rows of ``refused`` (record, reason) pairs, storable by any database."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = []
+    for rec, reason in refused:
+        log.debug("dead letter %s: %s", rec.source, reason)
+        text_, raw = storable_payload(rec.payload)
+        rows.append({"tenant": tenant, "source": rec.source[:500], "line": rec.line,
+                     "reason": reason, "payload": text_, "raw": raw, "created_at": now})
+    return rows
+
+
+def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]],
+                       outcome: str = "rejected") -> None:
     if rows:
         conn.execute(insert(DeadLetterRow), rows)
-        bump_counters(conn, tenant, {'attain_events_total{outcome="rejected"}': len(rows)})
+        bump_counters(conn, tenant, {f'attain_events_total{{outcome="{outcome}"}}': len(rows)})
 
 
 def write_plan(conn: Connection, plan: Plan) -> None:
@@ -247,6 +355,9 @@ def write_plan(conn: Connection, plan: Plan) -> None:
     if plan.deltas:
         raw.apply_cell_deltas(plan.tenant, plan.deltas)
     bump_counters(conn, plan.tenant, plan.counts)
+    if plan.conflicts:
+        write_dead_letters(conn, plan.tenant, dead_letter_rows(plan.tenant, plan.conflicts),
+                           outcome="conflict")
 
 
 class Engine:
@@ -321,6 +432,10 @@ class Engine:
             except ValidationError as exc:
                 bad.append((rec, explain_validation(exc)))
                 continue
+            if (b"\\u0000" in p if isinstance(p, bytes) else "\\u0000" in p if isinstance(p, str)
+                    else True) and has_nul(ev):
+                bad.append((rec, "text fields must not contain the NUL character (\\u0000)"))
+                continue
             t = ev.tenant
             if tenant is not None and t != tenant:
                 if "tenant" in ev.model_fields_set:
@@ -379,43 +494,89 @@ class Engine:
 
     def _process_prepared(self, prep: Prepared,
                           in_transaction: Callable[[Connection], None] | None = None) -> Result:
-        dead = self._dead_letter_rows(prep) if prep.bad else []
+        dead = dead_letter_rows(prep.dl_tenant, prep.bad) if prep.bad else []
         try:
-            result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=False)
-        except IntegrityError as exc:
-            # A deal event newer than its deal's stored version reuses the id of a stored event
-            # (plan() does not look those ids up): redo the batch looking every id up.
-            log.info("an event id of the batch was already stored (%s); re-planning the batch",
-                     str(exc).splitlines()[0])
-            result, outcomes = self._transaction(prep, dead, in_transaction, check_all_ids=True)
-        self._finish(prep, outcomes)
-        return result
+            written = self._transaction(prep, dead, in_transaction, isolate=False)
+        except CONTENT_ERRORS as exc:
+            # A deal event newer than its deal's stored version may reuse the id of a stored
+            # event (_plan does not look those ids up), or an event holds what the database
+            # refuses: redo the batch looking every id up, isolating such events.
+            log.info("the batch's write failed (%s); writing it again part by part",
+                     database_reason(exc))
+            written = self._transaction(prep, dead, in_transaction, isolate=True)
+        self._finish(prep, written)
+        return written.result
 
     def _transaction(self, prep: Prepared, dead: list[dict[str, Any]],
-                     in_transaction: Callable[[Connection], None] | None, check_all_ids: bool,
-                     ) -> tuple[Result, dict[str, list[tuple[AnyEvent, str]]]]:
-        result = Result()
-        outcomes: dict[str, list[tuple[AnyEvent, str]]] = {}
+                     in_transaction: Callable[[Connection], None] | None,
+                     isolate: bool) -> Written:
+        """The batch's one transaction.
+
+        With ``isolate``, every event id is looked up and each tenant's events are written in
+        savepoints: a part whose write fails for a reason tied to its content
+        (:data:`CONTENT_ERRORS`) is rolled back and halved until the events the database
+        refuses are found. Those are dead-lettered with the database's message; every other
+        event is committed, in order, so the result is that of the batch without them.
+        """
+        w = Written()
         with self.store.engine.connect().execution_options(write_lock=True) as conn:
             with conn.begin():
                 raw = _Raw(conn)
                 for t, items in prep.by_tenant.items():
                     lock_tenant(conn, t)
                     self._ensure_signature(conn, t)
-                    plan, res, outs = self._plan(raw, t, items, check_all_ids=check_all_ids)
-                    write_plan(conn, plan)
-                    result.add(res)
-                    outcomes[t] = outs
+                    outs = w.outcomes.setdefault(t, [])
+                    if isolate:
+                        refused = self._write_isolating(conn, raw, t, items, w, outs)
+                        if refused:
+                            write_dead_letters(conn, t, dead_letter_rows(t, refused))
+                            w.result.rejected += len(refused)
+                            w.refused += [(t, rec, reason) for rec, reason in refused]
+                    else:
+                        plan, res, o = self._plan(raw, t, items, check_all_ids=False)
+                        write_plan(conn, plan)
+                        w.result.add(res)
+                        outs += o
+                        w.refused += [(t, rec, reason) for rec, reason in plan.conflicts]
                 if dead:
                     write_dead_letters(conn, prep.dl_tenant, dead)
-                    result.rejected = len(dead)
+                    w.result.rejected += len(dead)
                 if in_transaction is not None:
                     in_transaction(conn)
-        return result, outcomes
+        return w
 
-    def _finish(self, prep: Prepared, outcomes: dict[str, list[tuple[AnyEvent, str]]]) -> None:
-        """After the batch committed: the post-commit hooks and the plugin failures it caused.
-        ``outcomes``: per tenant, every valid event of the batch with its outcome."""
+    def _write_isolating(self, conn: Connection, raw: _Raw, tenant: str,
+                         items: Sequence[tuple[Record, AnyEvent]], w: Written,
+                         outs: list[tuple[AnyEvent, str]]) -> list[tuple[Record, str]]:
+        """Write ``items`` in savepoints, halving parts whose write fails for a reason tied to
+        their content; returns the refused records with the database's reason."""
+        refused: list[tuple[Record, str]] = []
+        parts: list[Sequence[tuple[Record, AnyEvent]]] = [items]
+        while parts:
+            part = parts.pop(0)
+            savepoint = conn.begin_nested()
+            try:
+                plan, res, o = self._plan(raw, tenant, part, check_all_ids=True)
+                write_plan(conn, plan)
+            except CONTENT_ERRORS as exc:
+                savepoint.rollback()
+                if len(part) == 1:
+                    reason = database_reason(exc)
+                    log.error("%s: %s", part[0][0].source or tenant, reason)
+                    refused.append((part[0][0], reason))
+                else:
+                    mid = len(part) // 2
+                    parts[:0] = [part[:mid], part[mid:]]  # both halves next, in order
+                continue
+            savepoint.commit()
+            w.result.add(res)
+            outs += o
+            w.refused += [(tenant, rec, reason) for rec, reason in plan.conflicts]
+        return refused
+
+    def _finish(self, prep: Prepared, written: Written) -> None:
+        """After the batch committed: the post-commit hooks and the plugin failures it caused."""
+        outcomes = written.outcomes
         if self.plugins.has_impls("attain_event_processed"):
             for t, outs in outcomes.items():
                 off = self.disabled(t)
@@ -427,11 +588,12 @@ class Engine:
                 if outs:
                     self.plugins.call("attain_batch_processed", self.disabled(t), tenant=t,
                                       outcomes=outs, engine=self)
-        if prep.bad and self.plugins.has_impls("attain_event_rejected"):
-            for rec, reason in prep.bad:
-                self.plugins.call("attain_event_rejected", self.disabled(prep.dl_tenant),
-                                  tenant=prep.dl_tenant, reason=reason,
-                                  payload=_payload_text(rec.payload), source=rec.source)
+        if self.plugins.has_impls("attain_event_rejected"):
+            refused = [(prep.dl_tenant, rec, reason) for rec, reason in prep.bad] + written.refused
+            for t, rec, reason in refused:
+                self.plugins.call("attain_event_rejected", self.disabled(t), tenant=t,
+                                  reason=reason, payload=_payload_text(rec.payload),
+                                  source=rec.source)
         new_errors = Counter(self.plugins.errors)
         new_errors.subtract(prep.errors_before)
         if +new_errors:
@@ -444,14 +606,6 @@ class Engine:
                         f'attain_plugin_errors_total{{plugin="{p}",hook="{h}"}}': n
                         for (p, h), n in new_errors.items() if n > 0
                     })
-
-    def _dead_letter_rows(self, prep: Prepared) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        for rec, reason in prep.bad:
-            log.warning("dead letter %s: %s", rec.source, reason)
-        return [{"tenant": prep.dl_tenant, "source": rec.source, "line": rec.line, "reason": reason,
-                 "payload": _payload_text(rec.payload), "created_at": now}
-                for rec, reason in prep.bad]
 
     def _plan(self, raw: _Raw, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
              check_all_ids: bool = True) -> tuple[Plan, Result, list[tuple[AnyEvent, str]]]:
@@ -481,20 +635,29 @@ class Engine:
                     old = stored.get(ev.deal_id)
                     if old is not None and ev.version <= old.version:
                         lookup.add(ev.event_id)
-        seen = raw.seen_event_ids(tenant, list(lookup)) if lookup else set()
+        # event id → the stored payload, or (for an id first seen in this batch) its event
+        seen: dict[str, str | AnyEvent] = (
+            raw.stored_payloads(tenant, list(lookup)) if lookup else {})  # type: ignore[assignment]
 
         current: dict[str, DealEvent] = dict(stored)
         facts: list[AnyEvent] = []
         log_rows: list[tuple[Any, ...]] = []
         outs: list[tuple[AnyEvent, str]] = []
+        conflicts: list[tuple[Record, str]] = []
         accepted = stale = duplicates = 0
         for rec, ev in items:
             eid = ev.event_id
-            if eid in seen:
-                duplicates += 1
-                outs.append((ev, "duplicate"))
+            p = rec.payload
+            payload = p.decode() if type(p) is bytes else p if isinstance(p, str) else None
+            first = seen.get(eid)
+            if first is not None:
+                if same_content(first, payload, ev):
+                    duplicates += 1
+                    outs.append((ev, "duplicate"))
+                else:
+                    conflicts.append((rec, CONFLICT_REASON))
                 continue
-            seen.add(eid)
+            seen[eid] = ev
             if type(ev) is DealEvent:
                 version: int | None = ev.version
                 cur = current.get(ev.deal_id)
@@ -512,10 +675,10 @@ class Engine:
                 accepted += 1
                 outs.append((ev, "accepted"))
                 entity = entity_key(ev)
-            p = rec.payload
-            payload = p.decode() if type(p) is bytes else p if isinstance(p, str) else ev.model_dump_json()
-            log_rows.append((tenant, eid, ev.type, entity, version, payload))
+            log_rows.append((tenant, eid, ev.type, entity, version,
+                             ev.model_dump_json() if payload is None else payload))
         res.accepted, res.stale, res.duplicates = accepted, stale, duplicates
+        res.conflicts = len(conflicts)
 
         changed = [d for d, e in current.items() if stored.get(d) is not e]
         deltas: dict[CellKey, Components] = {}
@@ -543,7 +706,8 @@ class Engine:
         deal_row = raw.deal_row
         plan = Plan(tenant=tenant, log_rows=log_rows,
                     deal_rows=[deal_row(current[d]) for d in changed],
-                    deltas=deltas, counts={k: v for k, v in counts.items() if v})
+                    deltas=deltas, counts={k: v for k, v in counts.items() if v},
+                    conflicts=conflicts)
         return plan, res, outs
 
     def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]],
@@ -749,12 +913,14 @@ class _Raw:
         finally:
             cur.close()
 
-    def seen_event_ids(self, tenant: str, ids: list[str]) -> set[str]:
-        seen: set[str] = set()
+    def stored_payloads(self, tenant: str, ids: list[str]) -> dict[str, str]:
+        """Event id → stored payload, for the ids of ``ids`` that are in the event log."""
+        seen: dict[str, str] = {}
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i:i + CHUNK]
-            q = f"SELECT event_id FROM events WHERE tenant = ? AND event_id IN ({','.join('?' * len(chunk))})"
-            seen.update(r[0] for r in self._query(q, (tenant, *chunk)))
+            q = (f"SELECT event_id, payload FROM events WHERE tenant = ? "
+                 f"AND event_id IN ({','.join('?' * len(chunk))})")
+            seen.update((r[0], r[1]) for r in self._query(q, (tenant, *chunk)))
         return seen
 
     def load_deals(self, tenant: str, deal_ids: list[str]) -> dict[str, DealEvent]:

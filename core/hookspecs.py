@@ -150,11 +150,13 @@ def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], en
 
 @hookspec
 def attain_event_rejected(tenant: str, reason: str, payload: str, source: str) -> None:
-    """Called when an input was dead-lettered (bad JSON, schema violation, bad values).
+    """Called when an input was dead-lettered (bad JSON, schema violation, bad values, an event
+    the database refused, an ``event_id`` reused with different content).
 
     :param tenant: the tenant the input was meant for.
     :param reason: the human-readable reason stored with the dead letter.
-    :param payload: the original input, unchanged.
+    :param payload: the original input as text (bytes that are not UTF-8 are decoded with
+        replacement characters; the dead-letter store keeps their exact bytes).
     :param source: where it came from, e.g. ``"events.jsonl:17"`` or ``"kafka:attain.events/2@41"``.
     :return: nothing; the return value is ignored.
     """

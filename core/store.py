@@ -21,6 +21,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -105,6 +106,13 @@ class KpiCellRow(Base):
 
 
 class DeadLetterRow(Base):
+    """A rejected input with where it came from and why.
+
+    ``payload`` is the input as text; when the input was bytes that are not valid UTF-8, or text
+    the database cannot hold (a NUL character, a lone surrogate), ``payload`` shows it with
+    replacement characters and ``raw`` keeps the original bytes exactly (see :attr:`original`).
+    """
+
     __tablename__ = "deadletters"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -114,6 +122,12 @@ class DeadLetterRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column()
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+    @property
+    def original(self) -> bytes:
+        """The rejected input's bytes exactly as received (UTF-8 for text inputs)."""
+        return self.raw if self.raw is not None else self.payload.encode("utf-8")
 
 
 class RepRow(Base):

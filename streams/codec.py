@@ -4,7 +4,8 @@
   activity or account id; ``tenant`` defaults to ``default`` like the event model), value = the
   event's JSON exactly as received. A line that is not a JSON object has no key.
 * ``attain.deadletter``: key = the original key, value = ``{"tenant", "reason", "payload",
-  "source", "rejected_at"}``; ``payload`` is the original text, unchanged.
+  "source", "rejected_at"}``; ``payload`` is the original text, unchanged; a message whose bytes
+  are not valid UTF-8 also carries them exactly as ``"payload_base64"``.
 * ``attain.kpi-updates``: one message per tenant and grouping per publishing round, key
   ``"<tenant>|<grouping>"`` (so a grouping's updates stay in order on one partition), value =
   ``{"tenant", "grouping", "computed_at", "offsets", "rows": [{"key", <metric>: value, ...}]}``
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -67,9 +69,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def deadletter_value(tenant: str, reason: str, payload: str, source: str) -> bytes:
-    return output.dumps({"tenant": tenant, "reason": reason, "payload": payload, "source": source,
-                         "rejected_at": now_iso()}, indent=None).encode()
+def deadletter_value(tenant: str, reason: str, payload: str, source: str,
+                     raw: Any = None) -> bytes:
+    """A dead-letter message; ``raw``: the rejected message's original value, kept as base64
+    when its bytes are not valid UTF-8 (``payload`` then has replacement characters)."""
+    value: dict[str, Any] = {"tenant": tenant, "reason": reason, "payload": payload,
+                             "source": source, "rejected_at": now_iso()}
+    if isinstance(raw, bytes):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value["payload_base64"] = base64.b64encode(raw).decode("ascii")
+    return output.dumps(value, indent=None).encode()
 
 
 def kpi_key(tenant: str, grouping: str) -> str:

@@ -249,6 +249,7 @@ class Stats:
     accepted: int = 0
     duplicates: int = 0
     stale: int = 0
+    conflicts: int = 0
     rejected: int = 0
     deadletters_sent: int = 0
     kpi_rows_sent: int = 0
@@ -263,6 +264,7 @@ class Stats:
         self.accepted += res.accepted
         self.duplicates += res.duplicates
         self.stale += res.stale
+        self.conflicts += res.conflicts
         self.rejected += res.rejected
 
     def prometheus(self, app_id: str, table_size: int, next_offsets: dict[int, int]) -> str:
@@ -273,11 +275,13 @@ class Stats:
             ("attain_stream_batches_total", "counter", self.batches, "batches the agent processed"),
             ("attain_stream_events_total", "counter", self.events,
              "events handed to Engine.process (agent and re-reads; = accepted + duplicates + stale "
-             "+ rejected)"),
+             "+ conflicts + rejected)"),
             ("attain_stream_accepted_total", "counter", self.accepted, "events accepted"),
             ("attain_stream_duplicates_total", "counter", self.duplicates,
              "duplicate events (already seen event ids, e.g. redelivered)"),
             ("attain_stream_stale_total", "counter", self.stale, "stale deal versions"),
+            ("attain_stream_conflicts_total", "counter", self.conflicts,
+             "events reusing a seen event id with different content (dead-lettered)"),
             ("attain_stream_rejected_total", "counter", self.rejected, "invalid events"),
             ("attain_stream_deadletters_sent_total", "counter", self.deadletters_sent,
              "messages sent to the dead-letter topic"),
@@ -556,7 +560,8 @@ class StreamWorker:
         # topic: a restart re-reads from Kafka's committed offset, and invalid events are not
         # deduplicated, so they are dead-lettered again).
         if rejected:
-            await self._with_retries(partial(self._send_deadletters, rejected, keys))
+            raw = {r.source: r.payload for rs in groups.values() for r in rs}
+            await self._with_retries(partial(self._send_deadletters, rejected, keys, raw))
             self.stats.deadletters_sent += len(rejected)
         commits = self.app.kafka_commits.next
         for p, o in released.items():
@@ -696,10 +701,11 @@ class StreamWorker:
                     tp.topic, p, n)
 
     async def _send_deadletters(self, rejected: list[tuple[str, str, str, str]],
-                                keys: dict[str, bytes | None]) -> None:
+                                keys: dict[str, bytes | None], raw: dict[str, Any]) -> None:
         producer = await self._producer()
         futs = [await producer.send(self.cfg.deadletter_topic,
-                                    codec.deadletter_value(tenant, reason, payload, source),
+                                    codec.deadletter_value(tenant, reason, payload, source,
+                                                           raw.get(source)),
                                     key=keys.get(source))
                 for tenant, reason, payload, source in rejected]
         await asyncio.gather(*futs)
@@ -721,8 +727,7 @@ class StreamWorker:
         with self._own_lock:  # the KPI thread reads the counters and our share of them together
             res = self.engine.process(records, tenant=None, default_tenant=tenant,
                                       in_transaction=save_offsets)
-            self._own_outcomes[tenant] = (self._own_outcomes.get(tenant, 0) + res.accepted
-                                          + res.duplicates + res.stale + res.rejected)
+            self._own_outcomes[tenant] = self._own_outcomes.get(tenant, 0) + res.total
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
         return res, self.collector.rejected, self.collector.latest, nxt

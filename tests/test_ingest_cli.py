@@ -92,7 +92,7 @@ def expected_by_rep() -> dict[str, dict[str, Decimal]]:
 
 
 def summary(accepted: int, duplicates: int, stale: int, rejected: int) -> str:
-    return f"accepted {accepted}, duplicates {duplicates}, stale {stale}, rejected {rejected}"
+    return f"accepted {accepted}, duplicates {duplicates}, stale {stale}, conflicts 0, rejected {rejected}"
 
 
 N_DEALS_AND_FACTS = len(VALID) - 1  # every valid line but the stale one is accepted
@@ -160,7 +160,7 @@ def test_reingesting_the_same_file_reports_duplicates_and_changes_no_kpi(
 def test_deadletter_table_and_csv(cli: Cli, events_file: Path) -> None:
     cli("ingest", str(events_file))
     csv_out = cli("deadletter", "list", "--format", "csv").stdout
-    assert csv_out.splitlines()[0] == "id,source,line,reason,payload,created_at"
+    assert csv_out.splitlines()[0] == "id,source,line,reason,payload,created_at,payload_base64"
     assert len(csv_out.strip().splitlines()) == 1 + len(INVALID)
     limited = cli.json("deadletter", "list", "--format", "json", "--limit", "2")
     assert [d["line"] for d in limited] == sorted(INVALID)[:2]
@@ -245,12 +245,13 @@ def test_counters_and_engine_api_agree_with_the_summary(cli: Cli, engine: Engine
     assert latest["A"].amount == Decimal(VALID[2]["amount"])
 
 
-def test_an_event_id_reused_by_a_new_deal_is_a_duplicate_and_the_batch_still_counts(
+def test_an_event_id_reused_by_a_new_deal_is_a_conflict_and_the_batch_still_counts(
         engine: Engine) -> None:
     """The event log is only searched for the ids of events that are not newer than their deal
-    (plus facts); a newer deal event that reuses a stored id must still be a duplicate, and the
-    rest of its batch must count."""
-    from attain.core.engine import Record
+    (plus facts); a newer deal event that reuses a stored id with other content must still be
+    caught: the first event is kept, the reuse is dead-lettered as a conflict, and the rest of
+    its batch counts."""
+    from attain.core.engine import CONFLICT_REASON, Record
 
     first = engine.process([Record(json.dumps(deal("x-1", "X", 1, "Ann", "won", "100",
                                                    closed_on="2017-02-01")))])
@@ -258,14 +259,20 @@ def test_an_event_id_reused_by_a_new_deal_is_a_duplicate_and_the_batch_still_cou
     batch = [deal("x-1", "Y", 1, "Bob", "won", "999", closed_on="2017-02-01"),  # reused id
              deal("z-1", "Z", 1, "Bob", "won", "50", closed_on="2017-02-01"),
              deal("x-2", "X", 2, "Ann", "won", "120", closed_on="2017-02-01")]
-    second = engine.process([Record(json.dumps(ev)) for ev in batch])
-    assert (second.accepted, second.duplicates, second.stale) == (2, 1, 0)
+    second = engine.process([Record(json.dumps(ev), "batch", i, numbered=True)
+                             for i, ev in enumerate(batch, start=1)])
+    assert (second.accepted, second.duplicates, second.stale, second.conflicts,
+            second.rejected) == (2, 0, 0, 1, 0)
     rows = {r["key"]: r for r in engine.kpis("default", "rep")}
     assert rows["Ann"]["won_revenue"] == Decimal("120") and rows["Bob"]["won_revenue"] == Decimal("50")
     assert {d.deal_id: d.version for d in engine.deals("default")} == {"X": 2, "Z": 1}
     counters = engine.store.counters("default")
     assert counters['attain_events_total{outcome="accepted"}'] == 3
-    assert counters['attain_events_total{outcome="duplicate"}'] == 1
+    assert counters['attain_events_total{outcome="conflict"}'] == 1
+    assert 'attain_events_total{outcome="duplicate"}' not in counters
+    [dl] = engine.store.deadletters("default")
+    assert (dl.source, dl.line, dl.reason) == ("batch:1", 1, CONFLICT_REASON)
+    assert json.loads(dl.payload) == batch[0]
 
 
 def test_stdin_pipe_is_committed_as_it_flows(sqlite_url: str) -> None:
@@ -308,4 +315,4 @@ def test_stdin_pipe_is_committed_as_it_flows(sqlite_url: str) -> None:
             proc.kill()
         store.dispose()
     assert proc.returncode == 0, err
-    assert out.decode().strip().splitlines()[-1] == "accepted 3, duplicates 0, stale 0, rejected 0"
+    assert out.decode().strip().splitlines()[-1] == "accepted 3, duplicates 0, stale 0, conflicts 0, rejected 0"

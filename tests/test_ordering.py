@@ -218,7 +218,7 @@ def test_reingesting_the_same_file_changes_no_kpi(db_dir: Path, case: Any) -> No
         assert_same_kpis(after_first, want)
         second = cli("ingest", str(path), "--quiet").stdout
         assert second.strip() == (
-            f"accepted 0, duplicates {len(stream)}, stale 0, rejected 0"), second
+            f"accepted 0, duplicates {len(stream)}, stale 0, conflicts 0, rejected 0"), second
         assert_same_kpis(all_kpis(db.engine), after_first)
 
 
@@ -305,5 +305,5 @@ def test_bundled_reimport_changes_no_kpi(db_dir: Path, bundled_dir: Path,
         assert first.as_dict() == plain_result.as_dict()
         again = import_source(db.engine, "crm-csv", str(bundled_dir), TENANT, quiet=True)
         assert again.as_dict() == {"accepted": 0, "duplicates": first.accepted, "stale": 0,
-                                   "rejected": 0}
+                                   "conflicts": 0, "rejected": 0}
         assert_same_kpis(all_kpis(db.engine), want)
