@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gc
+import logging
 import os
 import sys
 import time
@@ -19,6 +21,7 @@ from rich.table import Table
 from . import output
 from .connectors import ConnectorError
 from .engine import Engine, Record, Result, batched
+from .errors import ErrorHandlingGroup, UserError, debug_enabled
 from .kpi import GROUPINGS
 from .models import event_json_schema
 from .output import Format
@@ -26,7 +29,8 @@ from .plugins import PluginError, get_plugins
 from .store import DEFAULT_TENANT, Store
 
 app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  cls=ErrorHandlingGroup)
 plugins_app = typer.Typer(help="List plugins and enable or disable them per tenant.", no_args_is_help=True)
 deadletter_app = typer.Typer(help="Inspect events that were rejected.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
@@ -56,11 +60,42 @@ class State:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (default: $ATTAIN_DATABASE_URL "
                                            "or a SQLite file in your data directory).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (also "
+                                        "ATTAIN_DEBUG=1).")] = False,
 ) -> None:
     State.db_url = db
     State._store = None
+    if debug:
+        os.environ["ATTAIN_DEBUG"] = "1"
+    ErrorHandlingGroup.db_url = db or os.environ.get("ATTAIN_DATABASE_URL")
+    if ctx.invoked_subcommand != "worker":  # a Faust worker logs in Faust's own format
+        _configure_logging()
+
+
+class _OneLine(logging.Formatter):
+    """Log records as ``warning: message``; a traceback only with --debug."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if debug_enabled():
+                return text + "\n" + self.formatException(record.exc_info)
+            text += f" ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+        return text
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger("attain")
+    if not any(getattr(h, "_attain_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._attain_cli = True  # type: ignore[attr-defined]
+        handler.setFormatter(_OneLine())
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug_enabled() else logging.WARNING)
 
 
 def _progress(disable: bool = False) -> Progress:
@@ -150,8 +185,10 @@ def ingest(
                              batch_size, quiet, linger=linger)
     else:
         path = Path(file)
-        if not path.is_file():
-            raise typer.BadParameter(f"no such file: {file}")
+        if path.is_dir():
+            raise UserError(f"{file} is a directory, not a file of events")
+        if not path.exists():
+            raise UserError(f"no such file: {file}")
         with path.open("rb") as f:
             result = run_records(engine, _lines(f, path.name), None, tenant, "ingesting",
                                  batch_size, quiet)
@@ -211,14 +248,19 @@ def deadletter_list(
     limit: Annotated[int, typer.Option(help="At most this many (0 = all).")] = 0,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """List rejected inputs with where they came from and why."""
+    """List rejected inputs with where they came from and why.
+
+    ``payload`` is the input as text. When that text is not exactly the input (bytes that are
+    not UTF-8, a NUL character), ``payload_base64`` holds the original bytes (JSON and CSV)."""
     rows = [{"id": r.id, "source": r.source, "line": r.line, "reason": r.reason,
-             "payload": r.payload, "created_at": r.created_at}
+             "payload": r.payload, "created_at": r.created_at,
+             "payload_base64": None if r.raw is None else base64.b64encode(r.raw).decode("ascii")}
             for r in State.store().deadletters(tenant, limit or None)]
     if fmt is Format.json:
         typer.echo(output.dumps(rows))
     elif fmt is Format.csv:
-        typer.echo(output.to_csv(rows, ["id", "source", "line", "reason", "payload", "created_at"]), nl=False)
+        typer.echo(output.to_csv(rows, ["id", "source", "line", "reason", "payload", "created_at",
+                                        "payload_base64"]), nl=False)
     else:
         table = Table(title=f"Dead letters (tenant {tenant}): {len(rows)}")
         for c in ("source", "reason", "payload"):
@@ -397,8 +439,10 @@ def build_app() -> typer.Typer:
 def main() -> None:
     try:
         build_app()(standalone_mode=True)
-    except (PluginError, ConnectorError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (PluginError, ConnectorError) as exc:  # raised while the plugins load, before any command
+        if debug_enabled():
+            raise
+        typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
 
 
