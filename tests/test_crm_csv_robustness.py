@@ -332,3 +332,27 @@ def test_cli_exit_status_and_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc
     assert proc.stderr.splitlines() == ["warning: sales_pipeline.csv has no rows (only a header)"]
     assert proc.stdout.splitlines() == ["accepted 0, duplicates 0, stale 0, rejected 0"]
+
+
+def test_one_opportunity_on_two_different_rows_counts_neither(cli: Cli, tmp_path: Path) -> None:
+    # Found by the fuzz test: line 3 given line 2's id. Before, line 3's snapshots were taken
+    # as duplicates of line 2's (same event ids): the deal silently kept line 2's values.
+    # Which row is right cannot be known; an identical repeated row is harmless.
+    def edit(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        lines[2] = b"1C1I7A6R" + lines[2][lines[2].index(b","):]
+        return b"\n".join([*lines[:-1], lines[3], b""])  # and line 4 again, as line 8802
+
+    root = broken_copy(tmp_path, sales_pipeline_csv=edit)
+    result = import_(cli, root)
+    rows = dict(pipeline_rows(root))
+    again = 1 + (rows[4][4] != "Prospecting" and bool(rows[4][5])) + (rows[4][4] in ("Won", "Lost"))
+    assert summary(result) == (f"accepted {23811 - 6}, duplicates {again}, stale 0, rejected 2")
+    dls = sorted((d["source"], d["reason"]) for d in dead_letters(cli))
+    assert dls == [
+        ("sales_pipeline.csv:2", "opportunity_id 1C1I7A6R is also on line 3 with other values: "
+                                 "Extra inputs are not permitted"),
+        ("sales_pipeline.csv:3", "opportunity_id 1C1I7A6R is also on line 2 with other values: "
+                                 "Extra inputs are not permitted"),
+    ]
+    assert kpis_all(cli) == expected_all(root, skip=[2, 3, 8802])

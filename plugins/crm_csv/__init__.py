@@ -23,7 +23,8 @@ Broken files (see :mod:`.reader`, :mod:`.history`, :mod:`.reference`):
   stop the import with ONE error naming the file (and line and field); nothing is imported.
 * A pipeline row is all or nothing: if any of its snapshots is invalid (``close_value`` ``abc``,
   ``close_date`` ``2017-13-45``, a row cut short or with too many fields), the row is one dead
-  letter (source ``sales_pipeline.csv:LINE``) and none of its snapshots count.
+  letter (source ``sales_pipeline.csv:LINE``) and none of its snapshots count. So is every row
+  of an opportunity that two rows give different values (which one is right is unknown).
 * A file with a header and no rows imports nothing from it, with a warning.
 """
 

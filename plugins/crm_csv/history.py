@@ -12,7 +12,8 @@ field of the row), e.g. ``amount: Input should be a valid decimal`` for ``close_
 A row whose field count does not match the header (a file cut mid-row) is sent as the last
 snapshot its complete fields give, plus one field named after the problem that holds the row's
 raw fields; the model forbids unknown fields, so the reason reads ``truncated row: expected 8
-fields, got 5: Extra inputs are not permitted``.
+fields, got 5: Extra inputs are not permitted``. Rows that give one opportunity_id different values
+are rejected the same way (``opportunity_id X is also on line 9 with other values: …``).
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def _is_valid(event: dict[str, Any]) -> bool:
 
 
 def row_records(table: Table, row: Row, products: dict[str, str], as_of: str, tenant: str,
-                ) -> list[Record]:
-    """Every snapshot of ``row`` as a record, or one record that the engine dead-letters."""
+                conflict: str | None = None) -> list[Record]:
+    """Every snapshot of ``row`` as a record, or one record that the engine dead-letters (also
+    when ``conflict`` says what else is wrong with the row)."""
     problem = table.field_count_problem(row)
     if problem is not None:
         # The last field of a row cut short may itself be cut ("2017-03-1"): the snapshot shown
@@ -120,13 +122,37 @@ def row_records(table: Table, row: Row, products: dict[str, str], as_of: str, te
         last = deal_history(whole, products, as_of, tenant)[-1]
         return [Record({**last, problem: list(row.fields)}, table.name, row.line, numbered=True)]
     history = deal_history(row, products, as_of, tenant)
+    if conflict is not None:
+        return [Record({**history[-1], conflict: list(row.fields)}, table.name, row.line,
+                       numbered=True)]
     invalid = [ev for ev in history if not _is_valid(ev)]
     if invalid:
         return [Record(invalid[-1], table.name, row.line, numbered=True)]
     return [Record(ev, table.name, row.line, numbered=True) for ev in history]
 
 
+def conflicts(table: Table) -> dict[int, str]:
+    """Rows whose opportunity_id is on another row with other values, by line: which one is
+    right cannot be known, so none of them counts. (A repeated identical row is harmless: its
+    snapshots are duplicates.)"""
+    rows_of: dict[str, list[Row]] = {}
+    for row in table.rows:
+        opp = blank(row.get("opportunity_id"))
+        if opp is not None:
+            rows_of.setdefault(opp, []).append(row)
+    out: dict[int, str] = {}
+    for opp, rows in rows_of.items():
+        if len({tuple(f.strip() for f in r.fields) for r in rows}) > 1:
+            for r in rows:
+                others = ", ".join(str(o.line) for o in rows if o is not r)
+                out[r.line] = (f"opportunity_id {opp} is also on line{'s' if len(rows) > 2 else ''}"
+                               f" {others} with other values")
+    return out
+
+
 def pipeline_records(table: Table, products: dict[str, str], tenant: str) -> list[Record]:
     """The records of every row of ``sales_pipeline.csv``, in file order."""
     as_of = as_of_date(r for r in table.rows if table.field_count_problem(r) is None)
-    return [rec for row in table.rows for rec in row_records(table, row, products, as_of, tenant)]
+    clash = conflicts(table)
+    return [rec for row in table.rows
+            for rec in row_records(table, row, products, as_of, tenant, clash.get(row.line))]
