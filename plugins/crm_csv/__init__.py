@@ -15,75 +15,67 @@ Quirks of the data set, and what the connector does about them:
 * Won close values differ from list price: revenue uses the close value.
 * Roster agents without deals are still imported as reps.
 * ``technolgy`` is read as ``technology``; an empty ``subsidiary_of`` means independent.
+
+Broken files (see :mod:`.reader`, :mod:`.history`, :mod:`.reference`):
+
+* A file that cannot be used at all — missing, empty (0 bytes), not UTF-8 text, not CSV, a
+  header without a column the connector reads — and any bad row of the three reference files
+  stop the import with ONE error naming the file (and line and field); nothing is imported.
+* A pipeline row is all or nothing: if any of its snapshots is invalid (``close_value`` ``abc``,
+  ``close_date`` ``2017-13-45``, a row cut short or with too many fields), the row is one dead
+  letter (source ``sales_pipeline.csv:LINE``) and none of its snapshots count. So is every row
+  of an opportunity that two rows give different values (which one is right is unknown).
+* A file with a header and no rows imports nothing from it, with a warning.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-from decimal import Decimal, InvalidOperation
+import logging
 from pathlib import Path
 from typing import Any
 
 from attain.core import hookimpl
 from attain.core.connectors import Batch, ConnectorError
-from attain.core.engine import Record
-from attain.core.models import Account, Product, Rep
 
-FILES = ("sales_pipeline.csv", "sales_teams.csv", "accounts.csv", "products.csv")
-SECTOR_FIXES = {"technolgy": "technology"}
-OPEN_STAGES = {"Prospecting", "Engaging"}
+from . import reference
+from .history import OPEN_STAGES, PIPELINE_COLUMNS, deal_history, key, pipeline_records
+from .reader import FileProblem, Table, header_problem, read_table
 
+__all__ = ["FILES", "OPEN_STAGES", "REQUIRED", "CrmCsvConnector", "deal_history"]
 
-def _key(name: str) -> str:
-    return "".join(name.split()).casefold()
+log = logging.getLogger("attain.crm_csv")
 
-
-def _blank(v: str | None) -> str | None:
-    v = (v or "").strip()
-    return v or None
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
+PIPELINE = "sales_pipeline.csv"
+FILES = (PIPELINE, "sales_teams.csv", "accounts.csv", "products.csv")
+REQUIRED: dict[str, tuple[str, ...]] = {  # the columns read from each file
+    PIPELINE: PIPELINE_COLUMNS,
+    "sales_teams.csv": ("sales_agent", "manager", "regional_office"),
+    "accounts.csv": ("account", "sector", "subsidiary_of"),
+    "products.csv": ("product", "series", "sales_price"),
+}
 
 
-def _decimal(v: str | None) -> Decimal | str | None:
-    v = _blank(v)
-    if v is None:
-        return None
-    try:
-        return Decimal(v)
-    except InvalidOperation:
-        return v  # left for validation to reject with a clear reason
-
-
-def deal_history(row: dict[str, str], products: dict[str, str], as_of: str, tenant: str,
-                 ) -> list[dict[str, Any]]:
-    """The snapshots one pipeline row went through: Prospecting → Engaging → Won/Lost."""
-    opp = row.get("opportunity_id", "").strip()
-    raw_product = _blank(row.get("product"))
-    product = products.get(_key(raw_product), raw_product) if raw_product else None
-    stage = (row.get("deal_stage") or "").strip()
-    engaged = _blank(row.get("engage_date"))
-    closed = _blank(row.get("close_date"))
-    base: dict[str, Any] = {
-        "type": "deal", "tenant": tenant, "deal_id": opp,
-        "owner": (row.get("sales_agent") or "").strip(),
-        "account": _blank(row.get("account")), "product": product,
-    }
-    out = [{**base, "event_id": f"crm-csv:{opp}:v1", "version": 1, "stage": "Prospecting",
-            "status": "open", "occurred_at": engaged or as_of}]
-    if engaged and stage != "Prospecting":
-        out.append({**base, "event_id": f"crm-csv:{opp}:v2", "version": 2, "stage": "Engaging",
-                    "status": "open", "engaged_on": engaged, "occurred_at": engaged})
-    if stage not in OPEN_STAGES:
-        status = {"Won": "won", "Lost": "lost"}.get(stage, stage.lower())
-        out.append({**base, "event_id": f"crm-csv:{opp}:v3", "version": 3, "stage": stage,
-                    "status": status, "engaged_on": engaged, "closed_on": closed,
-                    "amount": _decimal(row.get("close_value")), "occurred_at": closed or as_of})
-    return out
+def read_tables(root: Path) -> dict[str, Table]:
+    """Every file of the layout, checked: raises one :class:`ConnectorError` naming each file
+    that is missing, unreadable or lacks a column."""
+    missing = [f for f in FILES if not (root / f).is_file()]
+    if missing:
+        raise ConnectorError(f"{root}: missing {', '.join(missing)} (CRM Sales Opportunities layout)")
+    tables: dict[str, Table] = {}
+    problems: list[str] = []
+    for name in FILES:
+        try:
+            table = read_table(root / name)
+        except FileProblem as exc:
+            problems.append(str(exc))
+            continue
+        problem = header_problem(table, REQUIRED[name])
+        if problem is not None:
+            problems.append(problem)
+        tables[name] = table
+    if problems:
+        raise ConnectorError("; ".join(problems) + "; nothing was imported")
+    return tables
 
 
 class CrmCsvConnector:
@@ -91,40 +83,20 @@ class CrmCsvConnector:
     description = "CRM Sales Opportunities CSV export (sales_pipeline, sales_teams, accounts, products)"
 
     def read(self, source: str, tenant: str) -> Batch:
-        root = Path(source)
-        missing = [f for f in FILES if not (root / f).is_file()]
-        if missing:
-            raise ConnectorError(f"{root}: missing {', '.join(missing)} (CRM Sales Opportunities layout)")
-        products = [
-            Product(name=r["product"].strip(), series=_blank(r.get("series")),
-                    list_price=Decimal(r["sales_price"]) if _blank(r.get("sales_price")) else None)
-            for r in _rows(root / "products.csv")
-        ]
-        reps = [
-            Rep(name=r["sales_agent"].strip(), manager=_blank(r.get("manager")),
-                region=_blank(r.get("regional_office")))
-            for r in _rows(root / "sales_teams.csv")
-        ]
-        accounts = []
-        for r in _rows(root / "accounts.csv"):
-            sector = _blank(r.get("sector"))
-            accounts.append(Account(name=r["account"].strip(),
-                                    sector=SECTOR_FIXES.get(sector, sector) if sector else None,
-                                    parent=_blank(r.get("subsidiary_of"))))
-        pipeline = _rows(root / "sales_pipeline.csv")
-        dates = [d for r in pipeline for d in (_blank(r.get("close_date")), _blank(r.get("engage_date"))) if d]
-        as_of = max(dates) if dates else dt.date.today().isoformat()
-        by_key = {_key(p.name): p.name for p in products}
-        name = (root / "sales_pipeline.csv").name
-
-        def records() -> Any:
-            for i, row in enumerate(pipeline, start=2):  # line 1 is the header
-                for ev in deal_history(row, by_key, as_of, tenant):
-                    yield Record(ev, name, i, numbered=True)
-
-        total = sum(1 + (1 if _blank(r.get("engage_date")) and r.get("deal_stage") != "Prospecting" else 0)
-                    + (0 if (r.get("deal_stage") or "").strip() in OPEN_STAGES else 1) for r in pipeline)
-        return Batch(records=records(), reps=reps, accounts=accounts, products=products, total=total)
+        tables = read_tables(Path(source))
+        try:
+            products = reference.products(tables["products.csv"])
+            reps = reference.reps(tables["sales_teams.csv"])
+            accounts = reference.accounts(tables["accounts.csv"])
+        except FileProblem as exc:
+            raise ConnectorError(f"{exc}; nothing was imported") from exc
+        for name in FILES:
+            if not tables[name].rows:
+                log.warning("warning: %s has no rows (only a header)", name)
+        records = pipeline_records(tables[PIPELINE], {key(p.name): p.name for p in products},
+                                   tenant)
+        return Batch(records=records, reps=reps, accounts=accounts, products=products,
+                     total=len(records))
 
 
 @hookimpl

@@ -159,12 +159,11 @@ def parse_decimal(value: Any, what: str) -> Decimal:
     ``"1,000,000"``, ``"10%"`` (→ 0.10), ``"1.5M"``/``"250k"``."""
     if isinstance(value, bool):
         raise ValueError(f"{what} {value!r} is not a number")
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    if isinstance(value, (Decimal, int, float)):
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not d.is_finite():  # YAML's .nan / .inf / -.inf
+            raise ValueError(f"{what} {_yaml_text(d)} is not a number")
+        return d
     text = str(value).strip().replace(",", "").replace("_", "")
     scale = Decimal(1)
     if text.endswith("%"):
@@ -178,6 +177,11 @@ def parse_decimal(value: Any, what: str) -> Decimal:
     if not d.is_finite():
         raise ValueError(f"{what} {value!r} is not a number")
     return d * scale
+
+
+def _yaml_text(d: Decimal) -> str:
+    """A non-finite number as YAML writes it: ``.nan``, ``.inf``, ``-.inf``."""
+    return ".nan" if d.is_nan() else ("-" if d.is_signed() else "") + ".inf"
 
 
 class CascadeSpec(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
@@ -206,18 +207,44 @@ def run_cmd(period: PeriodOpt,
     svc = _svc(tenant)
     pv = svc.load_plan(plan, by) if plan else None
     outcomes = svc.run(_period(period), pv, by)
-    rows = [o.as_dict() for o in outcomes]
+    failed = [o for o in outcomes if o.status == "error"]
     if fmt is Fmt.json:
         total = sum((o.total for o in outcomes if o.total is not None), Decimal(0))
         typer.echo(output.dumps({"period": period, "plan": pv.name if pv else None,
                                  "plan_version": pv.version if pv else None,
-                                 "statements": rows, "total": total}))
-        return
-    _emit(rows, ["rep", "status", "total", "previous_total", "plan", "plan_version", "lines",
-                 "message"], fmt, f"Commission run {period}", money=("total", "previous_total"))
-    errors = [o for o in outcomes if o.status == "error"]
-    if errors:
-        err.print(f"[yellow]{len(errors)} statement(s) could not be computed[/yellow]")
+                                 "statements": [o.as_dict() for o in outcomes], "total": total}))
+    elif fmt is Fmt.csv:
+        _emit([o.as_dict() for o in outcomes], RUN_COLUMNS, fmt, "")
+    else:
+        done = [o.as_dict() for o in outcomes if o.status != "error"]
+        if done or not failed:
+            _emit(done, RUN_COLUMNS, fmt, f"Commission run {period}",
+                  money=("total", "previous_total"))
+    if failed:
+        for line in failure_summary(failed):
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+RUN_COLUMNS = ["rep", "status", "total", "previous_total", "plan", "plan_version", "lines",
+               "message"]
+
+
+def failure_summary(failed: Sequence[Any], shown: int = 3) -> list[str]:
+    """One line per distinct reason: how many statements failed with it and whose (the first
+    ``shown`` names, then how many more). A reason naming its payee ("… but Bob has none") is
+    the same reason as for another payee: it is counted once, as "the payee"."""
+    by_reason: dict[str, list[str]] = {}
+    for o in failed:
+        reason = o.message or "unknown error"
+        reason = re.sub(rf"(?<!\w){re.escape(o.payee)}(?!\w)", "the payee", reason)
+        by_reason.setdefault(reason, []).append(o.payee)
+    out = []
+    for reason, payees in by_reason.items():
+        n = len(payees)
+        who = ", ".join(payees[:shown]) + (f" and {n - shown} more" if n > shown else "")
+        out.append(f"{n} statement{'s' if n != 1 else ''} failed: {reason} ({who})")
+    return out
 
 
 def _print_statement(st: dict[str, Any], explain: bool) -> None:

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from .calc import RuleContext
 
 Role = Literal["rep", "manager"]
+
+RATE_ABOVE_100 = "allow_rate_above_100"
+"""A rule's flag saying its rates may exceed 100 % (``rate: 150%`` meant). When a plan *file* is
+validated, each rule's params are validated with ``context={RATE_ABOVE_100: flag}`` and the
+:data:`~attain.plugins.incentives.rules.Rate` type refuses a rate above 1 unless the flag is set."""
 LineKind = Literal["commission", "bonus", "modifier", "override", "clawback", "draw", "adjustment"]
 
 

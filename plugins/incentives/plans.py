@@ -34,7 +34,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .model import CompiledRule, PlanVersion, RuleType
+from .model import RATE_ABOVE_100, CompiledRule, PlanVersion, RuleType
 from .money import HUNDRED, to_decimal
 
 # ---------------------------------------------------------------------------------------------
@@ -55,9 +55,19 @@ _DecimalLoader.add_implicit_resolver(
     list("tTfF"))
 
 
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | str:
+    """A YAML float as an exact Decimal. ``.nan``/``.inf``/``-.inf`` become Decimal NaN and
+    infinities, which every numeric field rejects ("Input should be a finite number") with the
+    line; what YAML 1.1 calls a float but is no decimal (``1:30.5``, ``1.2.3``) stays text, for
+    the field to accept or reject."""
     text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
-    return to_decimal(text)
+    special = text.lower().lstrip("+")
+    if special in (".nan", ".inf", "-.inf"):
+        return Decimal({".nan": "NaN", ".inf": "Infinity", "-.inf": "-Infinity"}[special])
+    try:
+        return to_decimal(text)
+    except ValueError:
+        return text
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
@@ -166,7 +176,12 @@ class RuleSpec(BaseModel):
     role: Literal["rep", "manager", "both"] | None = None
 
     def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+        return {k: v for k, v in (self.model_extra or {}).items() if k != RATE_ABOVE_100}
+
+    def rate_above_100(self) -> Any:
+        """The rule's ``allow_rate_above_100`` as written (default false). It is kept out of
+        the declared fields so that plans without it keep their checksum (and version)."""
+        return (self.model_extra or {}).get(RATE_ABOVE_100, False)
 
 
 class PlanSpec(_Spec):
@@ -255,8 +270,11 @@ def load_plan_file(path: str | Path, rule_types: Mapping[str, RuleType] | None =
 def compile_plan(spec: PlanSpec, source: str = "<plan>", root: yaml.Node | None = None,
                  rule_types: Mapping[str, RuleType] | None = None,
                  owners: Mapping[str, tuple[str, str | None]] | None = None,
-                 version: int | None = None) -> PlanVersion:
-    """Validate each rule's params against its registered type and build a PlanVersion."""
+                 version: int | None = None, check_rates: bool = True) -> PlanVersion:
+    """Validate each rule's params against its registered type and build a PlanVersion.
+
+    With ``check_rates``, a rate above 100 % is an error unless its rule sets
+    ``allow_rate_above_100: true``."""
     if rule_types is None or owners is None:
         from .registry import rule_registry
 
@@ -279,8 +297,16 @@ def compile_plan(spec: PlanSpec, source: str = "<plan>", root: yaml.Node | None 
             problems.append((node.start_mark.line + 1 if node else None, _loc_text((*loc, "id")),
                              f"rule id {rid!r} is used twice"))
         ids.add(rid)
+        allow = rule.rate_above_100()
+        if not isinstance(allow, bool):
+            node = _node_at(root, (*loc, RATE_ABOVE_100))
+            problems.append((node.start_mark.line + 1 if node else None,
+                             _loc_text((*loc, RATE_ABOVE_100)), "must be true or false"))
+            continue
         try:
-            params = rt.params.model_validate(rule.params())
+            # Stored versions were checked when they were stored: only files get the rate check.
+            params = rt.params.model_validate(rule.params(), context={RATE_ABOVE_100: allow}
+                                              if check_rates else None)
         except ValidationError as exc:
             problems.extend(_problems(exc, root, loc))
             continue
@@ -320,7 +346,7 @@ def plan_from_json(spec_json: str, version: int, rule_types: Mapping[str, RuleTy
         spec = PlanSpec.model_validate(data)
     except ValidationError as exc:
         raise PlanError(source, _problems(exc, None)) from exc
-    return compile_plan(spec, source, None, rule_types, owners, version)
+    return compile_plan(spec, source, None, rule_types, owners, version, check_rates=False)
 
 
 def spec_to_json(spec: PlanSpec) -> str:

@@ -5,8 +5,9 @@ partner's would be (see :mod:`attain.plugins.incentives`), so a plan can mix the
 
 Conventions shared by every rule:
 
-* rates are fractions (``0.05``) or percent strings (``"5%"``); thresholds ``*_pct`` are percent
-  of quota (``100`` = quota reached) and are compared exactly (``credited × 100 ≥ pct × quota``);
+* rates are fractions (``0.05``) or percent strings (``"5%"``), at most 100 % in a plan file
+  unless the rule sets ``allow_rate_above_100: true``; thresholds ``*_pct`` are percent of quota
+  (``100`` = quota reached) and are compared exactly (``credited × 100 ≥ pct × quota``);
 * credits are walked in closing order (``closed_on``, then deal id), which decides which deal
   crosses a tier boundary or a cap;
 * modifiers (gate, cap, decelerator) act on the lines of earlier rules, per deal, so every
@@ -20,10 +21,19 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .calc import NON_COMMISSION, RuleContext
-from .model import Credit, Line, RuleError, RuleType
+from .model import RATE_ABOVE_100, Credit, Line, RuleError, RuleType
 from .money import HUNDRED, ZERO, to_decimal
 from .periods import Period
 
@@ -50,7 +60,18 @@ def _amount(v: Any) -> Any:
     return v
 
 
-Rate = Annotated[Decimal, BeforeValidator(_rate), Field(ge=0, description="fraction or 'n%'")]
+def _at_most_100_pct(v: Decimal, info: ValidationInfo) -> Decimal:
+    """A rate in a plan file is at most 100 % unless its rule says ``allow_rate_above_100``
+    (only checked when validating a plan: see :data:`~.model.RATE_ABOVE_100`)."""
+    ctx = info.context
+    if isinstance(ctx, dict) and ctx.get(RATE_ABOVE_100) is False and v > 1:
+        raise ValueError(f"a rate of {_fmt(v * HUNDRED)}% is above 100%; if that is meant, "
+                         f"set {RATE_ABOVE_100}: true on this rule")
+    return v
+
+
+Rate = Annotated[Decimal, BeforeValidator(_rate), Field(ge=0, description="fraction or 'n%'"),
+                 AfterValidator(_at_most_100_pct)]
 Pct = Annotated[Decimal, BeforeValidator(_pct), Field(ge=0, description="percent of quota")]
 Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
 
