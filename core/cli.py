@@ -153,6 +153,8 @@ def import_source(engine: Engine, connector: str, source: str, tenant: str,
         raise ConnectorError(f"connector {connector!r} belongs to plugin {owner!r}, which is disabled "
                              f"for tenant {tenant!r} (attain plugins enable {owner} --tenant {tenant})")
     batch = conn.read(source, tenant)
+    for warning in batch.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
     return run_records(engine, batch.records, batch.total, tenant, f"importing {connector}",
                        quiet=quiet)

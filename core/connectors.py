@@ -18,7 +18,9 @@ from .models import Account, Product, Rep
 class Batch:
     """What a connector read: reference data, and events to validate and apply.
 
-    ``records`` may be lazy; ``total`` (if known) sizes the progress bar.
+    ``records`` may be lazy; ``total`` (if known) sizes the progress bar. ``warnings``: what the
+    user should know about the source that is not an error (``attain import`` prints each one
+    as a ``warning:`` line on standard error).
     """
 
     records: Iterable[Record]
@@ -26,6 +28,7 @@ class Batch:
     accounts: list[Account] = field(default_factory=list)
     products: list[Product] = field(default_factory=list)
     total: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -84,27 +84,33 @@ class Record:
     ``source`` says where it came from (``file.jsonl:17``, ``kafka:attain.events/2@1041``);
     with ``numbered=True`` it is built from ``source`` and ``line`` only when asked for (most
     records are never asked: only dead letters and hooks read it).
+
+    ``reason``: the input is already known to be invalid (a connector found a truncated row, a
+    conflict in its source): it is dead-lettered with that reason, unvalidated.
     """
 
-    __slots__ = ("payload", "_source", "line", "_numbered")
+    __slots__ = ("payload", "_source", "line", "_numbered", "reason")
 
     def __init__(self, payload: str | bytes | Mapping[str, Any] | AnyEvent, source: str = "",
-                 line: int | None = None, *, numbered: bool = False) -> None:
+                 line: int | None = None, *, numbered: bool = False,
+                 reason: str | None = None) -> None:
         self.payload = payload
         self._source = source
         self.line = line
         self._numbered = numbered
+        self.reason = reason
 
     @property
     def source(self) -> str:
         return f"{self._source}:{self.line}" if self._numbered else self._source
 
     def __repr__(self) -> str:
-        return f"Record({self.payload!r}, source={self.source!r}, line={self.line!r})"
+        why = "" if self.reason is None else f", reason={self.reason!r}"
+        return f"Record({self.payload!r}, source={self.source!r}, line={self.line!r}{why})"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Record) and (self.payload, self.source, self.line)
-                == (other.payload, other.source, other.line))
+        return (isinstance(other, Record) and (self.payload, self.source, self.line, self.reason)
+                == (other.payload, other.source, other.line, other.reason))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -421,6 +427,9 @@ class Engine:
         first: str | None = None
         mixed = False
         for rec in records:
+            if rec.reason is not None:
+                bad.append((rec, rec.reason))
+                continue
             p = rec.payload
             try:
                 if isinstance(p, (str, bytes)):

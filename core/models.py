@@ -181,18 +181,18 @@ def entity_key(event: AnyEvent) -> str:
 
 
 class Rep(BaseModel):
-    name: str
-    manager: str | None = None
-    region: str | None = None
+    name: str = Field(min_length=1, max_length=NAME_LEN)
+    manager: str | None = Field(default=None, max_length=NAME_LEN)
+    region: str | None = Field(default=None, max_length=STAGE_LEN)
 
 
 class Account(BaseModel):
-    name: str
-    sector: str | None = None
-    parent: str | None = None
+    name: str = Field(min_length=1, max_length=NAME_LEN)
+    sector: str | None = Field(default=None, max_length=STAGE_LEN)
+    parent: str | None = Field(default=None, max_length=NAME_LEN)
 
 
 class Product(BaseModel):
-    name: str
-    series: str | None = None
-    list_price: Decimal | None = None
+    name: str = Field(min_length=1, max_length=NAME_LEN)
+    series: str | None = Field(default=None, max_length=STAGE_LEN)
+    list_price: Money | None = None

@@ -113,6 +113,8 @@ def publish(
                 known = ", ".join(sorted(engine.plugins.connectors)) or "none"
                 raise ConnectorError(f"no connector named {source!r} (installed: {known})")
             batch = conn.read(connector_source, tenant)
+            for warning in batch.warnings:
+                typer.echo(f"warning: {warning}", err=True)
             engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
             typer.echo(f"saved {len(batch.reps)} reps, {len(batch.accounts)} accounts, "
                        f"{len(batch.products)} products to {engine.store.url}", err=True)

@@ -83,6 +83,28 @@ def deadletter_value(tenant: str, reason: str, payload: str, source: str,
     return output.dumps(value, indent=None).encode()
 
 
+#: how a record a connector already rejected travels on ``attain.events`` (see rejected_value)
+REJECTED_PREFIX = b'{"attain_rejected":'
+
+
+def rejected_value(reason: str, source: str, payload: str) -> bytes:
+    """The message of an input a connector already rejected (``Record.reason``): the worker
+    dead-letters it with that reason and source, as ``attain import`` would."""
+    return (REJECTED_PREFIX + output.dumps({"reason": reason, "source": source, "payload": payload},
+                                           indent=None).encode() + b"}")
+
+
+def parse_rejected(value: bytes) -> tuple[str, str, str] | None:
+    """``(reason, source, payload)`` of a :func:`rejected_value` message, else None."""
+    if not value.startswith(REJECTED_PREFIX):
+        return None
+    try:
+        inner = json.loads(value)["attain_rejected"]
+        return str(inner["reason"]), str(inner["source"]), str(inner["payload"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def kpi_key(tenant: str, grouping: str) -> str:
     return f"{tenant}{SEP}{grouping}"
 

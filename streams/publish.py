@@ -44,6 +44,14 @@ def record_items(records: Iterable[Record]) -> Iterator[Item]:
     """A connector's records as messages (dicts are encoded with exact decimals)."""
     for rec in records:
         p: Any = rec.payload
+        if rec.reason is not None:
+            text = p.decode("utf-8", "replace") if isinstance(p, bytes) else (
+                p if isinstance(p, str) else codec.encode_event(dict(p)).decode()
+                if isinstance(p, dict) else p.model_dump_json())
+            key = codec.event_key(p) if isinstance(p, dict) else None
+            yield (key.encode() if key is not None else None), codec.rejected_value(
+                rec.reason, rec.source, text)
+            continue
         if isinstance(p, (bytes, str)):
             value = p.encode() if isinstance(p, str) else p
             key = codec.key_of_line(value)

@@ -323,7 +323,14 @@ def _records_of(msgs: Sequence[Any]) -> tuple[dict[str, list[Record]], dict[str,
         source = _source_of(msg)
         keys[source] = key
         tenant = codec.tenant_of_key(key)
-        groups.setdefault(tenant, []).append(Record(value, source=source))
+        rejected = codec.parse_rejected(value) if value[:1] == b"{" else None
+        if rejected is None:
+            groups.setdefault(tenant, []).append(Record(value, source=source))
+        else:  # a connector's rejection, published as such: dead-lettered with its own reason
+            reason, origin, payload = rejected
+            rec = Record(payload, source=f"{origin} ({source})", reason=reason)
+            keys[rec.source] = key
+            groups.setdefault(tenant, []).append(rec)
         taken.setdefault(tenant, {}).setdefault(msg.partition, []).append(msg.offset)
     return groups, keys, taken
 

@@ -30,7 +30,6 @@ Broken files (see :mod:`.reader`, :mod:`.history`, :mod:`.reference`):
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,6 @@ from .reader import FileProblem, Table, header_problem, read_table
 
 __all__ = ["FILES", "OPEN_STAGES", "REQUIRED", "CrmCsvConnector", "deal_history"]
 
-log = logging.getLogger("attain.crm_csv")
 
 PIPELINE = "sales_pipeline.csv"
 FILES = (PIPELINE, "sales_teams.csv", "accounts.csv", "products.csv")
@@ -90,13 +88,11 @@ class CrmCsvConnector:
             accounts = reference.accounts(tables["accounts.csv"])
         except FileProblem as exc:
             raise ConnectorError(f"{exc}; nothing was imported") from exc
-        for name in FILES:
-            if not tables[name].rows:
-                log.warning("warning: %s has no rows (only a header)", name)
+        warnings = [f"{name} has no rows (only a header)" for name in FILES if not tables[name].rows]
         records = pipeline_records(tables[PIPELINE], {key(p.name): p.name for p in products},
                                    tenant)
         return Batch(records=records, reps=reps, accounts=accounts, products=products,
-                     total=len(records))
+                     total=len(records), warnings=warnings)
 
 
 @hookimpl

@@ -6,33 +6,41 @@ handed on: if one of them is invalid, the row becomes ONE dead letter and none o
 count. Otherwise a won deal whose close value is ``abc`` would keep its open snapshots and count
 as open pipeline.
 
-The engine dead-letters a record whose payload the event model rejects, with the model's
-reason. So a rejected row is sent as its invalid snapshot (the latest one, which carries every
-field of the row), e.g. ``amount: Input should be a valid decimal`` for ``close_value = abc``.
-A row whose field count does not match the header (a file cut mid-row) is sent as the last
-snapshot its complete fields give, plus one field named after the problem that holds the row's
-raw fields; the model forbids unknown fields, so the reason reads ``truncated row: expected 8
-fields, got 5: Extra inputs are not permitted``. Rows that give one opportunity_id different values
-are rejected the same way (``opportunity_id X is also on line 9 with other values: …``).
+A row whose snapshot the event model rejects is sent as that invalid snapshot (the latest one,
+which carries every field of the row), so its dead letter has the model's reason, e.g.
+``amount: Input should be a valid decimal`` for ``close_value = abc``. A row whose field count
+does not match the header (a file cut mid-row), and rows that give one opportunity_id different
+values, are rejected by the connector itself: a record with that reason
+(``truncated row: expected 8 fields, got 5``, ``opportunity_id X is also on line 9 with other
+values``) whose payload is the row as CSV text.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attain.core.engine import Record
 from attain.core.models import EVENT_ADAPTER
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from .reader import Row, Table
 
 PIPELINE_COLUMNS = ("opportunity_id", "sales_agent", "product", "account", "deal_stage",
                     "engage_date", "close_date", "close_value")
 OPEN_STAGES = {"Prospecting", "Engaging"}
-_DATE: TypeAdapter[dt.date] = TypeAdapter(dt.date)
+
+
+def csv_line(fields: Iterable[str]) -> str:
+    """``fields`` as one CSV line (quoted where needed), as they stood in the file."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
 
 
 def key(name: str) -> str:
@@ -83,13 +91,31 @@ def deal_history(row: Row | dict[str, str], products: dict[str, str], as_of: str
     return out
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _valid_date(text: str | None) -> dt.date | None:
-    if not text:
+    """``YYYY-MM-DD`` as a date; anything else (``2017-13-45``, or ``0``, which the event model
+    would read as a Unix time) is not a date of this file."""
+    if not text or not _ISO_DAY.fullmatch(text):
         return None
     try:
-        return _DATE.validate_python(text)
-    except ValidationError:
+        return dt.date.fromisoformat(text)
+    except ValueError:
         return None
+
+
+def _date_problem(row: Row) -> str | None:
+    """A date the row's snapshots use that is not one (an open deal's close date is unused, as
+    is a Prospecting deal's engage date)."""
+    stage = (row.get("deal_stage") or "").strip()
+    used = ([] if stage == "Prospecting" else ["engage_date"]) + (
+        [] if stage in OPEN_STAGES else ["close_date"])
+    for column in used:
+        text = blank(row.get(column))
+        if text is not None and _valid_date(text) is None:
+            return f"{column}: {text!r} is not a date (YYYY-MM-DD)"
+    return None
 
 
 def as_of_date(rows: Iterable[Row]) -> str:
@@ -113,18 +139,10 @@ def row_records(table: Table, row: Row, products: dict[str, str], as_of: str, te
                 conflict: str | None = None) -> list[Record]:
     """Every snapshot of ``row`` as a record, or one record that the engine dead-letters (also
     when ``conflict`` says what else is wrong with the row)."""
-    problem = table.field_count_problem(row)
+    problem = table.field_count_problem(row) or conflict or _date_problem(row)
     if problem is not None:
-        # The last field of a row cut short may itself be cut ("2017-03-1"): the snapshot shown
-        # is built from the fields before it, the raw fields go under the problem's name.
-        whole = dict(zip(table.header, row.fields[:min(len(row.fields), len(table.header)) - 1],
-                         strict=False))
-        last = deal_history(whole, products, as_of, tenant)[-1]
-        return [Record({**last, problem: list(row.fields)}, table.name, row.line, numbered=True)]
+        return [Record(csv_line(row.fields), table.name, row.line, numbered=True, reason=problem)]
     history = deal_history(row, products, as_of, tenant)
-    if conflict is not None:
-        return [Record({**history[-1], conflict: list(row.fields)}, table.name, row.line,
-                       numbered=True)]
     invalid = [ev for ev in history if not _is_valid(ev)]
     if invalid:
         return [Record(invalid[-1], table.name, row.line, numbered=True)]

@@ -71,3 +71,43 @@ def test_unstorable_events_and_conflicts_on_the_stream(stream: StreamEnv) -> Non
         store.dispose()
     assert raw[text["not UTF-8"]] == hostile["not UTF-8"]  # the message's bytes, exactly
     assert worker.stop() == 0
+
+
+def test_rows_a_connector_rejects_are_dead_letters_of_the_worker_too(stream: StreamEnv) -> None:
+    """`attain publish crm-csv` sends the rows the connector itself rejects (a row cut short, a
+    date that is not one) as rejections: the worker dead-letters them with the connector's reason
+    and line, and the KPIs equal `attain import` of the same export."""
+    import shutil
+
+    from .streamkit import BUNDLED_EVENTS, DATA
+
+    root = stream.tmp / "export"
+    shutil.copytree(DATA, root)
+    pipeline = root / "sales_pipeline.csv"
+    lines = pipeline.read_text().split("\n")
+    lines[2] = lines[2].replace("2017-03-11", "0", 1)             # line 3: Z063OYW0, won
+    assert lines[-1] == ""
+    lines[-2] = lines[-2][:lines[-2].rindex(",")]                  # the last row, cut short
+    pipeline.write_text("\n".join(lines))
+    last = len(lines) - 1
+
+    url = stream.db()
+    Store(url).dispose()
+    worker = stream.start_worker(url)
+    stream.attain(["--db", url, "publish", "crm-csv", str(root)])
+    embedded = stream.db("embedded")
+    imported = stream.attain(["--db", embedded, "import", "-q", "crm-csv", str(root)])
+    accepted = int(imported.stdout.split()[1].rstrip(","))
+    assert accepted < BUNDLED_EVENTS
+    stream.wait("every message processed", lambda: outcomes(url, "default") >= accepted + 2)
+    assert kpis_of(url, "default") == kpis_of(embedded, "default")
+    store = Store(url)
+    try:
+        letters = sorted((d.source.split(" ")[0], d.reason) for d in store.deadletters("default"))
+    finally:
+        store.dispose()
+    assert letters == sorted([
+        ("sales_pipeline.csv:3", "close_date: '0' is not a date (YYYY-MM-DD)"),
+        (f"sales_pipeline.csv:{last}", "truncated row: expected 8 fields, got 7"),
+    ])
+    assert worker.stop() == 0
