@@ -7,6 +7,7 @@
 
 Every database fixture runs on SQLite and on the real PostgreSQL server (``backend``).
 * ``csv_deals`` – the bundled CSV read with plain Python (for independent expected payouts);
+* ``ref_book`` – its won deals and roster for the reference implementation (reference.py);
 * ``icli`` – the ``attain`` CLI with the incentives commands, on the bundled copy.
 """
 
@@ -26,6 +27,7 @@ from attain.plugins.incentives import live
 from attain.plugins.incentives.service import Incentives
 from backend_data import BundledTemplates, backend, bundled_templates, empty_database
 
+from . import reference as ref
 from .incentives_helpers import DATA, CsvDeal, make_plugins, parse_date
 
 __all__ = ["backend", "bundled_templates"]  # fixtures of backend_data, found here by pytest
@@ -71,6 +73,14 @@ def csv_deals() -> list[CsvDeal]:
                         r["deal_stage"], parse_date(r["engage_date"]),
                         parse_date(r["close_date"]), r["close_value"].strip())
                 for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def ref_book(csv_deals: list[CsvDeal], csv_teams: dict[str, str]) -> ref.Book:
+    """The bundled won deals and roster, for the reference implementation of the plans."""
+    deals = ref.won_deals(csv_deals)
+    assert len(deals) == 4238
+    return ref.Book(deals, csv_teams)
 
 
 @pytest.fixture(scope="session")
