@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from attain.core import cli as cli_module
 from testkit import Cli
 
@@ -38,6 +40,16 @@ class CsvData:
 def parse_date(v: str) -> dt.date | None:
     return dt.date.fromisoformat(v) if v.strip() else None
 
+
+def require_example_kpi(svc: Any) -> Any:
+    """The example plugin's ``big_deal_count`` KPI (examples/attain-example-kpi, installed by
+    scripts/test); a missing install fails the test, it never skips it."""
+    m = svc.metrics().get("big_deal_count")
+    if m is None:
+        pytest.fail("the example plugin is not installed: run `.venv/bin/pip install -e "
+                    "examples/attain-example-kpi`", pytrace=False)
+    assert m.plugin == "big_deals" and m.unit == "count"
+    return m
 
 
 class GoalsCli(Cli):
