@@ -17,6 +17,7 @@ from attain.core.store import Store
 from backend_data import BundledTemplates, backend, bundled_templates, empty_database
 
 from goals.goals_helpers import CsvData, CsvDeal, GoalsCli, parse_date
+from goals.webhook import Hook
 
 __all__ = ["backend", "bundled_templates"]  # fixtures of backend_data, found here by pytest
 
@@ -64,3 +65,13 @@ def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A new, empty database (SQLite file or PostgreSQL database) of this test's own."""
     with empty_database(backend, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A local webhook receiver (a real HTTP server), closed after the test."""
+    h = Hook()
+    try:
+        yield h
+    finally:
+        h.close()

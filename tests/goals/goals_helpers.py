@@ -41,6 +41,18 @@ def parse_date(v: str) -> dt.date | None:
     return dt.date.fromisoformat(v) if v.strip() else None
 
 
+def won_event(n: int, owner: str, day: dt.date, amount: int,
+              tenant: str | None = None) -> dict[str, Any]:
+    """A won deal event (deal ``d<n>``, engaged 2017-06-01) closing on ``day``."""
+    ev: dict[str, Any] = {
+        "type": "deal", "event_id": f"e{n}", "deal_id": f"d{n}", "version": 1, "owner": owner,
+        "stage": "Won", "status": "won", "amount": amount, "engaged_on": "2017-06-01",
+        "closed_on": day.isoformat(), "occurred_at": f"{day.isoformat()}T12:00:00Z"}
+    if tenant is not None:
+        ev["tenant"] = tenant
+    return ev
+
+
 def require_example_kpi(svc: Any) -> Any:
     """The example plugin's ``big_deal_count`` KPI (examples/attain-example-kpi, installed by
     scripts/test); a missing install fails the test, it never skips it."""
