@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -64,9 +65,15 @@ def require_example_kpi(svc: Any) -> Any:
     return m
 
 
+@functools.cache
+def full_app() -> Any:
+    """The ``attain`` app with every command (built once: registering adds commands)."""
+    return cli_module.build_app()
+
+
 class GoalsCli(Cli):
     """``attain --db URL …`` in-process, with the plugins' commands registered."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, cli_module.build_app())
+        super().__init__(url, full_app())
         self.url = url
