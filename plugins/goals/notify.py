@@ -69,6 +69,10 @@ def send(tenant: str, kind: str, payload: dict[str, Any], urls: list[str] | None
     for url in urls:
         try:
             status = post_json(url, body, kind, timeout or 5.0)
+        except urllib.error.HTTPError as exc:  # urlopen raises for every non-2xx answer
+            exc.close()
+            failed.append(f"{url}: HTTP {exc.code} {exc.reason}")
+            continue
         except (urllib.error.URLError, OSError, ValueError) as exc:
             failed.append(f"{url}: {getattr(exc, 'reason', exc)}")
             continue

@@ -31,7 +31,9 @@ def attain_register_commission_rules(register: Callable[..., None]) -> None:
 def attain_register_commands(cli: Any) -> None:
     from .cli import commission_app
 
-    cli.add_typer(commission_app, name="commission")
+    # once, however often the commands are registered (the goals plugin's do the same)
+    if not any(g.typer_instance is commission_app for g in cli.registered_groups):
+        cli.add_typer(commission_app, name="commission")
 
 
 @hookimpl

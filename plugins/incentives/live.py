@@ -111,6 +111,9 @@ class LiveBook:
         self.calc: Calculator | None = None
         self.active = False
         self.generation = 0
+        #: the tenant's processed-events count (see :func:`processed_events`) once this book
+        #: had folded in the last batch it was given; None until it has seen one
+        self.processed: int | None = None
         # A database the plugin was never used on stays untouched (no tables are created).
         self.has_tables = _has_tables(engine)
         if not self.has_tables:
@@ -199,11 +202,23 @@ class LiveBook:
         return write_accruals(self.engine.store.engine, self.tenant, self.calc, pairs)
 
 
-def book_for(engine: Engine, tenant: str) -> tuple[LiveBook, bool]:
+#: the counters the engine bumps, in the batch's own transaction, for every valid event
+PROCESSED_COUNTERS = ('attain_events_total{outcome="accepted"}',
+                      'attain_events_total{outcome="duplicate"}',
+                      'attain_events_total{outcome="stale"}')
+
+
+def processed_events(engine: Engine, tenant: str) -> int:
+    """How many valid events of ``tenant`` were processed so far, by any process."""
+    counters = engine.store.counters(tenant)
+    return sum(counters.get(k, 0) for k in PROCESSED_COUNTERS)
+
+
+def book_for(engine: Engine, tenant: str, reload: bool = False) -> tuple[LiveBook, bool]:
     key = (id(engine.store.engine), tenant)
     with _lock:
         book = _books.get(key)
-        if book is not None and book.engine is engine and not book.stale():
+        if book is not None and book.engine is engine and not reload and not book.stale():
             return book, False
         old = book
         book = LiveBook(engine, tenant)
@@ -231,7 +246,16 @@ def on_batch_processed(tenant: str, engine: Engine | None,
     with _lock:
         book, fresh = book_for(engine, tenant)
         if book.active:
-            for ev, outcome in outcomes:
+            batch = list(outcomes)
+            # Events this book was never given (processed by another process, or while the
+            # plugin was disabled for the tenant) would leave its facts, hence the accruals it
+            # writes, short: the tenant's event counters tell; the book is then reloaded.
+            done = processed_events(engine, tenant)
+            if not fresh and book.processed is not None \
+                    and done != book.processed + len(batch):
+                book, fresh = book_for(engine, tenant, reload=True)
+            book.processed = done
+            for ev, outcome in batch if book.active else ():
                 if _relevant(ev, outcome):
                     book.on_event(ev, fresh)
                     fresh = False

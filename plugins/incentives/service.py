@@ -1009,8 +1009,11 @@ class Incentives:
 
     @staticmethod
     def _inq(r: InquiryRow) -> dict[str, Any]:
+        disputed = json.loads(r.line)  # the line as stored: numbers as text
         return {"id": r.id, "rep": r.payee, "period": r.period, "revision": r.revision,
-                "line": r.line_no, "disputed": json.loads(r.line), "raised_by": r.raised_by,
+                "line": r.line_no,
+                "disputed": lines_from_json(json.dumps([disputed]))[0] if disputed else {},
+                "raised_by": r.raised_by,
                 "text": r.text, "status": r.status, "reply": r.reply,
                 "adjustment_id": r.adjustment_id, "resolved_by": r.resolved_by,
                 "created_at": r.created_at, "resolved_at": r.resolved_at}

@@ -1,6 +1,7 @@
-"""Fixtures of the goals plugin's tests: the bundled data imported once into a SQLite template
-(copied per test), a CLI runner with the plugins' commands, and the CSV read with plain Python
-so tests can check figures independently of the engine."""
+"""Fixtures of the goals plugin's tests: the bundled data imported once per backend into a
+template (copied per test; every database test runs on SQLite and on PostgreSQL), a CLI runner
+with the plugins' commands, and the CSV read with plain Python so tests can check figures
+independently of the engine."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 from attain.core.engine import Engine
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
-from testkit import copy_sqlite, import_bundled, postgres_base_url, postgres_database
+from backend_data import BundledTemplates, backend, bundled_templates, empty_database
 
 from goals.goals_helpers import CsvData, CsvDeal, GoalsCli, parse_date
+from goals.webhook import Hook
+
+__all__ = ["backend", "bundled_templates"]  # fixtures of backend_data, found here by pytest
 
 DATA = Path(__file__).resolve().parents[2] / "core" / "data" / "crm-sales-opportunities"
 
@@ -33,15 +37,13 @@ def csv_data() -> CsvData:
     return CsvData(deals, teams)
 
 
-@pytest.fixture(scope="session")
-def bundled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled data imported once (SQLite file), copied for each test that needs it."""
-    return import_bundled(tmp_path_factory.mktemp("goals-template") / "bundled.db", get_plugins())
-
-
 @pytest.fixture
-def bundled_url(bundled_template: Path, tmp_path: Path) -> str:
-    return copy_sqlite(bundled_template, tmp_path / "attain.db")
+def bundled_url(backend: str, bundled_templates: BundledTemplates, tmp_path: Path
+                ) -> Iterator[str]:
+    """A database of this test's own holding the bundled data (imported with every installed
+    plugin), on SQLite and on PostgreSQL."""
+    with bundled_templates.copy(backend, "goals", get_plugins, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -59,12 +61,17 @@ def goals_cli(bundled_url: str) -> GoalsCli:
 
 
 @pytest.fixture
-def empty_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'empty.db'}"
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database (SQLite file or PostgreSQL database) of this test's own."""
+    with empty_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A brand-new database on the test PostgreSQL server (dropped afterwards)."""
-    with postgres_database(postgres_base_url()) as url:
-        yield url
+def hook() -> Iterator[Hook]:
+    """A local webhook receiver (a real HTTP server), closed after the test."""
+    h = Hook()
+    try:
+        yield h
+    finally:
+        h.close()

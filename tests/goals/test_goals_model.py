@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from attain.plugins.goals.service import GoalService, GoalsRejected
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goals.goals_helpers import GoalsCli
+from goals.goals_helpers import CsvData, GoalsCli, require_example_kpi
+from goals.goals_reference import kpi, progress, round_half_even
 
 D = Decimal
 
@@ -131,36 +133,62 @@ def test_vague_goals_are_rejected_naming_the_missing_part(bundled_engine: Engine
                for p in _problems(svc, {**full, "stretch": 900}))
 
 
-def test_growth_target_needs_a_baseline_with_data(bundled_engine: Engine) -> None:
+def test_growth_target_needs_a_baseline_with_data(bundled_engine: Engine, csv_data: CsvData
+                                                  ) -> None:
     svc = GoalService(bundled_engine, "default")
     probs = _problems(svc, {"id": "g", "metric": "won_revenue", "owner": "company",
                             "period": "2017", "target": {"growth": 0.10, "baseline": "2016"}})
     assert probs == ["not measurable: the baseline 2016 has no won_revenue for company (no deals "
                      "attributed to 2016-01-01..2016-12-31); give an absolute target or another "
                      "baseline"]
-    # a relative target over a baseline with data resolves to an exact figure
+    # a relative target over a baseline with data resolves to an exact figure: East's Q3 won
+    # revenue from the CSV, + 10 % (cents)
     goal, _ = svc.validate({"id": "g", "metric": "won_revenue", "owner": "region:East",
                             "period": "2017-Q4", "target": {"growth": "10%", "baseline": "2017-Q3"}})
-    q3 = svc.actual_of("won_revenue", parse_owner("region:East"), parse_period("2017-Q3"), "outcome")
-    assert q3 is not None and goal.target == (q3 * D("1.1")).quantize(D("0.01"))
-    assert goal.target_basis is not None and goal.target_basis["baseline_actual"] == q3
-    # a decrease: average cycle −8 % (lower is better)
+    q3 = kpi(csv_data, "won_revenue", dt.date(2017, 7, 1), dt.date(2017, 9, 30),
+             csv_data.reps_of("region", "East"))
+    assert q3 is not None and q3 > 0
+    assert goal.target == round_half_even(Fraction(q3) * Fraction(11, 10), 2)
+    assert goal.target_basis == {"growth": D("0.10"), "baseline": "2017-Q3",
+                                 "baseline_actual": q3}
+    # a decrease: average cycle −8 % (lower is better): the H1 average over won deals (2 decimals,
+    # as the KPI reports it) × 0.92, to 4 decimals
     cyc, _ = svc.validate({"id": "c", "metric": "avg_cycle_days", "owner": "company",
                            "period": "2017-H2", "target": {"growth": -0.08, "baseline": "2017-H1"}})
-    h1 = svc.actual_of("avg_cycle_days", parse_owner("company"), parse_period("2017-H1"), "outcome")
-    assert h1 is not None and cyc.direction == "down" and cyc.aggregation == "level"
-    assert cyc.target == (h1 * D("0.92")).quantize(D("0.0001")).normalize()
+    h1 = kpi(csv_data, "avg_cycle_days", dt.date(2017, 1, 1), dt.date(2017, 6, 30), None)
+    assert h1 == D("55.36")  # the figure docs/goals.md quotes
+    assert cyc.direction == "down" and cyc.aggregation == "level"
+    assert cyc.target == round_half_even(Fraction(h1) * Fraction(92, 100), 4) == D("50.9312")
+    assert cyc.notes[0] == "target = avg_cycle_days of company in 2017-H1 (55.36) −8% = 50.9312"
 
 
-def test_plugin_kpis_can_be_goals(bundled_engine: Engine) -> None:
+def test_plugin_kpis_can_be_goals(bundled_engine: Engine, csv_data: CsvData) -> None:
+    """The example plugin's big_deal_count (won deals of at least 5,000) as a goal: actuals are
+    counted from the CSV, children split in whole deals."""
     svc = GoalService(bundled_engine, "default")
-    names = set(svc.metrics())
-    plugin_kpis = sorted(n for n, m in svc.metrics().items() if m.plugin != "core")
-    if not plugin_kpis:
-        pytest.skip("no plugin KPI installed besides the core's")
-    goal, _ = svc.validate({"id": "p", "metric": plugin_kpis[0], "owner": "company",
-                            "period": "2017", "target": 10})
-    assert goal.metric in names
+    require_example_kpi(svc)
+    svc.apply([
+        {"id": "big-2017", "metric": "big_deal_count", "owner": "company", "period": "2017",
+         "target": 700, "cascade": {"periods": "quarter"}},
+        {"id": "big-east", "metric": "big_deal_count", "owner": "region:East",
+         "period": "2017-Q3", "target": 61, "cascade": {"owners": "manager"}},
+    ])
+    goals = {g.id: g for g in svc.goals()}
+    assert goals["big-2017"].aggregation == "cumulative" and goals["big-2017"].direction == "up"
+    assert [goals[f"big-2017/2017-Q{i}"].target for i in range(1, 5)] == [D(175)] * 4
+    # 61 over two managers: 31 (the remainder to the first) and 30
+    assert [(g.owner, g.target) for g in goals.values() if g.parent == "big-east"] == [
+        ("manager:Cara Losch", D(31)), ("manager:Rocco Neubert", D(30))]
+    as_of = dt.date(2017, 8, 15)
+    rows = svc.progress(as_of)
+    assert [r["id"] for r in rows] == list(goals)
+    for r in rows:
+        p = parse_period(r["period"])
+        want = progress(csv_data, "big_deal_count", r["owner"], p.start, p.end, r["target"], as_of)
+        assert {k: r[k] for k in want} == want, r["id"]
+    year = {r["id"]: r for r in rows}["big-2017"]
+    assert year["actual"] == kpi(csv_data, "big_deal_count", dt.date(2017, 1, 1), as_of, None)
+    assert year["actual"] > 0
 
 
 def test_achievable_warns_with_figures_but_accepts(bundled_engine: Engine) -> None:

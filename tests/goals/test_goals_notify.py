@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,52 +21,9 @@ from attain.plugins.goals import live
 from attain.plugins.goals.service import GoalService
 
 from goals.goals_helpers import GoalsCli
+from goals.webhook import Hook
 
 D = Decimal
-
-
-class Hook:
-    """A real HTTP server on 127.0.0.1 that records what is POSTed to it."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path == "/fail":
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                hook.received.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": json.loads(body, parse_float=Decimal)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def kinds(self) -> list[str]:
-        return [r["body"]["kind"] for r in self.received]
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    h = Hook()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 @pytest.fixture

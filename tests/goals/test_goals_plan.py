@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import statistics
 from collections import defaultdict
 from decimal import Decimal
 
 from goals.goals_helpers import CsvData, GoalsCli
+from goals.goals_reference import kpi, quota_plan
 
 D = Decimal
 YEAR_2017 = (dt.date(2017, 1, 1), dt.date(2017, 12, 31))
+
+
+def money(v: Decimal) -> str:
+    return f"{v:,.2f}"
 
 
 def test_quota_plan_sums_and_ramps(goals_cli: GoalsCli, csv_data: CsvData) -> None:
@@ -75,3 +82,64 @@ def test_quota_plan_options(goals_cli: GoalsCli) -> None:
     assert "Capacity gap" in table and "Target 2018: 11,006,087.40" in table
     res = goals_cli("plan", "quotas", "--year", "2017", "--growth", "10%", ok=False)
     assert res.exit_code == 2 and "no won_revenue in 2016 to plan 2017 from" in res.stderr
+
+
+def test_quota_plan_matches_the_csv_in_every_format(goals_cli: GoalsCli, csv_data: CsvData
+                                                    ) -> None:
+    want = quota_plan(csv_data, 2018, D("0.10"))
+    plan = goals_cli.json("plan", "quotas", "--year", "2018", "--growth", "10%", "--format",
+                          "json")
+    for key in ("year", "base_year", "target", "base_actual", "capacity_quota", "quota_total",
+                "gap", "coverage", "method"):
+        assert plan[key] == want[key], key
+    assert (plan["growth"], plan["ramp_months"], plan["metric"]) == (D("0.10"), 3, "won_revenue")
+    assert [{k: r[k] for k in want["reps"][0]} for r in plan["reps"]] == want["reps"]
+    assert plan["teams"] == want["teams"] and plan["regions"] == want["regions"]
+    new = [r["rep"] for r in want["reps"] if r["new"]]
+    assert plan["company"] == {"reps": 35, "new_reps": 5, "base_actual": want["base_actual"],
+                               "quota": want["quota_total"],
+                               "win_rate": kpi(csv_data, "win_rate", *YEAR_2017, None),
+                               "avg_deal_size": kpi(csv_data, "avg_deal_size", *YEAR_2017, None)}
+    assert plan["notes"] == [
+        "new reps (on the roster, no deal at all): " + ", ".join(sorted(new)),
+        "new reps ramp over 3 month(s) from 2018-01-01: month k at k/4, then full capacity"]
+    assert want["gap"] == D("-1571976.07")  # the figure docs/goals.md quotes
+
+    rows = list(csv.DictReader(io.StringIO(goals_cli(
+        "plan", "quotas", "--year", "2018", "--growth", "10%", "--format", "csv").stdout)))
+    columns = ["region", "manager", "rep", "new", "capacity", "base_actual", "win_rate",
+               "quota", "pipeline_needed", "deals_needed"]
+    assert list(rows[0]) == columns
+
+    def typed(row: dict[str, str]) -> dict[str, object]:  # CSV cells back to values
+        return {c: (v == "True" if c == "new" else v if c in ("region", "manager", "rep")
+                    else D(v) if v else None) for c, v in row.items()}
+
+    assert [typed(r) for r in rows] == [{c: r[c] for c in columns} for r in want["reps"]]
+
+    table = goals_cli("plan", "quotas", "--year", "2018", "--growth", "10%",
+                      env={"COLUMNS": "250"}).stdout
+    for r in want["reps"]:
+        line = next(ln for ln in table.splitlines() if f" {r['rep']} " in ln)
+        assert f" {money(r['quota'])} " in line and f" {money(r['base_actual'])} " in line
+    for t in want["teams"]:
+        line = next(ln for ln in table.splitlines() if f" {t['manager']} team " in ln)
+        assert f"{t['reps']} reps" in line and money(t["quota"]) in line
+    assert (f"Target 2018: {money(want['target'])} = 2017 won_revenue "
+            f"{money(want['base_actual'])} × 1.10") in table
+    assert (f"Quotas (capacity): {money(want['quota_total'])} over 35 reps (5 new), coverage "
+            f"{want['coverage'] * 100:.1f}%") in table
+    assert (f"Capacity gap: {money(want['gap'])} — the quotas exceed the target by "
+            f"{money(-want['gap'])} (over-assignment).") in table
+
+    matched = goals_cli.json("plan", "quotas", "--year", "2018", "--growth", "10%",
+                             "--match-target", "--format", "json")
+    exact = quota_plan(csv_data, 2018, D("0.10"), match_target=True)
+    assert [r["quota"] for r in matched["reps"]] == [r["quota"] for r in exact["reps"]]
+    assert (matched["method"], matched["gap"]) == ("match-target", 0)
+    no_ramp = goals_cli.json("plan", "quotas", "--year", "2018", "--growth", "-5%",
+                             "--ramp-months", "0", "--format", "json")
+    flat = quota_plan(csv_data, 2018, D("-0.05"), ramp_months=0)
+    assert [(r["rep"], r["capacity"], r["quota"]) for r in no_ramp["reps"]] == [
+        (r["rep"], r["capacity"], r["quota"]) for r in flat["reps"]]
+    assert (no_ramp["target"], no_ramp["gap"]) == (flat["target"], flat["gap"])

@@ -3,17 +3,20 @@ Python."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from collections import Counter
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-import pytest
 from attain.core.engine import Engine
 from attain.plugins.goals.periods import parse_period
 from attain.plugins.goals.service import GoalService
 from attain.plugins.goals.tracking import Thresholds, evaluate, seasonal_pace
 
-from goals.goals_helpers import CsvData, GoalsCli
+from goals.goals_helpers import CsvData, GoalsCli, require_example_kpi
+from goals.goals_reference import kpi, progress
 
 D = Decimal
 AS_OF = dt.date(2017, 8, 15)
@@ -54,34 +57,6 @@ def q(v: Decimal, places: int) -> Decimal:
     return v.quantize(D(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
-def expected_row(csv: CsvData, owner: str, start: dt.date, end: dt.date, target: Decimal,
-                 as_of: dt.date) -> dict[str, object]:
-    """The figures of a won_revenue goal, computed from the CSV alone."""
-    if owner == "company":
-        reps = None
-    else:
-        kind, name = owner.split(":", 1)
-        reps = {name} if kind == "rep" else csv.reps_of(kind, name)
-    days = (end - start).days + 1
-    elapsed = 0 if as_of < start else (min(as_of, end) - start).days + 1
-    actual = csv.won(start, min(as_of, end), reps) if elapsed else D(0)
-    pace = D(elapsed) / D(days)
-    attainment = actual / target
-    trailing = csv.won(as_of - dt.timedelta(days=89), as_of, reps)
-    run_rate = actual + trailing * D(days - elapsed) / D(90) if as_of < end else actual
-    out: dict[str, object] = {"actual": actual, "attainment": q(attainment, 4),
-                              "expected_attainment": q(pace, 4),
-                              "projection": q(actual * days / elapsed, 2) if elapsed else None,
-                              "projection_run_rate": q(run_rate, 2)}
-    if not elapsed:
-        out["status"] = "not_started"
-    else:
-        score = attainment / pace
-        out["status"] = ("on_track" if score >= D("0.95") else
-                         "at_risk" if score >= D("0.80") else "off_track")
-    return out
-
-
 def test_progress_matches_the_csv(goals_cli: GoalsCli, csv_data: CsvData, tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN, encoding="utf-8")
@@ -98,7 +73,8 @@ def test_progress_matches_the_csv(goals_cli: GoalsCli, csv_data: CsvData, tmp_pa
                     "expected_attainment", "projection", "status", "parent"):
             assert key in r, (r["id"], key)
         period = parse_period(r["period"])
-        exp = expected_row(csv_data, r["owner"], period.start, period.end, r["target"], AS_OF)
+        exp = progress(csv_data, "won_revenue", r["owner"], period.start, period.end,
+                       r["target"], AS_OF)
         got = {k: r[k] for k in exp}
         assert got == exp, r["id"]
     # spot-check the headline figures
@@ -110,6 +86,39 @@ def test_progress_matches_the_csv(goals_cli: GoalsCli, csv_data: CsvData, tmp_pa
     assert company["stretch_attainment"] == q(D(5441623) / D(11000000), 4)
     assert by_id["autumn"]["status"] == "not_started"
     assert by_id["darcel-summer"]["elapsed_days"] == 46 and by_id["darcel-summer"]["period_days"] == 77
+
+    # the same figures as CSV …
+    out = goals_cli("goals", "progress", "--as-of", AS_OF.isoformat(), "--format", "csv").stdout
+    table_rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(table_rows[0]) == ["id", "parent", "owner", "metric", "period", "target",
+                                   "actual", "attainment", "expected_attainment", "projection",
+                                   "projection_run_rate", "status", "as_of"]
+    for r, c in zip(rows, table_rows, strict=True):
+        period = r["period"] if isinstance(r["period"], str) else \
+            f"{r['period']['start']}..{r['period']['end']}"
+        assert (c["id"], c["parent"], c["owner"], c["metric"], c["period"], c["status"],
+                c["as_of"]) == (r["id"], r["parent"] or "", r["owner"], "won_revenue", period,
+                                r["status"], "2017-08-15")
+        for k in ("target", "actual", "attainment", "expected_attainment",
+                  "projection_run_rate"):
+            assert D(c[k]) == r[k], (r["id"], k)
+        assert (D(c["projection"]) if c["projection"] else None) == r["projection"]
+    assert by_id["darcel-summer"]["period"] == {"start": "2017-07-01", "end": "2017-09-15"}
+    # … and as a table (key figures of every row, and the status counts)
+    table = goals_cli("goals", "progress", "--as-of", AS_OF.isoformat(),
+                      env={"COLUMNS": "250"}).stdout
+    for r in rows:
+        line = next(ln for ln in table.splitlines()
+                    if f"│ {'  ' * r['id'].count('/')}{r['id'].rsplit('/', 1)[-1]} " in ln)
+        for v in (r["target"], r["actual"]):
+            assert f" {v:,.2f} " in line, (r["id"], line)
+        assert f" {r['attainment'] * 100:.1f}% " in line and f" {r['status']} " in line
+    counts = Counter(r["status"] for r in rows)
+    assert ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + "   (status: " in table
+    at_risk = goals_cli.json("goals", "progress", "--as-of", AS_OF.isoformat(), "--status",
+                             "at_risk", "--format", "json")
+    assert [r["id"] for r in at_risk] == [r["id"] for r in rows if r["status"] == "at_risk"]
+    assert at_risk and counts["at_risk"] < len(rows)
 
 
 def test_progress_after_the_period_and_level_goals(bundled_engine: Engine, csv_data: CsvData
@@ -180,18 +189,41 @@ def test_seasonal_pacing_falls_back_without_history(bundled_engine: Engine) -> N
     assert row["expected_attainment"] == D("0.6219")
 
 
-def test_read_commands_accept_json(goals_cli: GoalsCli) -> None:
+def test_read_commands_accept_json(goals_cli: GoalsCli, csv_data: CsvData) -> None:
     goals_cli("goals", "add", "--id", "g", "--metric", "won_deals", "--owner", "rep:Anna Snelling",
               "--period", "2017-Q3", "--target", "60", "--stretch", "70", "--stretch-reward")
+    anna = {"Anna Snelling"}
+    q1, q2, q3 = (kpi(csv_data, "won_deals", parse_period(p).start, parse_period(p).end, anna)
+                  for p in ("2017-Q1", "2017-Q2", "2017-Q3"))
+    assert (q1, q2, q3) == (25, 71, 55)  # the best earlier quarter is Q2: 60 is achievable
     listed = goals_cli.json("goals", "list", "--format", "json")
-    assert listed[0]["id"] == "g" and listed[0]["stretch_reward"] is True
+    assert listed == [{
+        "id": "g", "parent": None, "metric": "won_deals", "owner": "rep:Anna Snelling",
+        "period": "2017-Q3", "target": 60, "stretch": 70, "stretch_reward": True,
+        "kind": "outcome", "direction": "up", "aggregation": "cumulative", "pacing": "linear",
+        "pinned": False, "target_basis": None, "cascade": None,
+        "notes": ["achievable: best earlier quarter period of rep:Anna Snelling was 2017-Q2 "
+                  f"(won_deals {q2})"]}]
     shown = goals_cli.json("goals", "show", "g", "--format", "json")
     assert shown["spec"]["stretch"] == {"target": 70, "reward": True}
-    assert goals_cli.json("goals", "types", "--format", "json")[0]["name"] in ("outcome", "activity")
+    assert shown["cascade_tree"] == [{"id": "g", "parent": None, "depth": 0,
+                                      "owner": "rep:Anna Snelling", "period": "2017-Q3",
+                                      "metric": "won_deals", "target": 60, "stretch": 70,
+                                      "pinned": False, "notes": listed[0]["notes"]}]
+    types = goals_cli.json("goals", "types", "--format", "json")
+    assert [(t["name"], t["attribution"], t["plugin"]) for t in types] == [
+        ("outcome", "closed_on", "goals"), ("activity", "engaged_on", "goals")]
     cfg = goals_cli.json("goals", "config", "--format", "json")
-    assert cfg["on_track_ratio"]["value"] == D("0.95") and cfg["clock"]["source"] == "default"
-    assert goals_cli.json("goals", "progress", "g", "--as-of", "2017-09-30", "--format",
-                          "json")[0]["status"] in ("on_track", "at_risk", "off_track")
+    assert {k: (v["value"], v["source"]) for k, v in cfg.items()} == {
+        "achievable_factor": (D("1.5"), "default"), "on_track_ratio": (D("0.95"), "default"),
+        "at_risk_ratio": (D("0.80"), "default"), "run_rate_days": (90, "default"),
+        "clock": ("event", "default"), "webhook_urls": ([], "default"),
+        "webhook_timeout": (5, "default")}
+    # at the end of the quarter the pace is 1: score = 55 / 60 = 0.9167 → at_risk
+    (row,) = goals_cli.json("goals", "progress", "g", "--as-of", "2017-09-30", "--format", "json")
+    assert (row["actual"], row["expected_attainment"], row["status"]) == (q3, 1, "at_risk")
+    assert row["attainment"] == q(D(55) / D(60), 4) and row["stretch_attainment"] == q(
+        D(55) / D(70), 4)
     table = goals_cli("goals", "progress", "--as-of", "2017-08-15").stdout
     assert "Goal progress as of 2017-08-15" in table
     res = goals_cli("goals", "progress", "--as-of", "15/08/2017", ok=False)
@@ -200,12 +232,11 @@ def test_read_commands_accept_json(goals_cli: GoalsCli) -> None:
 
 def test_goal_on_a_disabled_plugin_kpi_is_unavailable(bundled_engine: Engine) -> None:
     svc = GoalService(bundled_engine, "default")
-    plugin_kpis = [m for m in svc.metrics().values() if m.plugin != "core"]
-    if not plugin_kpis:
-        pytest.skip("no plugin KPI installed besides the core's")
-    m = plugin_kpis[0]
+    m = require_example_kpi(svc)
     svc.add({"id": "p", "metric": m.name, "owner": "company", "period": "2017", "target": 5})
     bundled_engine.store.set_plugin_enabled("default", m.plugin, False)
     fresh = Engine(bundled_engine.store, bundled_engine.plugins)
-    row = GoalService(fresh, "default").progress(AS_OF)[0]
-    assert row["status"] == "unavailable" and m.name in row["status_rule"]
+    (row,) = GoalService(fresh, "default").progress(AS_OF)
+    assert (row["status"], row["actual"], row["attainment"]) == ("unavailable", None, None)
+    assert row["status_rule"] == ("unavailable: KPI big_deal_count is not registered for tenant "
+                                  "default (its plugin is missing or disabled)")

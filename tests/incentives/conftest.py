@@ -2,9 +2,12 @@
 
 * ``plugins`` – a plugin manager with only the incentives plugin (and the CSV connector), so
   these tests do not depend on other plugins being importable mid-development;
-* ``engine`` / ``svc`` – an engine and the incentives service over a fresh SQLite database;
-* ``bundled_url`` – the bundled data imported once into a SQLite template, copied per test;
+* ``engine`` / ``svc`` – an engine and the incentives service over a fresh database;
+* ``bundled_url`` – the bundled data imported once per backend into a template, copied per test;
+
+Every database fixture runs on SQLite and on the real PostgreSQL server (``backend``).
 * ``csv_deals`` – the bundled CSV read with plain Python (for independent expected payouts);
+* ``ref_book`` – its won deals and roster for the reference implementation (reference.py);
 * ``icli`` – the ``attain`` CLI with the incentives commands, on the bundled copy.
 """
 
@@ -22,9 +25,12 @@ from attain.core.plugins import Plugins, get_plugins, reset_plugins
 from attain.core.store import Store
 from attain.plugins.incentives import live
 from attain.plugins.incentives.service import Incentives
-from testkit import copy_sqlite, import_bundled
+from backend_data import BundledTemplates, backend, bundled_templates, empty_database
 
+from . import reference as ref
 from .incentives_helpers import DATA, CsvDeal, make_plugins, parse_date
+
+__all__ = ["backend", "bundled_templates"]  # fixtures of backend_data, found here by pytest
 
 
 @pytest.fixture
@@ -40,12 +46,13 @@ def _fresh_live_books() -> Iterator[None]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'inc.db'}")
-    try:
-        yield s
-    finally:
-        s.dispose()
+def store(backend: str, tmp_path: Path) -> Iterator[Store]:
+    with empty_database(backend, tmp_path) as url:
+        s = Store(url)
+        try:
+            yield s
+        finally:
+            s.dispose()
 
 
 @pytest.fixture
@@ -69,20 +76,24 @@ def csv_deals() -> list[CsvDeal]:
 
 
 @pytest.fixture(scope="session")
+def ref_book(csv_deals: list[CsvDeal], csv_teams: dict[str, str]) -> ref.Book:
+    """The bundled won deals and roster, for the reference implementation of the plans."""
+    deals = ref.won_deals(csv_deals)
+    assert len(deals) == 4238
+    return ref.Book(deals, csv_teams)
+
+
+@pytest.fixture(scope="session")
 def csv_teams() -> dict[str, str]:
     with (DATA / "sales_teams.csv").open(newline="", encoding="utf-8-sig") as f:
         return {r["sales_agent"].strip(): r["manager"].strip() for r in csv.DictReader(f)}
 
 
-@pytest.fixture(scope="session")
-def bundled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return import_bundled(tmp_path_factory.mktemp("incentives-template") / "bundled.db",
-                          make_plugins())
-
-
 @pytest.fixture
-def bundled_url(bundled_template: Path, tmp_path: Path) -> str:
-    return copy_sqlite(bundled_template, tmp_path / "bundled.db")
+def bundled_url(backend: str, bundled_templates: BundledTemplates, tmp_path: Path
+                ) -> Iterator[str]:
+    with bundled_templates.copy(backend, "incentives", make_plugins, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -55,14 +55,20 @@ class CsvDeal:
         return f"{self.closed.year}-Q{(self.closed.month - 1) // 3 + 1}"
 
 
-def round_half_even_cents(x: Decimal) -> Decimal:
-    """Half-even rounding to cents done by hand (not Decimal.quantize): the test's own oracle."""
-    scaled = x * 100
+def round_half_even(x: Decimal, places: int) -> Decimal:
+    """Half-even rounding to ``places`` decimals done by hand (not Decimal.quantize): the
+    test's own oracle."""
+    unit = Decimal(10) ** places
+    scaled = x * unit
     floor = int(scaled // 1)
     frac = scaled - floor
     if frac > Decimal("0.5") or (frac == Decimal("0.5") and floor % 2 == 1):
         floor += 1
-    return Decimal(floor) / 100
+    return Decimal(floor) / unit
+
+
+def round_half_even_cents(x: Decimal) -> Decimal:
+    return round_half_even(x, 2)
 
 
 def deal_event(deal_id: str, version: int, owner: str, status: str, amount: Any = None,

@@ -1,5 +1,5 @@
 """Replaying deal events in any order, in any batches, with duplicates, gives the same
-statements and the same live accruals."""
+statements and the same live accruals, on every backend."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from attain.core.engine import Engine, Record
 from attain.core.models import Rep
 from attain.core.store import Store
 from attain.plugins.incentives import live
 from attain.plugins.incentives.periods import Period
 from attain.plugins.incentives.service import Incentives
+from backend_data import backend_params, empty_database
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -71,11 +73,11 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     return events
 
 
-def replay(events: list[dict[str, Any]], batch_sizes: list[int]
+def replay(backend: str, events: list[dict[str, Any]], batch_sizes: list[int]
            ) -> tuple[dict[Any, Any], dict[Any, Any]]:
     live.reset()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'r.db'}")
+    with tempfile.TemporaryDirectory() as tmp, empty_database(backend, Path(tmp)) as url:
+        store = Store(url)
         try:
             engine = Engine(store, make_plugins())
             engine.save_dimensions("default", reps=[
@@ -109,16 +111,17 @@ def replay(events: list[dict[str, Any]], batch_sizes: list[int]
 
 
 # No shrinking phase: a failure prints its (unshrunk) example instead of spending minutes.
+@pytest.mark.parametrize("backend", backend_params())
 @settings(max_examples=12, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(events=histories(), data=st.data())
-def test_any_order_any_batches_same_statements(events: list[dict[str, Any]],
+def test_any_order_any_batches_same_statements(backend: str, events: list[dict[str, Any]],
                                                data: st.DataObject) -> None:
-    canonical = replay(events, [len(events)])
+    canonical = replay(backend, events, [len(events)])
     shuffled = data.draw(st.permutations(events))
     dupes = data.draw(st.lists(st.sampled_from(events), max_size=5))
     sizes = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
-    statements, accruals = replay(list(shuffled) + dupes, sizes)
+    statements, accruals = replay(backend, list(shuffled) + dupes, sizes)
     assert statements == canonical[0]
     # live accruals (built event by event, in either order) agree with the statements: every
     # accrual written is current, and every non-zero statement has its accrual

@@ -1,4 +1,5 @@
-"""The goals plugin's tables and upserts on a real PostgreSQL server."""
+"""The goals plugin's tables and upserts on every backend (SQLite and the real PostgreSQL
+server)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from attain.core.engine import Engine, Record
 from attain.core.models import Rep
 from attain.core.plugins import Plugins
@@ -16,9 +16,8 @@ from attain.plugins.goals.service import GoalService
 D = Decimal
 
 
-@pytest.mark.postgres
-def test_goals_on_postgresql(pg_url: str, tmp_path: Path) -> None:
-    store = Store(pg_url)
+def test_goals_tables_and_upserts(empty_url: str, tmp_path: Path) -> None:
+    store = Store(empty_url)
     try:
         engine = Engine(store, Plugins())
         engine.save_dimensions("default", reps=[Rep(name="Ann", manager="Meg", region="East"),
