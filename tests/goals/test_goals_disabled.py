@@ -90,7 +90,7 @@ def test_disabled_goals_are_not_re_evaluated_nor_notified(url: str, hook: Hook,
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(won_event(n, "Ann", july(13), 0, t)) + "\n"
                               for n, t in ((3, ACME), (4, GLOBEX))), encoding="utf-8")
-    assert cli("ingest", str(events)).stdout.strip() == "accepted 2, duplicates 0, stale 0, rejected 0"
+    assert cli("ingest", str(events)).stdout.strip() == "accepted 2, duplicates 0, stale 0, conflicts 0, rejected 0"
     assert statuses(url) == {ACME: {}, GLOBEX: {"g": "off_track"}}
     assert (hook.tenants(), hook.kinds()) == ([GLOBEX, GLOBEX], ["goal.at_risk", "goal.off_track"])
 

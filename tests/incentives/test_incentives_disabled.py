@@ -75,7 +75,7 @@ def test_disabled_incentives_write_no_accruals(url: str, tmp_path: Path) -> None
     events.write_text(json.dumps(event("d2", "500", "2017-04-03", ACME)) + "\n"
                       + json.dumps(event("d2", "300", "2017-04-03", GLOBEX)) + "\n")
     assert cli("ingest", str(events)).stdout.strip() == \
-        "accepted 2, duplicates 0, stale 0, rejected 0"
+        "accepted 2, duplicates 0, stale 0, conflicts 0, rejected 0"
     assert accruals(url) == {ACME: {}, GLOBEX: {("ann", "2017-Q1"): D("200.00"),
                                                  ("ann", "2017-Q2"): D("30.00")}}
 
