@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import output
-from .connectors import ConnectorError
-from .engine import Engine, Record, Result, batched
+from .batching import batched
+from .cli_kit import FormatOpt, TenantOpt, console, err, state
+from .connectors import ConnectorError, read_through
+from .engine import Engine
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
 from .kpi import GROUPINGS
 from .models import event_json_schema
 from .output import Format
 from .plugins import PluginError, get_plugins
-from .store import DEFAULT_TENANT, Store
+from .records import Record, Result
+from .store import DEFAULT_TENANT
 
 app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -36,26 +38,6 @@ deadletter_app = typer.Typer(help="Inspect events that were rejected.", no_args_
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(deadletter_app, name="deadletter")
 
-console = Console()
-err = Console(stderr=True)
-
-TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) to work on.")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-
-
-class State:
-    db_url: str | None = None
-    _store: Store | None = None
-
-    @classmethod
-    def store(cls) -> Store:
-        if cls._store is None:
-            cls._store = Store(cls.db_url)
-        return cls._store
-
-    @classmethod
-    def engine(cls) -> Engine:
-        return Engine(cls.store(), get_plugins())
 
 
 @app.callback()
@@ -66,8 +48,7 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (also "
                                         "ATTAIN_DEBUG=1).")] = False,
 ) -> None:
-    State.db_url = db
-    State._store = None
+    state.use(db)
     if debug:
         os.environ["ATTAIN_DEBUG"] = "1"
     ErrorHandlingGroup.db_url = db or os.environ.get("ATTAIN_DATABASE_URL")
@@ -138,24 +119,16 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Import data through a registered connector (e.g. `attain import crm-csv DIR`)."""
-    result = import_source(State.engine(), connector, source, tenant, quiet=quiet)
+    result = import_source(state.engine(), connector, source, tenant, quiet=quiet)
     typer.echo(result.summary())
 
 
 def import_source(engine: Engine, connector: str, source: str, tenant: str,
                   quiet: bool = False) -> Result:
-    conn = engine.plugins.connectors.get(connector)
-    if conn is None:
-        known = ", ".join(sorted(engine.plugins.connectors)) or "none"
-        raise ConnectorError(f"no connector named {connector!r} (installed: {known})")
-    owner = engine.plugins.owners[("connectors", connector)].plugin
-    if owner in engine.disabled(tenant):
-        raise ConnectorError(f"connector {connector!r} belongs to plugin {owner!r}, which is disabled "
-                             f"for tenant {tenant!r} (attain plugins enable {owner} --tenant {tenant})")
-    batch = conn.read(source, tenant)
-    for warning in batch.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
+    """``attain import``: read through the connector (:func:`attain.core.read_through`) and
+    process its records in batches."""
+    batch = read_through(engine, connector, source, tenant,
+                         warn=lambda w: typer.echo(f"warning: {w}", err=True))
     return run_records(engine, batch.records, batch.total, tenant, f"importing {connector}",
                        quiet=quiet)
 
@@ -180,7 +153,7 @@ def ingest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Ingest JSON Lines events. Invalid lines go to the dead-letter store; valid ones count."""
-    engine = State.engine()
+    engine = state.engine()
     gc.freeze()  # start-up objects (modules, schemas) need no rescanning by the cyclic GC
     if file == "-":
         result = run_records(engine, _lines(sys.stdin.buffer, "stdin"), None, tenant, "ingesting",
@@ -216,11 +189,12 @@ def kpi(
         raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
                                  param_hint="--by")
     if follow:
-        from attain.streams.cli import follow_kpis
-
-        follow_kpis(tenant=tenant, by=by, fmt=fmt.value)
+        follower = get_plugins().follower(tenant, by, fmt.value)
+        if follower is None:
+            raise UserError("kpi --follow needs the streams plugin: pip install 'attain[streams]'")
+        follower()
         return
-    engine = State.engine()
+    engine = state.engine()
     rows = engine.kpis(tenant, by)
     names = [m.name for m in engine.metrics(tenant)]
     columns = [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
@@ -257,7 +231,7 @@ def deadletter_list(
     rows = [{"id": r.id, "source": r.source, "line": r.line, "reason": r.reason,
              "payload": r.payload, "created_at": r.created_at,
              "payload_base64": None if r.raw is None else base64.b64encode(r.raw).decode("ascii")}
-            for r in State.store().deadletters(tenant, limit or None)]
+            for r in state.store().deadletters(tenant, limit or None)]
     if fmt is Format.json:
         typer.echo(output.dumps(rows))
     elif fmt is Format.csv:
@@ -283,7 +257,7 @@ def stats(
                                      "(text exposition format).")] = "table",
 ) -> None:
     """Counters: events accepted, duplicate, stale and rejected; plugin errors."""
-    counters = State.store().counters(tenant)
+    counters = state.store().counters(tenant)
     rows = [{"name": k, "value": v} for k, v in sorted(counters.items())]
     if fmt == "json":
         typer.echo(output.dumps(rows))
@@ -324,7 +298,7 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
 def plugins_list(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> None:
     """Installed plugins with version, hooks, what they provide and whether they are enabled."""
     plugins = get_plugins()
-    disabled = State.store().disabled_plugins(tenant)
+    disabled = state.store().disabled_plugins(tenant)
     rows = [{**p, "enabled": p["name"] not in disabled} for p in plugins.info()]
     if fmt is Format.json:
         typer.echo(output.dumps(rows))
@@ -349,7 +323,7 @@ def _set_enabled(name: str, tenant: str, enabled: bool) -> None:
         raise typer.BadParameter(f"no plugin named {name!r} (installed: {', '.join(plugins.names())})")
     if name == "core" and not enabled:
         raise typer.BadParameter("the core cannot be disabled")
-    State.store().set_plugin_enabled(tenant, name, enabled)
+    state.store().set_plugin_enabled(tenant, name, enabled)
     typer.echo(f"{name}: {'enabled' if enabled else 'disabled'} for tenant {tenant}")
 
 
@@ -379,8 +353,8 @@ def demo(
                                        "starting fresh.")] = False,
 ) -> None:
     """Import the bundled CRM data set into a fresh local database and show live KPIs."""
-    if State.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
-        url = State.db_url or os.environ["ATTAIN_DATABASE_URL"]
+    if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
+        url = state.db_url or os.environ["ATTAIN_DATABASE_URL"]
     else:
         import platformdirs
 
@@ -390,9 +364,9 @@ def demo(
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         url = f"sqlite:///{path}"
-    State.db_url, State._store = url, None
+    state.use(url)
     started = time.perf_counter()
-    engine = State.engine()
+    engine = state.engine()
     result = import_source(engine, "crm-csv", str(bundled_data()), DEFAULT_TENANT,
                            quiet=fmt is Format.json)
     elapsed = time.perf_counter() - started
@@ -431,10 +405,9 @@ def demo(
 
 
 def build_app() -> typer.Typer:
-    from attain.streams.cli import register as register_stream_commands
-
-    register_stream_commands(app)  # worker, publish (Faust/Kafka are imported when they run)
-    get_plugins().call("attain_register_commands", cli=app)
+    """The root application with every plugin's commands (each added once, however often this
+    is called)."""
+    get_plugins().register_commands(app)
     return app
 
 

@@ -1,9 +1,9 @@
-"""Attain's hook specifications.
+"""Attain's core hook specifications.
 
 Every hook is named ``attain_*``. A plugin implements the ones it needs with the marker exported
 by :mod:`attain.core`::
 
-    from attain.core import hookimpl
+    from attain.core import Metric, hookimpl
 
     @hookimpl
     def attain_register_metrics(register):
@@ -11,12 +11,19 @@ by :mod:`attain.core`::
 
 Extension hooks receive a ``register`` callback (the pattern of simonw/llm): call it once per item
 you contribute. The core validates each item, rejects a name that another plugin already took with
-a clear error, and records which plugin and distribution owns it. Registration hooks are
-``historic``: a plugin registered late still receives them.
+a clear error, and records which plugin and distribution owns it. The registries are rebuilt
+whenever a plugin is registered, so a plugin registered late is included.
+
+Concepts a plugin owns (goal types, commission rules, maturity criteria) have their hooks in that
+plugin's own ``hookspecs`` module, added through :func:`attain_add_hookspecs`; a partner's rule
+plugin depends on the incentives plugin, not on the core.
 
 Lifecycle hooks are called for every plugin separately: an exception in one plugin is caught,
 logged with the plugin's name and counted (``attain_plugin_errors_total``); the event is still
 processed and the other plugins still run.
+
+The reference of every hook (these docstrings and the plugins' own) is generated into
+``docs/hooks.md`` by ``scripts/hooks-doc``.
 """
 
 from __future__ import annotations
@@ -27,82 +34,214 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
+    from .connectors import Connector
     from .engine import Engine
-    from .models import AnyEvent
+    from .kpi import Metric
+    from .models import AnyEvent, DealEvent
+    from .plugins import Plugins
+    from .store.migrations import Migrations
 
 hookspec = pluggy.HookspecMarker("attain")
 
 
 @hookspec(historic=True)
-def attain_register_metrics(register: Callable[..., None]) -> None:
+def attain_add_hookspecs(pluginmanager: Plugins) -> None:
+    """Add the plugin's own hook specifications (as pytest's ``pytest_addhooks``).
+
+    :param pluginmanager: Attain's plugin manager; call
+        ``pluginmanager.add_hookspecs(module, registries={"commission_rules":
+        "attain_register_commission_rules"})`` with the module of ``@hookspec`` functions
+        (marker: ``pluggy.HookspecMarker("attain")``) and the registry kinds its ``register``
+        hooks fill (read back with ``plugins.registry(kind)``).
+    :return: nothing. Historic: called for a plugin as soon as it is registered, so plugins
+        registered before or after it can implement its hooks.
+
+    Example::
+
+        import pluggy
+        from attain.core import hookimpl
+
+        hookspec = pluggy.HookspecMarker("attain")
+
+
+        class MySpecs:
+            @hookspec
+            def attain_register_playbooks(register):
+                ...  # call register(playbook) for each sales playbook
+
+
+        @hookimpl
+        def attain_add_hookspecs(pluginmanager):
+            pluginmanager.add_hookspecs(MySpecs, registries={"playbooks": "attain_register_playbooks"})
+    """
+
+
+@hookspec
+def attain_register_metrics(register: Callable[[Metric], None]) -> None:
     """Register KPIs.
 
-    :param register: call ``register(metric)`` with an :class:`attain.core.kpi.Metric` for each
+    :param register: call ``register(metric)`` with an :class:`attain.core.Metric` for each
         KPI the plugin adds. ``metric.contribute(deal)`` returns the deal snapshot's additive
         components (or, for a metric declaring ``events=("lead", "activity")``, a lead or
         activity event's); ``metric.compute(sums)`` turns summed components into the value (or
         None).
         Names must be unique across plugins; a clash raises
-        :class:`attain.core.plugins.RegistrationError` naming both owners.
+        :class:`attain.core.RegistrationError` naming both owners.
     :return: nothing; the return value is ignored.
 
     The engine keeps components per cube cell and retracts a deal's old contribution when a newer
     version arrives, so a metric is exact under replays, duplicates and reordering as long as
     ``contribute`` is a pure function of the snapshot.
+
+    Example::
+
+        from decimal import Decimal
+
+        from attain.core import Metric, hookimpl, quantize
+
+
+        def fast_contribute(deal):
+            if deal.status != "won":
+                return {}
+            fast = (deal.engaged_on is not None and deal.closed_on is not None
+                    and (deal.closed_on - deal.engaged_on).days <= 30)
+            return {"won": 1, "fast": 1} if fast else {"won": 1}
+
+
+        def fast_share(sums):
+            won = sums.get("won", Decimal(0))
+            return None if won == 0 else quantize(sums.get("fast", Decimal(0)) / won, 4)
+
+
+        @hookimpl
+        def attain_register_metrics(register):
+            register(Metric("fast_win_share", "won deals closed within 30 days / won deals",
+                            fast_contribute, fast_share, unit="ratio"))
     """
 
 
-@hookspec(historic=True)
-def attain_register_connectors(register: Callable[..., None]) -> None:
+@hookspec
+def attain_register_connectors(register: Callable[[Connector], None]) -> None:
     """Register connectors that turn an external system into Attain events.
 
     :param register: call ``register(connector)`` with an object that satisfies
-        :class:`attain.core.connectors.Connector`: a ``name`` (used as
-        ``attain import <name> SOURCE``), a ``description`` and ``read(source, tenant)`` returning
-        a :class:`attain.core.connectors.Batch` of dimensions and events.
+        :class:`attain.core.Connector`: a ``name`` (used as ``attain import <name> SOURCE``),
+        a ``description`` and ``read(source, tenant)`` returning a :class:`attain.core.Batch`
+        of dimensions and events.
     :return: nothing; the return value is ignored.
+
+    Example::
+
+        from attain.core import Batch, ConnectorError, Record, hookimpl
+        from attain.core.models import Rep
+
+
+        class JsonDumpConnector:
+            name = "json-dump"
+            description = "a folder with events.jsonl and reps.txt"
+
+            def read(self, source, tenant):
+                import pathlib
+
+                root = pathlib.Path(source)
+                if not (root / "events.jsonl").is_file():
+                    raise ConnectorError(f"{root}: no events.jsonl")
+                reps = [Rep(name=n.strip()) for n in (root / "reps.txt").read_text().splitlines()
+                        if n.strip()]
+                lines = (root / "events.jsonl").read_text().splitlines()
+                records = [Record(line, source=f"events.jsonl:{i}", line=i)
+                           for i, line in enumerate(lines, start=1) if line.strip()]
+                return Batch(records=records, reps=reps, total=len(records))
+
+
+        @hookimpl
+        def attain_register_connectors(register):
+            register(JsonDumpConnector())
     """
 
 
-@hookspec(historic=True)
-def attain_register_goal_types(register: Callable[..., None]) -> None:
-    """Register goal types (outcome or activity goals over a metric).
+@hookspec
+def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    """Register the plugin's database migrations.
 
-    :param register: call ``register(goal_type)`` with an object that has a unique ``name`` and a
-        ``description``; the goals plugin defines the full protocol.
+    :param register: call ``register(Migrations(name, folder))`` with an
+        :class:`attain.core.Migrations`: a unique ``name`` (its history is kept in the table
+        ``alembic_version_<name>``) and the folder of its Alembic revision files. Every
+        :class:`attain.core.Store` brings the core's and then each plugin's tables to their head.
     :return: nothing; the return value is ignored.
+
+    Example::
+
+        from pathlib import Path
+
+        from attain.core import Migrations, hookimpl
+
+
+        @hookimpl
+        def attain_register_migrations(register):
+            # migrations/0001_my_tables.py … : Alembic revision files (revision, down_revision,
+            # upgrade(), downgrade()); their history is kept in alembic_version_my_plugin
+            register(Migrations("my_plugin", Path(__file__).parent / "migrations"))
     """
 
 
-@hookspec(historic=True)
-def attain_register_commission_rules(register: Callable[..., None]) -> None:
-    """Register commission rule types (flat rate, tiers, caps, SPIFs …).
-
-    :param register: call ``register(rule_type)`` with an object that has a unique ``name`` (the
-        ``type:`` used in plan files) and a ``description``; the incentives plugin defines the
-        full protocol. Every statement line records the plugin and version of the rule that
-        produced it.
-    :return: nothing; the return value is ignored.
-    """
-
-
-@hookspec(historic=True)
-def attain_register_maturity_criteria(register: Callable[..., None]) -> None:
-    """Register criteria of the five-level sales & marketing maturity assessment.
-
-    :param register: call ``register(criterion)`` with an object that has a unique ``name`` and a
-        ``description``; the maturity plugin defines the full protocol.
-    :return: nothing; the return value is ignored.
-    """
-
-
-@hookspec(historic=True)
-def attain_register_commands(cli: Any) -> None:
+@hookspec
+def attain_register_commands(cli: typer.Typer) -> None:
     """Add sub-commands to the ``attain`` command line.
 
     :param cli: the root :class:`typer.Typer` application; call ``cli.add_typer(...)`` or
-        ``cli.command()(fn)``. Read commands should accept ``--format json``.
+        ``cli.command()(fn)``. Read commands should accept ``--format json`` (see
+        :mod:`attain.core.cli_kit`). Called once per plugin and application.
     :return: nothing; the return value is ignored.
+
+    Example::
+
+        import typer
+
+        from attain.core import hookimpl
+
+        big_app = typer.Typer(help="Big deals.")
+
+
+        @big_app.command("threshold")
+        def threshold() -> None:
+            # Print the big-deal threshold.
+            typer.echo("5000")
+
+
+        @hookimpl
+        def attain_register_commands(cli):
+            cli.add_typer(big_app, name="big-deals")
+    """
+
+
+@hookspec(firstresult=True)
+def attain_follow_kpis(tenant: str, grouping: str, fmt: str) -> Callable[[], int] | None:
+    """Provide what ``attain kpi --follow`` runs (the streams plugin does).
+
+    :param tenant: the tenant whose KPI updates to print.
+    :param grouping: the grouping (``rep``, ``region`` …).
+    :param fmt: ``table``, ``json`` or ``csv``.
+    :return: a function that prints changed KPI rows until interrupted and returns how many it
+        printed, or None when this plugin cannot follow. The first non-None answer is used.
+
+    Example::
+
+        from attain.core import hookimpl
+
+
+        @hookimpl
+        def attain_follow_kpis(tenant, grouping, fmt):
+            def follow():
+                printed = 0
+                for row in my_stream_of_kpi_rows(tenant, grouping):  # your transport
+                    print(row)
+                    printed += 1
+                return printed
+
+            return follow
     """
 
 
@@ -112,10 +251,27 @@ def attain_event_received(event: AnyEvent, tenant: str, engine: Engine) -> None:
 
     :param event: the validated event (immutable).
     :param tenant: the tenant it belongs to.
-    :param engine: the :class:`attain.core.engine.Engine` processing it (its store, plugins and
+    :param engine: the :class:`attain.core.Engine` processing it (its store, plugins and
         KPI reads), the same object in the embedded runner and in a stream worker.
     :return: nothing; the return value is ignored. Raising does not stop the event: the error is
         logged with the plugin's name and counted.
+
+    Implementing it costs a Python call per event on every ingest: prefer
+    :func:`attain_batch_processed`.
+
+    Example::
+
+        import logging
+
+        from attain.core import hookimpl
+
+        log = logging.getLogger("my_plugin")
+
+
+        @hookimpl
+        def attain_event_received(event, tenant):
+            if event.type == "deal" and event.amount is not None and event.amount > 1_000_000:
+                log.info("tenant %s: unusually large deal %s", tenant, event.deal_id)
     """
 
 
@@ -125,15 +281,30 @@ def attain_event_processed(event: AnyEvent, tenant: str, outcome: str, engine: E
 
     :param event: the validated event.
     :param tenant: the tenant it belongs to.
-    :param engine: the :class:`attain.core.engine.Engine` that processed it.
+    :param engine: the :class:`attain.core.Engine` that processed it.
     :param outcome: ``"accepted"``, ``"duplicate"`` or ``"stale"``.
     :return: nothing; the return value is ignored. Raising is isolated as for
         :func:`attain_event_received`.
+
+    Example::
+
+        from collections import Counter
+
+        from attain.core import hookimpl
+
+        WINS: Counter[str] = Counter()
+
+
+        @hookimpl
+        def attain_event_processed(event, tenant, outcome):
+            if outcome == "accepted" and event.type == "deal" and event.status == "won":
+                WINS[tenant] += 1
     """
 
 
 @hookspec
-def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine) -> None:
+def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine,
+                           previous: dict[str, DealEvent]) -> None:
     """Called once per tenant after a batch was committed, after its ``attain_event_processed``
     calls.
 
@@ -142,9 +313,21 @@ def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], en
     :param tenant: the tenant.
     :param outcomes: ``(event, outcome)`` pairs of that tenant's valid events, in batch order;
         outcome is ``"accepted"``, ``"duplicate"`` or ``"stale"``.
-    :param engine: the :class:`attain.core.engine.Engine` that processed the batch.
+    :param engine: the :class:`attain.core.Engine` that processed the batch.
+    :param previous: for each deal the batch moved, the stored snapshot its accepted versions
+        replaced (by deal id; a deal new to the store is absent).
     :return: nothing; the return value is ignored. Raising is isolated as for
         :func:`attain_event_received`.
+
+    Example::
+
+        from attain.core import hookimpl
+
+
+        @hookimpl
+        def attain_batch_processed(tenant, outcomes, engine):
+            accepted = sum(1 for _, outcome in outcomes if outcome == "accepted")
+            print(f"{tenant}: {accepted} events changed state")
     """
 
 
@@ -159,16 +342,44 @@ def attain_event_rejected(tenant: str, reason: str, payload: str, source: str) -
         replacement characters; the dead-letter store keeps their exact bytes).
     :param source: where it came from, e.g. ``"events.jsonl:17"`` or ``"kafka:attain.events/2@41"``.
     :return: nothing; the return value is ignored.
+
+    Example::
+
+        import sys
+
+        from attain.core import hookimpl
+
+
+        @hookimpl
+        def attain_event_rejected(tenant, reason, payload, source):
+            print(f"[{tenant}] rejected {source}: {reason}", file=sys.stderr)
     """
 
 
 @hookspec
-def attain_notify(tenant: str, kind: str, payload: dict[str, Any]) -> None:
+def attain_notify(tenant: str, kind: str, payload: dict[str, Any], engine: Engine | None) -> None:
     """Deliver a notification (``goal.at_risk``, ``statement.approved`` …) anywhere.
 
     :param tenant: the tenant it concerns.
     :param kind: a dotted event name such as ``"goal.at_risk"``.
     :param payload: JSON-serialisable details (ids, owner, figures as strings or numbers).
+    :param engine: the :class:`attain.core.Engine` of the database the notification comes from
+        (for the notifier's per-tenant settings), or None.
     :return: nothing; the return value is ignored. Each implementation is called separately and
         a failure is logged with the plugin's name and counted, never raised to the caller.
+
+    Example::
+
+        import json
+        import urllib.request
+
+        from attain.core import hookimpl
+
+
+        @hookimpl
+        def attain_notify(tenant, kind, payload):
+            body = json.dumps({"tenant": tenant, "kind": kind, **payload}).encode()
+            req = urllib.request.Request("http://127.0.0.1:9000/hooks/attain", data=body,
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=5)
     """

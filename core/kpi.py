@@ -15,7 +15,7 @@ How it works
 * Lead and activity events are *facts*: they happen once and never change, so a fact's
   contribution is simply added to its cell when the event is accepted (event ids are
   deduplicated, so that happens once). A fact's cell is ``(owner, "", account, quarter)`` where
-  ``quarter`` is the quarter of the date of ``occurred_at`` (deals use ``closed_on``); a lead has
+  ``quarter`` is the quarter of the UTC day of ``occurred_at`` (deals use ``closed_on``); a lead has
   no account and a lead without an owner has none either ("").
 * Reading KPIs rolls cells up to a grouping (rep, manager, region, product, sector, quarter …) by
   looking up reference data *at read time*, then each metric's ``compute`` turns the summed
@@ -32,6 +32,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from .models import Account, ActivityEvent, DealEvent, LeadEvent, Product, Rep
+from .periods import naive_utc, quarter_of
+
+_NO_OFFSET = dt.timedelta(0)
 
 Number = Decimal | int
 Components = dict[str, Decimal]
@@ -56,13 +59,6 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-def quarter_of(day: dt.date | None) -> str:
-    """``2017-04-03`` → ``"2017-Q2"``; ``""`` when there is no date."""
-    if day is None:
-        return ""
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
-
 def cell_of(deal: DealEvent) -> CellKey:
     """The cube cell a deal snapshot contributes to."""
     return (deal.owner, deal.product or "", deal.account or "", quarter_of(deal.closed_on))
@@ -75,14 +71,13 @@ FACT_TYPES: tuple[str, ...] = ("lead", "activity")
 
 def fact_cell(event: Any) -> CellKey:
     """The cube cell a fact (lead or activity event) contributes to: its owner, no product, its
-    account (activities) and the quarter of the date of ``occurred_at``."""
+    account (activities) and the quarter of the UTC day of ``occurred_at``
+    (:func:`attain.core.periods.utc_day`: the one event-day rule)."""
+    t = event.occurred_at
+    if t.tzinfo is not None and t.utcoffset() != _NO_OFFSET:  # inline utc_day: once per fact
+        t = t.astimezone(dt.UTC)
     return (getattr(event, "owner", None) or "", "", getattr(event, "account", None) or "",
-            quarter_of(event.occurred_at.date()))
-
-
-def event_cell(event: Any) -> CellKey:
-    """:func:`cell_of` for a deal snapshot, :func:`fact_cell` for any other event."""
-    return cell_of(event) if isinstance(event, DealEvent) else fact_cell(event)
+            quarter_of(t.date()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +149,7 @@ def _ratio(num: Decimal, den: Decimal, places: int) -> Decimal | None:
 
 
 def _utc_naive(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
+    return naive_utc(t)
 
 
 def _seconds(td: dt.timedelta) -> Decimal:
@@ -293,22 +288,6 @@ def classify(event_seen: bool, stored_version: int | None, version: int) -> Outc
     return "accepted"
 
 
-def deal_delta(
-    old: DealEvent | None, new: DealEvent, contribute: Callable[[DealEvent], Components]
-) -> dict[CellKey, Components]:
-    """Cell deltas for replacing snapshot ``old`` (None for a new deal) with ``new``."""
-    delta: dict[CellKey, Components] = {}
-    if old is not None:
-        add_into(delta, cell_of(old), contribute(old), -1)
-    add_into(delta, cell_of(new), contribute(new), +1)
-    return delta
-
-
-def merge_deltas(target: dict[CellKey, Components], delta: Mapping[CellKey, Components]) -> None:
-    for cell, comps in delta.items():
-        add_into(target, cell, comps)
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading
 
@@ -402,3 +381,36 @@ def _normalize(v: Decimal | int | None) -> Decimal | None:
     if d == d.to_integral_value():
         return d.quantize(ONE)
     return d.normalize()  # the same value prints the same, whatever history summed to it
+
+
+def kpi_rows(
+    deals: Iterable[DealEvent],
+    facts: Iterable[Fact],
+    dims: Dimensions,
+    metrics: Iterable[Metric],
+    grouping: str,
+    where: Callable[[Any], bool] | None = None,
+    contribute: Callable[[Any], Mapping[str, Number]] | None = None,
+) -> list[dict[str, object]]:
+    """KPI rows of ``grouping`` over the given deal snapshots and facts (those ``where`` keeps):
+    the pure function behind :meth:`attain.core.engine.Engine.kpis_where`.
+
+    ``deals`` are latest snapshots (one per deal), ``facts`` lead and activity events;
+    ``contribute`` defaults to a :class:`Contributor` of ``metrics``. A caller holding snapshots
+    in memory (the goals plugin evaluating many goals over one read) gets exactly the figures
+    of :meth:`~attain.core.engine.Engine.kpis` on the same events.
+    """
+    shown = list(metrics)
+    fn = contribute if contribute is not None else Contributor(shown)
+    fact_types = {t for m in shown for t in m.events if t != "deal"}
+    cells: dict[CellKey, Components] = {}
+    for d in deals:
+        if where is None or where(d):
+            add_into(cells, cell_of(d), fn(d))
+    if fact_types:
+        for f in facts:
+            if f.type in fact_types and (where is None or where(f)):
+                comps = fn(f)
+                if comps:
+                    add_into(cells, fact_cell(f), comps)
+    return rollup(cells, grouping, dims, shown)

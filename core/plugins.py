@@ -1,5 +1,5 @@
 """The plugin manager: loads plugins from the ``attain`` entry-point group, builds the registries
-(metrics, connectors, goal types, commission rules, maturity criteria) and calls hooks with every
+(metrics, connectors, migrations, and whatever kinds plugins add) and calls hooks with every
 plugin isolated from the others.
 
 Environment:
@@ -7,9 +7,14 @@ Environment:
 * ``ATTAIN_LOAD_PLUGINS`` – comma-separated allow-list of entry-point names; set it to an empty
   string to load none (the escape hatch when a broken plugin stops Attain from starting).
 * ``ATTAIN_DISABLE_PLUGINS`` – comma-separated names never to load.
+* ``ATTAIN_TRACE_PLUGINS=1`` – log every hook call: hook, plugins, duration (``attain.trace``).
 
 Per-tenant enable/disable is stored in the database (``attain plugins enable|disable``); the
-engine passes the disabled set to :meth:`Plugins.call`.
+engine passes the disabled set to each typed call.
+
+Every call goes through pluggy's own hook machinery (one cached subset caller per hook and
+plugin, so a failing plugin is isolated), which is why ``pm.add_hookcall_monitoring`` (and the
+trace) sees each of them.
 """
 
 from __future__ import annotations
@@ -17,30 +22,39 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .kpi import CORE_METRICS, Metric
+from .store.migrations import Migrations
+
+if TYPE_CHECKING:
+    import typer
+
+    from .connectors import Connector
+    from .engine import Engine
+    from .models import AnyEvent, DealEvent
 
 log = logging.getLogger("attain.plugins")
+trace_log = logging.getLogger("attain.trace")
 
 hookimpl = pluggy.HookimplMarker("attain")
 
 CORE = "core"
 
-REGISTRY_HOOKS: dict[str, str] = {
+#: registry kind -> the hook that fills it (plugins add theirs with :meth:`Plugins.add_hookspecs`)
+CORE_REGISTRIES: dict[str, str] = {
     "metrics": "attain_register_metrics",
     "connectors": "attain_register_connectors",
-    "goal_types": "attain_register_goal_types",
-    "commission_rules": "attain_register_commission_rules",
-    "maturity_criteria": "attain_register_maturity_criteria",
+    "migrations": "attain_register_migrations",
 }
 
 
@@ -67,7 +81,7 @@ class _CorePlugin:
     """The core's own KPIs, registered through the same hook partners use."""
 
     @hookimpl
-    def attain_register_metrics(self, register: Callable[..., None]) -> None:
+    def attain_register_metrics(self, register: Callable[[Metric], None]) -> None:
         for m in CORE_METRICS:
             register(m)
 
@@ -79,14 +93,72 @@ def _env_list(name: str) -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
+def _check_metric(item: Any, plugin: str) -> Metric:
+    name = item.name
+    if not isinstance(item, Metric):
+        raise RegistrationError(f"plugin {plugin!r}: metric {name!r} must be an attain.core.Metric")
+    if not name.isidentifier():
+        raise RegistrationError(f"plugin {plugin!r}: metric name {name!r} is not an identifier")
+    return Metric(**{**item.__dict__, "plugin": plugin})
+
+
+def _check_migrations(item: Any, plugin: str) -> Migrations:
+    if not isinstance(item, Migrations) or not item.versions.is_dir():
+        raise RegistrationError(f"plugin {plugin!r}: migrations {item.name!r} must be an "
+                                "attain.core.Migrations naming an existing folder")
+    return item
+
+
+#: checks (and normalisations) of registered items, per registry kind
+CHECKS: dict[str, Callable[[Any, str], Any]] = {"metrics": _check_metric,
+                                                "migrations": _check_migrations}
+
+
+class _Tracer:
+    """``ATTAIN_TRACE_PLUGINS=1``: one log line per hook call (hook, plugins, milliseconds)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        stack = self.local.__dict__.setdefault("stack", [])
+        stack.append(time.perf_counter())
+
+    def after(self, outcome: Any, hook_name: str, hook_impls: Sequence[Any],
+              kwargs: Mapping[str, Any]) -> None:
+        started = self.local.stack.pop()
+        ms = (time.perf_counter() - started) * 1000
+        failed = outcome.exception is not None
+        trace_log.info("trace: %s plugins=%s %.3f ms%s", hook_name,
+                       ",".join(i.plugin_name for i in hook_impls) or "-", ms,
+                       " (raised)" if failed else "")
+
+
 class Plugins:
-    """Typed facade over pluggy: core code never calls ``pm.hook.*`` directly."""
+    """Typed facade over pluggy: core code never calls ``pm.hook.*`` directly.
+
+    One method per hook (:meth:`event_received`, :meth:`batch_processed`, :meth:`notify` …)
+    calls every implementation separately, in registration order, skipping the plugins
+    disabled for the tenant; a raising plugin is logged with its name and counted in
+    :attr:`errors` under ``(plugin, hook)``, the others still run.
+    """
 
     def __init__(self, load_entry_points: bool = True) -> None:
         self.pm = pluggy.PluginManager("attain")
         self.pm.add_hookspecs(hookspecs)
+        self.registry_hooks: dict[str, str] = dict(CORE_REGISTRIES)
         self.distributions: dict[str, tuple[str | None, str | None]] = {CORE: ("attain", _version())}
         self.errors: Counter[tuple[str, str]] = Counter()
+        self._callers: dict[tuple[str, str], Any] = {}
+        self._commands: set[tuple[int, str]] = set()
+        #: ``(plugin, module)`` of every hookspec module plugins added (for the hook reference)
+        self.hookspec_modules: list[tuple[str, Any]] = []
+        if os.environ.get("ATTAIN_TRACE_PLUGINS", "") not in ("", "0", "false"):
+            tracer = _Tracer()
+            self.pm.add_hookcall_monitoring(tracer.before, tracer.after)
+            trace_log.setLevel(logging.INFO)
+        # Historic: a plugin registered later still adds its hook specifications at once.
+        self.pm.hook.attain_add_hookspecs.call_historic(kwargs={"pluginmanager": self})
         self.pm.register(_CorePlugin(), name=CORE)
         if load_entry_points:
             self._load_entry_points()
@@ -114,6 +186,17 @@ class Plugins:
                 dist.version if dist else None,
             )
 
+    def add_hookspecs(self, module: ModuleType | type,
+                      registries: Mapping[str, str] | None = None) -> None:
+        """Add a plugin's own hook specifications (call it from ``attain_add_hookspecs``);
+        ``registries`` maps a registry kind (``"commission_rules"``) to the historic
+        ``register`` hook that fills it (``"attain_register_commission_rules"``)."""
+        self.pm.add_hookspecs(module)
+        owner = getattr(module, "__name__", "").removeprefix("attain.plugins.").split(".")[0]
+        self.hookspec_modules.append((owner, module))
+        for kind, hookname in (registries or {}).items():
+            self.registry_hooks[kind] = hookname
+
     def register(self, plugin: object, name: str) -> None:
         """Register a plugin object at run time (tests, embedding); registries are rebuilt."""
         self.pm.register(plugin, name=name)
@@ -128,25 +211,22 @@ class Plugins:
     # -- registries --------------------------------------------------------------------------
 
     def _build_registries(self) -> None:
-        self.registries: dict[str, dict[str, Any]] = {k: {} for k in REGISTRY_HOOKS}
+        self._callers = {}
+        self.registries: dict[str, dict[str, Any]] = {k: {} for k in self.registry_hooks}
         self.owners: dict[tuple[str, str], Owner] = {}
-        for kind, hookname in REGISTRY_HOOKS.items():
-            for impl in reversed(getattr(self.pm.hook, hookname).get_hookimpls()):
-                impl.function(register=self._registrar(kind, impl.plugin_name))
+        for kind, hookname in self.registry_hooks.items():
+            for plugin in self._implementers(hookname):
+                self._caller(hookname, plugin)(register=self._registrar(kind, plugin))
 
-    def _registrar(self, kind: str, plugin: str) -> Callable[..., None]:
+    def _registrar(self, kind: str, plugin: str) -> Callable[[Any], None]:
+        check = CHECKS.get(kind)
+
         def register(item: Any) -> None:
             name = getattr(item, "name", None)
             if not isinstance(name, str) or not name:
                 raise RegistrationError(f"plugin {plugin!r} registered a {kind} item without a name")
-            if kind == "metrics":
-                if not isinstance(item, Metric):
-                    raise RegistrationError(
-                        f"plugin {plugin!r}: metric {name!r} must be an attain.core.kpi.Metric"
-                    )
-                if not name.isidentifier():
-                    raise RegistrationError(f"plugin {plugin!r}: metric name {name!r} is not an identifier")
-                item = Metric(**{**item.__dict__, "plugin": plugin})
+            if check is not None:
+                item = check(item, plugin)
             existing = self.owners.get((kind, name))
             if existing is not None:
                 raise RegistrationError(
@@ -159,13 +239,25 @@ class Plugins:
 
         return register
 
+    def registry(self, kind: str) -> dict[str, Any]:
+        """Registered items of one kind by name (empty for a kind nobody declared)."""
+        return self.registries.get(kind, {})
+
+    def owner(self, kind: str, name: str) -> Owner | None:
+        """The plugin (and distribution, version) that registered ``name`` of ``kind``."""
+        return self.owners.get((kind, name))
+
     @property
     def metrics(self) -> dict[str, Metric]:
         return self.registries["metrics"]
 
     @property
-    def connectors(self) -> dict[str, Any]:
+    def connectors(self) -> dict[str, Connector]:
         return self.registries["connectors"]
+
+    @property
+    def migrations(self) -> dict[str, Migrations]:
+        return self.registries["migrations"]
 
     def metrics_for(self, disabled: Iterable[str] = ()) -> list[Metric]:
         off = set(disabled)
@@ -174,31 +266,101 @@ class Plugins:
     # -- calling -----------------------------------------------------------------------------
 
     def has_impls(self, hookname: str) -> bool:
-        return bool(getattr(self.pm.hook, hookname).get_hookimpls())
+        hc = getattr(self.pm.hook, hookname, None)
+        return hc is not None and bool(hc.get_hookimpls())
 
-    def call(self, hookname: str, disabled: Iterable[str] = (), **kwargs: Any) -> list[Any]:
-        """Call every implementation of ``hookname`` separately, isolating failures.
+    def _implementers(self, hookname: str) -> list[str]:
+        """Names of the plugins implementing ``hookname``, in registration order."""
+        hc = getattr(self.pm.hook, hookname, None)
+        if hc is None:
+            return []
+        return [i.plugin_name for i in reversed(hc.get_hookimpls())]
 
-        Returns the non-None results. A raising plugin is logged with its name and counted in
-        :attr:`errors` under ``(plugin, hookname)``; the others still run.
-        """
+    def _caller(self, hookname: str, plugin: str) -> Any:
+        """pluggy's hook caller of ``hookname`` restricted to one plugin (cached)."""
+        key = (hookname, plugin)
+        caller = self._callers.get(key)
+        if caller is None:
+            others = [p for n, p in self.pm.list_name_plugin() if n != plugin]
+            caller = self._callers[key] = self.pm.subset_hook_caller(hookname, remove_plugins=others)
+        return caller
+
+    def _each(self, hookname: str, disabled: Iterable[str] = ()) -> list[tuple[str, Any]]:
         off = set(disabled)
+        return [(p, self._caller(hookname, p)) for p in self._implementers(hookname) if p not in off]
+
+    def _call_each(self, hookname: str, disabled: Iterable[str], **kwargs: Any) -> list[Any]:
         results = []
-        for impl in reversed(getattr(self.pm.hook, hookname).get_hookimpls()):
-            if impl.plugin_name in off:
-                continue
+        for plugin, caller in self._each(hookname, disabled):
             try:
-                res = impl.function(*[kwargs[a] for a in impl.argnames])
+                res = caller(**kwargs)
             except Exception:
-                self.record_error(impl.plugin_name, hookname)
+                self.record_error(plugin, hookname)
                 continue
-            if res is not None:
-                results.append(res)
+            results.extend(res)
         return results
+
+    def event_received(self, events: Sequence[AnyEvent], tenant: str, engine: Engine,
+                       disabled: Iterable[str] = ()) -> None:
+        """``attain_event_received`` for each event, plugin by plugin."""
+        for plugin, caller in self._each("attain_event_received", disabled):
+            for ev in events:
+                try:
+                    caller(event=ev, tenant=tenant, engine=engine)
+                except Exception:
+                    self.record_error(plugin, "attain_event_received")
+
+    def event_processed(self, outcomes: Sequence[tuple[AnyEvent, str]], tenant: str,
+                        engine: Engine, disabled: Iterable[str] = ()) -> None:
+        """``attain_event_processed`` for each ``(event, outcome)``, in batch order."""
+        callers = self._each("attain_event_processed", disabled)
+        for ev, outcome in outcomes:
+            for plugin, caller in callers:
+                try:
+                    caller(event=ev, tenant=tenant, outcome=outcome, engine=engine)
+                except Exception:
+                    self.record_error(plugin, "attain_event_processed")
+
+    def batch_processed(self, tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine,
+                        disabled: Iterable[str] = (),
+                        previous: Mapping[str, DealEvent] | None = None) -> None:
+        """``attain_batch_processed`` once per plugin."""
+        self._call_each("attain_batch_processed", disabled, tenant=tenant, outcomes=outcomes,
+                        engine=engine, previous=dict(previous or {}))
+
+    def event_rejected(self, tenant: str, reason: str, payload: str, source: str,
+                       disabled: Iterable[str] = ()) -> None:
+        """``attain_event_rejected`` for one dead-lettered input."""
+        self._call_each("attain_event_rejected", disabled, tenant=tenant, reason=reason,
+                        payload=payload, source=source)
+
+    def notify(self, tenant: str, kind: str, payload: dict[str, Any], engine: Engine | None,
+               disabled: Iterable[str] = ()) -> None:
+        """``attain_notify``: deliver a notification through every notifier."""
+        self._call_each("attain_notify", disabled, tenant=tenant, kind=kind, payload=payload,
+                        engine=engine)
+
+    def register_commands(self, cli: typer.Typer) -> None:
+        """``attain_register_commands`` on ``cli``: once per plugin and application, however
+        often it is called (a plugin's commands are never added twice)."""
+        for plugin in self._implementers("attain_register_commands"):
+            key = (id(cli), plugin)
+            if key in self._commands:
+                continue
+            self._commands.add(key)
+            self._caller("attain_register_commands", plugin)(cli=cli)
+
+    def follower(self, tenant: str, grouping: str, fmt: str) -> Callable[[], int] | None:
+        """``attain_follow_kpis``: what ``attain kpi --follow`` runs, or None (no stream plugin)."""
+        hc = self.pm.hook.attain_follow_kpis
+        result: Callable[[], int] | None = hc(tenant=tenant, grouping=grouping, fmt=fmt)
+        return result
 
     def record_error(self, plugin: str, where: str, exc: BaseException | None = None) -> None:
         self.errors[(plugin, where)] += 1
         log.error("plugin %r failed in %s", plugin, where, exc_info=exc or True)
+
+    # -- listing -----------------------------------------------------------------------------
 
     def names(self) -> list[str]:
         return sorted(n for n, _ in self.pm.list_name_plugin() if n)
@@ -213,7 +375,7 @@ class Plugins:
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
             owned = {
                 kind: sorted(n for (k, n), o in self.owners.items() if k == kind and o.plugin == name)
-                for kind in REGISTRY_HOOKS
+                for kind in self.registry_hooks
             }
             out.append({
                 "name": name,
@@ -254,5 +416,5 @@ def reset_plugins() -> None:
 
 __all__ = [
     "Owner", "PluginError", "PluginLoadError", "Plugins", "RegistrationError", "get_plugins",
-    "hookimpl", "reset_plugins", "ModuleType",
+    "hookimpl", "reset_plugins",
 ]

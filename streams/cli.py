@@ -1,4 +1,5 @@
-"""Stream commands of the ``attain`` CLI: ``worker`` and ``publish`` (``kpi --follow`` is core's).
+"""Stream commands of the ``attain`` CLI: ``worker``, ``publish`` and what ``kpi --follow`` runs
+(registered by :mod:`attain.streams.plugin`).
 
 Nothing here imports Faust or a Kafka client at module level, so ``attain --help`` stays fast and
 works without them; each command imports what it needs when it runs.
@@ -102,20 +103,11 @@ def publish(
                 with path.open("rb") as f:
                     result = publish_items(cfg, lines_items(f), rate)
         else:
-            from attain.core.connectors import ConnectorError
-            from attain.core.engine import Engine
-            from attain.core.plugins import get_plugins
-            from attain.core.store import Store
+            from attain.core import Engine, Store, get_plugins, read_through
 
             engine = Engine(Store(_db_url(ctx)), get_plugins())
-            conn = engine.plugins.connectors.get(source)
-            if conn is None:
-                known = ", ".join(sorted(engine.plugins.connectors)) or "none"
-                raise ConnectorError(f"no connector named {source!r} (installed: {known})")
-            batch = conn.read(connector_source, tenant)
-            for warning in batch.warnings:
-                typer.echo(f"warning: {warning}", err=True)
-            engine.save_dimensions(tenant, batch.reps, batch.accounts, batch.products)
+            batch = read_through(engine, source, connector_source, tenant,
+                                 warn=lambda w: typer.echo(f"warning: {w}", err=True))
             typer.echo(f"saved {len(batch.reps)} reps, {len(batch.accounts)} accounts, "
                        f"{len(batch.products)} products to {engine.store.url}", err=True)
             result = publish_items(cfg, record_items(batch.records), rate)
@@ -146,6 +138,7 @@ def follow_kpis(tenant: str, by: str, fmt: str = "table", *, from_beginning: boo
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``worker`` and ``publish`` to the root command (called by ``attain.core.cli.build_app``)."""
+    """Add ``worker`` and ``publish`` to the root command (once per application: the plugin
+    manager calls ``attain_register_commands`` once per plugin and application)."""
     app.command("worker")(worker)
     app.command("publish")(publish)

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from attain.core.kpi import GROUPINGS, CellKey, Components, Dimensions, Metric, rollup
-from attain.core.store import cell_id, loads_components
+from attain.core.store import cell_id, cell_key, fetch_all, in_chunks, loads_components, placeholders
 from sqlalchemy.engine import Engine as SqlEngine
 
 ZERO = Decimal(0)
@@ -142,15 +142,8 @@ class KpiView:
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """On the DBAPI cursor: plain tuples, without SQLAlchemy's row objects."""
-        if self.sql.dialect.name == "postgresql":
-            sql = sql.replace("?", "%s")
         with self.sql.connect() as conn:
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cur.execute(sql, params)
-                return list(cur.fetchall())
-            finally:
-                cur.close()
+            return fetch_all(conn, sql, params)
 
     def _cells(self, rows: list[tuple[Any, ...]]) -> list[tuple[CellKey, str]]:
         keys = self._keys
@@ -158,8 +151,7 @@ class KpiView:
         for cid, comps in rows:
             key = keys.get(cid)
             if key is None:
-                o, p, a, q = cid.split("\x1f")
-                key = keys[cid] = (o, p, a, q)
+                key = keys[cid] = cell_key(cid)
             out.append((key, comps))
         return out
 
@@ -169,10 +161,9 @@ class KpiView:
     def read_some_cells(self, tenant: str, cells: list[CellKey], chunk: int = 500) -> list[tuple[CellKey, str]]:
         ids = [cell_id(c) for c in cells]
         out: list[tuple[CellKey, str]] = []
-        for i in range(0, len(ids), chunk):
-            part = ids[i:i + chunk]
+        for part in in_chunks(ids, chunk):
             out += self._cells(self._query(
-                f"SELECT cell, components FROM kpi_cells WHERE tenant = ? AND cell IN ({', '.join('?' * len(part))})",
+                f"SELECT cell, components FROM kpi_cells WHERE tenant = ? AND cell IN ({placeholders(len(part))})",
                 (tenant, *part)))
         return out
 

@@ -58,12 +58,9 @@ from functools import partial
 from typing import Any, NoReturn, cast
 
 import faust
-from attain.core import hookimpl
-from attain.core.engine import Engine, Record, Result
-from attain.core.kpi import CellKey, Dimensions
-from attain.core.models import AnyEvent, DealEvent
-from attain.core.plugins import get_plugins
-from attain.core.store import Store, save_stream_offsets
+from attain.core import DealEvent, Dimensions, Engine, Record, Result, Store, get_plugins
+from attain.core.kpi import CellKey
+from attain.core.store import save_stream_offsets
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
 from faust.types import EventT
@@ -80,7 +77,6 @@ TABLE = "deal-state"
 DIMS_TTL = 1.0  # seconds
 GC_FREEZE_EVERY = 10.0  # seconds
 GC_FULL_EVERY = 60  # freezes (10 minutes)
-PLUGIN_NAME = "streams"
 KPI_PAUSE_BACKLOG = 3.0  # pause after a KPI round under a backlog, in multiples of its duration
 
 
@@ -215,31 +211,6 @@ class _App(faust.App):
         return consumer
 
 
-class _Collector:
-    """The worker's own hook implementations: what a batch rejected and which snapshots won."""
-
-    def __init__(self) -> None:
-        self.rejected: list[tuple[str, str, str, str]] = []
-        self.latest: dict[tuple[str, str], DealEvent] = {}
-
-    def reset(self) -> None:
-        self.rejected = []
-        self.latest = {}
-
-    @hookimpl
-    def attain_event_rejected(self, tenant: str, reason: str, payload: str, source: str) -> None:
-        self.rejected.append((tenant, reason, payload, source))
-
-    @hookimpl
-    def attain_batch_processed(self, tenant: str, outcomes: list[tuple[AnyEvent, str]]) -> None:
-        for event, outcome in outcomes:
-            if outcome == "accepted" and isinstance(event, DealEvent):
-                k = (tenant, event.deal_id)
-                cur = self.latest.get(k)
-                if cur is None or event.version > cur.version:
-                    self.latest[k] = event
-
-
 @dataclass
 class Stats:
     """Worker-local counters, exposed at ``/metrics`` when the web server is enabled."""
@@ -370,9 +341,6 @@ class StreamWorker:
         self.cfg = cfg
         self.store = Store(db_url)
         self.engine = Engine(self.store, get_plugins())
-        self.collector = _Collector()
-        if PLUGIN_NAME not in self.engine.plugins.names():
-            self.engine.plugins.register(self.collector, name=PLUGIN_NAME)
         self.retries = retries if retries is not None else int(os.environ.get("ATTAIN_STREAM_RETRIES", "5"))
         self.kpi_interval = (kpi_interval if kpi_interval is not None
                              else float(os.environ.get("ATTAIN_KPI_INTERVAL", "0.02")))
@@ -725,7 +693,6 @@ class StreamWorker:
 
         Returns the result, the dead letters, the snapshots that won and the partitions' next
         offsets the store holds after the commit."""
-        self.collector.reset()
         group, topic = self.cfg.app_id, self.cfg.events_topic
 
         def save_offsets(conn: Connection) -> None:
@@ -737,7 +704,8 @@ class StreamWorker:
             self._own_outcomes[tenant] = self._own_outcomes.get(tenant, 0) + res.total
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
-        return res, self.collector.rejected, self.collector.latest, nxt
+        rejected = [(r.tenant, r.reason, r.payload, r.source) for r in res.rejections]
+        return res, rejected, res.latest_snapshots(), nxt
 
     async def _with_retries(self, call: Callable[[], Any]) -> Any:
         delay = 0.5

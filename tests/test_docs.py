@@ -1,37 +1,55 @@
-"""docs/plugins.md stays in step with the hook specifications, and its code examples work."""
+"""docs/hooks.md is generated from the hook specifications (and is current), every hook is
+documented there, and the code examples of docs/hooks.md and docs/plugins.md work."""
 
 from __future__ import annotations
 
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from attain.core import hookspecs
+from attain.core import hookdoc
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOC = DOCS / "hooks.md"
+GUIDE = DOCS / "plugins.md"
 SPEC_MARKER = "attain_spec"  # set by pluggy.HookspecMarker("attain")
 
 
+def all_specs() -> dict[str, Any]:
+    """Every hook specification: the core's and the installed plugins' own."""
+    out: dict[str, Any] = {}
+    for _, module in hookdoc.hook_modules():
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if hasattr(fn, SPEC_MARKER):
+                out[name] = fn
+    return out
+
+
 def hookspec_names() -> set[str]:
-    return {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if hasattr(fn, SPEC_MARKER)}
+    return set(all_specs())
 
 
-def doc_text() -> str:
-    assert DOC.is_file(), f"{DOC} is missing"
-    return DOC.read_text(encoding="utf-8")
+def doc_text(path: Path = DOC) -> str:
+    assert path.is_file(), f"{path} is missing"
+    return path.read_text(encoding="utf-8")
+
+
+def test_the_hook_reference_is_generated_and_current() -> None:
+    assert doc_text() == hookdoc.render(), "docs/hooks.md is stale: run scripts/hooks-doc"
 
 
 def documented_hooks() -> list[str]:
     return re.findall(r"^### (attain_\w+)[ \t]*$", doc_text(), flags=re.MULTILINE)
 
 
-def python_blocks() -> list[tuple[int, str]]:
+def python_blocks(path: Path = GUIDE) -> list[tuple[int, str]]:
     """(line number, code) of every ```python block."""
     out = []
-    for m in re.finditer(r"^```python\n(.*?)^```", doc_text(), flags=re.MULTILINE | re.DOTALL):
-        out.append((doc_text().count("\n", 0, m.start()) + 1, m.group(1)))
+    text = doc_text(path)
+    for m in re.finditer(r"^```python\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL):
+        out.append((text.count("\n", 0, m.start()) + 1, m.group(1)))
     return out
 
 
@@ -43,12 +61,12 @@ def test_hookspecs_are_found() -> None:
 
 def test_every_hook_has_a_section() -> None:
     missing = sorted(hookspec_names() - set(documented_hooks()))
-    assert not missing, f"docs/plugins.md has no '### <hook>' section for: {', '.join(missing)}"
+    assert not missing, f"docs/hooks.md has no '### <hook>' section for: {', '.join(missing)}"
 
 
 def test_every_documented_hook_exists() -> None:
     stale = sorted(set(documented_hooks()) - hookspec_names())
-    assert not stale, f"docs/plugins.md documents hooks that no longer exist: {', '.join(stale)}"
+    assert not stale, f"docs/hooks.md documents hooks that no longer exist: {', '.join(stale)}"
 
 
 def test_each_hook_is_documented_once() -> None:
@@ -66,16 +84,17 @@ def _section(hook: str) -> str:
 @pytest.mark.parametrize("hook", sorted(hookspec_names()))
 def test_hook_section_names_every_parameter_and_the_return_value(hook: str) -> None:
     section = _section(hook)
-    params = inspect.signature(getattr(hookspecs, hook)).parameters
+    params = inspect.signature(all_specs()[hook]).parameters
     for param in params:
         assert f"`{param}`" in section, f"### {hook}: parameter {param!r} is not documented"
     assert "Returns" in section, f"### {hook}: the return value is not documented"
     assert f"def {hook}(" in section, f"### {hook}: no example implementing it"
 
 
-@pytest.mark.parametrize("line,code", [pytest.param(n, c, id=f"line{n}") for n, c in python_blocks()])
-def test_python_examples_compile(line: int, code: str) -> None:
-    compile(code, f"docs/plugins.md:{line}", "exec")
+@pytest.mark.parametrize("path,line,code", [
+    pytest.param(p, n, c, id=f"{p.name}:{n}") for p in (GUIDE, DOC) for n, c in python_blocks(p)])
+def test_python_examples_compile(path: Path, line: int, code: str) -> None:
+    compile(code, f"docs/{path.name}:{line}", "exec")
 
 
 def test_the_testing_example_runs(tmp_path: Path) -> None:

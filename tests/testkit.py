@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from attain.core import cli as cli_module
+from attain.core import cli_kit
 from attain.core.engine import Engine
 from attain.core.plugins import Plugins
 from attain.core.store import Store
@@ -114,11 +115,7 @@ class Cli:
         finally:
             # Every invocation opens its own Store; close its connections right away
             # (PostgreSQL would otherwise keep idle connections until garbage collection).
-            st = cli_module.State._store
-            if st is not None:
-                st.dispose()
-            cli_module.State._store = None
-            cli_module.State.db_url = None
+            cli_kit.state.reset()
         if ok:
             assert result.exit_code == 0, (
                 f"`attain {' '.join(argv)}` exited {result.exit_code}\n"

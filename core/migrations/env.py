@@ -8,21 +8,25 @@ from attain.core.store import Base, default_url
 from sqlalchemy import create_engine
 
 config = context.config
-target_metadata = Base.metadata
+#: the core's version table, or a plugin's (attain.core.store.migrations)
+version_table = config.attributes.get("version_table", "alembic_version")
+target_metadata = config.attributes.get("metadata", Base.metadata)
 
 
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+                          render_as_batch=connection.dialect.name == "sqlite",
+                          version_table=version_table)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url") or default_url())
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata,
-                          render_as_batch=conn.dialect.name == "sqlite")
+                          render_as_batch=conn.dialect.name == "sqlite",
+                          version_table=version_table)
         with context.begin_transaction():
             context.run_migrations()
 

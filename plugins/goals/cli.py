@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
-from attain.core import output
-from attain.core.cli import State, console, err
+from attain.core import UserError, output
+from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, err, user_errors
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 from pydantic import ValidationError
@@ -28,32 +26,25 @@ goals_app = typer.Typer(name="goals", no_args_is_help=True,
 plan_app = typer.Typer(name="plan", no_args_is_help=True,
                        help="Planning: propose rep and team quotas for a year.")
 
-TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) to work on.")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help="Evaluate as of this day (YYYY-MM-DD, included); default today.")]
 
-class UserError(Exception):
-    pass
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """User mistakes become one clear message and exit code 2 (never a traceback)."""
-    try:
-        yield
-    except GoalsRejected as exc:
+def _render(exc: BaseException) -> bool:
+    """A rejected goal file: one line per problem (the kit prints everything else)."""
+    if isinstance(exc, GoalsRejected):
         err.print(f"[red]error:[/red] {len(exc.errors)} goal(s) rejected, nothing was saved:")
         for e in exc.errors:
             _print_goal_error(e)
-        raise typer.Exit(2) from None
-    except GoalError as exc:
+        return True
+    if isinstance(exc, GoalError):
         _print_goal_error(exc)
-        raise typer.Exit(2) from None
-    except (KeyError, UserError, ValueError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        err.print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        return True
+    return False
+
+
+def _errors() -> user_errors:
+    """User mistakes become one clear message and exit code 2 (never a traceback)."""
+    return user_errors(GoalsRejected, GoalError, KeyError, ValueError, render=_render)
 
 
 def _print_goal_error(e: GoalError) -> None:
@@ -64,7 +55,7 @@ def _print_goal_error(e: GoalError) -> None:
 
 
 def _service(tenant: str) -> GoalService:
-    return GoalService(State.engine(), tenant)
+    return GoalService(engine_from(), tenant)
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -483,7 +474,7 @@ def config(
 def types(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> None:
     """Registered goal types (attain_register_goal_types)."""
     with _errors():
-        svc = GoalService(State.engine(), tenant, create_tables=False)
+        svc = GoalService(engine_from(), tenant)
         rows = [{"name": t.name, "description": t.description, "attribution": t.attribution,
                  "plugin": getattr(svc.engine.plugins.owners.get(("goal_types", t.name)),
                                    "plugin", None)}
@@ -526,7 +517,7 @@ def quotas(
     and win rates; show the capacity gap."""
     g = _growth(growth)
     with _errors():
-        plan = plan_quotas(State.engine(), tenant, year, g, ramp_months, metric, match_target)
+        plan = plan_quotas(engine_from(), tenant, year, g, ramp_months, metric, match_target)
     if fmt is Format.json:
         typer.echo(output.dumps(plan))
         return

@@ -10,7 +10,7 @@ Keeping it cheap
   tenant without goals, or a database where goals were never used).
 * A goal is re-evaluated only if its KPI counts the event's type, its owner matches the event's
   rep (rep, the rep's manager or region from the roster, or company) and the event's day
-  (closed_on for outcome goals; occurred_at's date for lead and activity events) is within its
+  (closed_on for outcome goals; the UTC day of occurred_at for lead and activity events) is within its
   period, and at most once per batch: all events of a batch were committed together, so one
   evaluation sees them all.
 
@@ -31,12 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from attain.core.engine import Engine
+from attain.core import Engine, utc_day
 from attain.core.models import ActivityEvent, AnyEvent, DealEvent, LeadEvent
 
 from .model import Goal
 from .service import GoalService
-from .storage import GoalRepo, tables_exist
+from .storage import GoalRepo
 
 log = logging.getLogger("attain.goals.live")
 
@@ -73,7 +73,7 @@ def on_batch(tenant: str, outcomes: Sequence[tuple[AnyEvent, str]], engine: Engi
         if tb is None:
             tb = st.tenants[tenant] = _load(
                 engine, tenant,
-                lambda: max(ev.occurred_at.date() for ev, _ in outcomes))  # event-time watermark
+                lambda: max(utc_day(ev.occurred_at) for ev, _ in outcomes))  # event-time watermark
         if tb.service is None or tb.as_of is None:
             return  # no goals: nothing in this batch can concern one
         _consider(tb, event)
@@ -103,7 +103,7 @@ def _consider(tb: TenantBatch, event: DealEvent | LeadEvent | ActivityEvent) -> 
             gt = types.get(g.kind)
             day = gt.date_of(event) if gt is not None else event.closed_on
         else:
-            day = event.occurred_at.date()  # facts count on the day they happened
+            day = utc_day(event.occurred_at)  # facts count on their (UTC) day
         # A deal without a day may have been reopened: it can only matter to running goals.
         if g.period.contains(day) or (day is None and g.period.contains(tb.as_of)):
             tb.evaluated.add(g.id)
@@ -113,13 +113,11 @@ def _consider(tb: TenantBatch, event: DealEvent | LeadEvent | ActivityEvent) -> 
 
 
 def _load(engine: Engine, tenant: str, batch_day: Callable[[], dt.date]) -> TenantBatch:
-    if not tables_exist(engine.store.engine):
-        return TenantBatch()
-    repo = GoalRepo(engine.store.engine, create=False)
+    repo = GoalRepo(engine.store.engine)
     goals = repo.all(tenant)
     if not goals:
         return TenantBatch()
-    svc = GoalService(engine, tenant, create_tables=False)
+    svc = GoalService(engine, tenant)
     if svc.settings.clock == "wall":
         as_of = dt.date.today()
     else:

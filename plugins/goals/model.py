@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from attain.core.kpi import Dimensions, Metric
+from attain.core import Dimensions, Metric, utc_day
 from attain.core.models import DealEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -123,10 +123,10 @@ class GoalType:
 
 def event_day(date_of: Callable[[DealEvent], dt.date | None], event: Any) -> dt.date | None:
     """The day an event counts on: ``date_of(deal)`` for a deal snapshot, the date of
-    ``occurred_at`` for a fact (lead or activity event)."""
+    ``occurred_at`` (its UTC day) for a fact (lead or activity event)."""
     if isinstance(event, DealEvent):
         return date_of(event)
-    return event.occurred_at.date()  # type: ignore[no-any-return]
+    return utc_day(event.occurred_at)
 
 
 def takes_facts(metric: Metric) -> bool:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from attain.core import Engine
 from attain.core.output import dumps
 
 from .settings import WEBHOOK_ENV, Settings, load_settings, parse_urls
@@ -29,16 +30,13 @@ class WebhookError(RuntimeError):
     pass
 
 
-def webhook_settings(tenant: str) -> Settings:
-    """Settings of the tenant being notified about, or from the environment alone."""
-    from .service import current_engine
-    from .storage import GoalRepo, tables_exist
+def webhook_settings(tenant: str, engine: Engine | None = None) -> Settings:
+    """Settings of the tenant being notified about (in ``engine``'s database), or from the
+    environment alone."""
+    if engine is not None:
+        from .storage import GoalRepo
 
-    bound = current_engine.get()
-    if bound is not None:
-        engine, t = bound
-        if t == tenant and tables_exist(engine.store.engine):
-            return load_settings(GoalRepo(engine.store.engine, create=False).config(tenant))
+        return load_settings(GoalRepo(engine.store.engine).config(tenant))
     return load_settings({})
 
 
@@ -52,10 +50,10 @@ def post_json(url: str, body: bytes, kind: str, timeout: float) -> int:
 
 
 def send(tenant: str, kind: str, payload: dict[str, Any], urls: list[str] | None = None,
-         timeout: float | None = None) -> list[str]:
+         timeout: float | None = None, engine: Engine | None = None) -> list[str]:
     """POST one notification to every URL; returns the URLs that accepted it."""
     if urls is None:
-        settings = webhook_settings(tenant)
+        settings = webhook_settings(tenant, engine)
         urls = list(settings.webhook_urls)
         timeout = float(settings.webhook_timeout) if timeout is None else timeout
     elif os.environ.get(WEBHOOK_ENV):

@@ -48,7 +48,7 @@ def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_mo
         raise GoalError(None, [f"growth {growth} would make the target 0 or less"])
     if ramp_months < 0:
         raise GoalError(None, ["ramp months must be 0 or more"])
-    svc = GoalService(engine, tenant, create_tables=False)
+    svc = GoalService(engine, tenant)
     if metric not in svc.metrics():
         raise GoalError(None, [f"unknown metric {metric!r}; registered KPIs: "
                                + ", ".join(sorted(svc.metrics()))])

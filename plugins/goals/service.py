@@ -7,19 +7,17 @@ import datetime as dt
 import logging
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from attain.core.engine import Engine
-from attain.core.kpi import Dimensions, Metric, quantize
+from attain.core import Dimensions, Engine, Metric, kpi_rows, quantize, utc_day
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
 from .allocation import allocate, rebalance
+from .hookspecs import KIND as GOAL_TYPES
 from .model import (
     ACTIVITY,
     OUTCOME,
@@ -46,88 +44,70 @@ log = logging.getLogger("attain.goals")
 
 ZERO = Decimal(0)
 
-#: the engine whose goals are being notified about (read by the webhook notifier for settings)
-current_engine: ContextVar[tuple[Engine, str] | None] = ContextVar("attain_goals_engine",
-                                                                    default=None)
+class Snapshot:
+    """One read of a tenant's deals, facts and roster, for evaluating many goals.
 
-
-class SnapshotEngine(Engine):
-    """An :class:`Engine` over one read of the deals, the facts and the roster.
-
-    ``kpis_where`` is the core's own code; only ``deals``, ``facts`` and ``dimensions`` are served
-    from memory, so many goals are evaluated with one scan of the deals table (and of the lead
-    and activity events, read when a goal's KPI counts them). Inside :meth:`narrowed`, ``deals``
-    yields only the deals whose day (per ``date_of``) is in a range and ``facts`` only the facts
-    whose occurred_at date is, found by bisection in sorted indexes (the predicate given to
-    ``kpis_where`` still decides).
+    Figures come from the core's pure :func:`attain.core.kpi.kpi_rows` (the function behind
+    :meth:`Engine.kpis_where`) over these in-memory snapshots, so they agree with the engine's.
+    :meth:`kpis_where` narrowed to a day range only passes the deals whose day (per ``date_of``)
+    and the facts whose UTC day is in the range, found by bisection in sorted indexes (the
+    predicate still decides).
     """
 
-    def __init__(self, base: Engine) -> None:
-        super().__init__(base.store, base.plugins)
-        self.base = base
-        self._deals: dict[str, list[DealEvent]] = {}
-        self._dims: dict[str, Dimensions] = {}
-        self._index: dict[tuple[str, Any], tuple[list[dt.date], list[DealEvent]]] = {}
-        self._range: tuple[Callable[[DealEvent], dt.date | None], dt.date, dt.date] | None = None
-        self._facts: dict[str, tuple[list[dt.date], list[LeadEvent | ActivityEvent]]] = {}
+    def __init__(self, engine: Engine, tenant: str) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self._deals: list[DealEvent] | None = None
+        self._dims: Dimensions | None = None
+        self._index: dict[Any, tuple[list[dt.date], list[DealEvent]]] = {}
+        self._facts: tuple[list[dt.date], list[LeadEvent | ActivityEvent]] | None = None
 
-    def disabled(self, tenant: str) -> set[str]:
-        return self.base.disabled(tenant)
+    def all_deals(self) -> list[DealEvent]:
+        if self._deals is None:
+            self._deals = list(self.engine.deals(self.tenant))
+        return self._deals
 
-    def contributor(self) -> Any:
-        return self.base.contributor()
-
-    def all_deals(self, tenant: str) -> list[DealEvent]:
-        if tenant not in self._deals:
-            self._deals[tenant] = list(self.base.deals(tenant))
-        return self._deals[tenant]
-
-    def deals(self, tenant: str) -> Iterator[DealEvent]:
-        if self._range is None:
-            return iter(self.all_deals(tenant))
-        date_of, start, end = self._range
-        key = (tenant, date_of)
-        if key not in self._index:
-            dated = sorted(((d, x) for x in self.all_deals(tenant)
+    def deals_between(self, date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
+                      end: dt.date) -> list[DealEvent]:
+        if date_of not in self._index:
+            dated = sorted(((d, x) for x in self.all_deals()
                             if (d := date_of(x)) is not None), key=lambda t: t[0])
-            self._index[key] = ([d for d, _ in dated], [x for _, x in dated])
-        days, deals = self._index[key]
-        return iter(deals[bisect_left(days, start):bisect_right(days, end)])
+            self._index[date_of] = ([d for d, _ in dated], [x for _, x in dated])
+        days, deals = self._index[date_of]
+        return deals[bisect_left(days, start):bisect_right(days, end)]
 
-    def all_facts(self, tenant: str) -> list[LeadEvent | ActivityEvent]:
-        return self._fact_index(tenant)[1]
-
-    def fact_days(self, tenant: str) -> list[dt.date]:
-        """The occurred_at dates of :meth:`all_facts`, sorted."""
-        return self._fact_index(tenant)[0]
-
-    def _fact_index(self, tenant: str) -> tuple[list[dt.date], list[LeadEvent | ActivityEvent]]:
-        if tenant not in self._facts:
-            dated = sorted(((f.occurred_at.date(), f) for f in self.base.facts(tenant)),
+    def _fact_index(self) -> tuple[list[dt.date], list[LeadEvent | ActivityEvent]]:
+        if self._facts is None:
+            dated = sorted(((utc_day(f.occurred_at), f) for f in self.engine.facts(self.tenant)),
                            key=lambda t: t[0])
-            self._facts[tenant] = ([d for d, _ in dated], [f for _, f in dated])
-        return self._facts[tenant]
+            self._facts = ([d for d, _ in dated], [f for _, f in dated])
+        return self._facts
 
-    def facts(self, tenant: str) -> Iterator[LeadEvent | ActivityEvent]:
-        days, facts = self._fact_index(tenant)
-        if self._range is None:
-            return iter(facts)
-        _, start, end = self._range
-        return iter(facts[bisect_left(days, start):bisect_right(days, end)])
+    def all_facts(self) -> list[LeadEvent | ActivityEvent]:
+        return self._fact_index()[1]
 
-    @contextmanager
-    def narrowed(self, date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
-                 end: dt.date) -> Iterator[None]:
-        prev, self._range = self._range, (date_of, start, end)
-        try:
-            yield
-        finally:
-            self._range = prev
+    def fact_days(self) -> list[dt.date]:
+        """The UTC days of :meth:`all_facts`, sorted."""
+        return self._fact_index()[0]
 
-    def dimensions(self, tenant: str) -> Dimensions:
-        if tenant not in self._dims:
-            self._dims[tenant] = self.base.dimensions(tenant)
-        return self._dims[tenant]
+    def facts_between(self, start: dt.date, end: dt.date) -> list[LeadEvent | ActivityEvent]:
+        days, facts = self._fact_index()
+        return facts[bisect_left(days, start):bisect_right(days, end)]
+
+    def dimensions(self) -> Dimensions:
+        if self._dims is None:
+            self._dims = self.engine.dimensions(self.tenant)
+        return self._dims
+
+    def kpis_where(self, grouping: str, where: Callable[[Any], bool], metric: Metric,
+                   date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
+                   end: dt.date) -> list[dict[str, object]]:
+        """KPI rows of ``metric`` over the deals and facts of ``start..end`` that ``where``
+        keeps."""
+        deals = self.deals_between(date_of, start, end) if "deal" in metric.events else ()
+        facts = self.facts_between(start, end) if takes_facts(metric) else ()
+        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where,
+                        self.engine.contributor())
 
 
 def builtin_goal_types() -> dict[str, GoalType]:
@@ -160,11 +140,11 @@ class GoalService:
     """Goals of one tenant on one engine."""
 
     def __init__(self, engine: Engine, tenant: str, settings: Settings | None = None,
-                 create_tables: bool = True) -> None:
+                 ) -> None:
         self.engine = engine
         self.tenant = tenant
-        self.repo = GoalRepo(engine.store.engine, create=create_tables)
-        self.view = SnapshotEngine(engine)
+        self.repo = GoalRepo(engine.store.engine)
+        self.view = Snapshot(engine, tenant)
         self._settings = settings
         self._cache: dict[tuple[Any, ...], Any] = {}
 
@@ -178,7 +158,7 @@ class GoalService:
 
     def refresh(self) -> None:
         """Forget the cached deals, roster and figures (after new events)."""
-        self.view = SnapshotEngine(self.engine)
+        self.view = Snapshot(self.engine, self.tenant)
         self._cache.clear()
 
     def metrics(self) -> dict[str, Metric]:
@@ -186,10 +166,10 @@ class GoalService:
 
     def goal_types(self) -> dict[str, GoalType]:
         off = self.engine.disabled(self.tenant)
-        reg = self.engine.plugins.registries.get("goal_types", {})
+        reg = self.engine.plugins.registry(GOAL_TYPES)
         out = {}
         for name, gt in reg.items():
-            owner = self.engine.plugins.owners.get(("goal_types", name))
+            owner = self.engine.plugins.owner(GOAL_TYPES, name)
             if owner is not None and owner.plugin in off:
                 continue
             if isinstance(gt, GoalType):
@@ -200,12 +180,12 @@ class GoalService:
         return out or builtin_goal_types()
 
     def dims(self) -> Dimensions:
-        return self.view.dimensions(self.tenant)
+        return self.view.dimensions()
 
     def deal_owners(self) -> set[str]:
         key = ("owners",)
         if key not in self._cache:
-            self._cache[key] = {d.owner for d in self.view.all_deals(self.tenant)}
+            self._cache[key] = {d.owner for d in self.view.all_deals()}
         return self._cache[key]  # type: ignore[no-any-return]
 
     def owners(self) -> set[str]:
@@ -213,7 +193,7 @@ class GoalService:
         key = ("all-owners",)
         if key not in self._cache:
             self._cache[key] = self.deal_owners() | {
-                f.owner for f in self.view.all_facts(self.tenant) if f.owner}
+                f.owner for f in self.view.all_facts() if f.owner}
         return self._cache[key]  # type: ignore[no-any-return]
 
     def _date_of(self, kind: str) -> Callable[[DealEvent], dt.date | None]:
@@ -225,12 +205,12 @@ class GoalService:
         return m is not None and takes_facts(m)
 
     def _days(self, kind: str, metric: str | None) -> list[dt.date]:
-        """The days the data of ``metric`` is attributed to: the facts' occurred_at dates for a
+        """The days the data of ``metric`` is attributed to: the facts' UTC days for a
         KPI that counts facts, the deals' days (per the goal type) otherwise."""
         if self._counts_facts(metric):
-            return self.view.fact_days(self.tenant)
+            return self.view.fact_days()
         date_of = self._date_of(kind)
-        return [d for d in (date_of(x) for x in self.view.all_deals(self.tenant)) if d is not None]
+        return [d for d in (date_of(x) for x in self.view.all_deals()) if d is not None]
 
     def first_day(self, kind: str, metric: str | None = None) -> dt.date | None:
         key = ("first", kind, self._counts_facts(metric))
@@ -244,7 +224,7 @@ class GoalService:
     def grouped(self, metric: str, owner: Owner, period: Period, kind: str,
                 grouping: str = "all") -> dict[str | None, Decimal | None]:
         """``metric`` over the deals (and facts) attributed to ``period`` whose owner matches,
-        per group. Facts count on the date of their occurred_at."""
+        per group. Facts count on the UTC day of their occurred_at."""
         key = ("grouped", metric, str(owner), period.start, period.end, kind, grouping)
         if key in self._cache:
             return self._cache[key]  # type: ignore[no-any-return]
@@ -261,8 +241,7 @@ class GoalService:
             return (day is not None and start <= day <= end
                     and owner.matches(event.owner or "", dims))  # a lead may have no owner
 
-        with self.view.narrowed(date_of, start, end):
-            rows = self.view.kpis_where(self.tenant, grouping, where, metrics=[m])
+        rows = self.view.kpis_where(grouping, where, m, date_of, start, end)
         out: dict[str | None, Decimal | None] = {}
         for r in rows:
             v = r.get(metric)
@@ -794,12 +773,8 @@ class GoalService:
         return out
 
     def notify(self, kind: str, payload: dict[str, Any]) -> None:
-        token = current_engine.set((self.engine, self.tenant))
-        try:
-            self.engine.plugins.call("attain_notify", self.engine.disabled(self.tenant),
-                                     tenant=self.tenant, kind=kind, payload=payload)
-        finally:
-            current_engine.reset(token)
+        self.engine.plugins.notify(self.tenant, kind, payload, self.engine,
+                                   self.engine.disabled(self.tenant))
 
     # -- reporting ----------------------------------------------------------------------------
 

@@ -1,17 +1,14 @@
-"""The goals plugin's own tables (prefixed ``goals_``), created on the store's database at first
-use with ``metadata.create_all``. Goals are stored as validated JSON documents (Decimal as exact
-text) with the columns needed to find them."""
+"""The goals plugin's own tables (prefixed ``goals_``), migrated with the store's database
+(``migrations/``, registered through ``attain_register_migrations``). Goals are stored as
+validated JSON documents (Decimal as exact text) with the columns needed to find them."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable
 
+from attain.core.store import create_missing, upsert
 from sqlalchemy import Date, DateTime, Integer, String, Text, delete, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,50 +65,27 @@ class GoalClockRow(GoalsBase):
     as_of: Mapped[dt.date] = mapped_column(Date)
 
 
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
-_ready_lock = threading.Lock()
-
-
 def ensure_tables(engine: Engine) -> None:
-    """Create the plugin's tables on first use (idempotent, once per engine)."""
-    with _ready_lock:
-        if engine in _ready:
-            return
-        GoalsBase.metadata.create_all(engine)
-        _ready.add(engine)
+    """Create the plugin's tables where they are missing (a store opened without migrations;
+    every :class:`attain.core.Store` runs the plugin's migrations, ``migrations/``)."""
+    create_missing_tables(engine)
 
 
 def tables_exist(engine: Engine) -> bool:
-    """Whether goals were ever stored in this database (without creating anything)."""
-    with _ready_lock:
-        if engine in _ready:
-            return True
-    if inspect(engine).has_table(GoalRow.__tablename__):
-        with _ready_lock:
-            _ready.add(engine)
-        return True
-    return False
+    """Whether the plugin's tables exist (they do once the store ran its migrations)."""
+    return inspect(engine).has_table(GoalRow.__tablename__)
 
 
-def _upsert(conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]],
-            keys: list[str], update: list[str]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE (SQLite and PostgreSQL)."""
-    if not rows:
-        return
-    ins: Any = (postgresql.insert(table) if conn.dialect.name == "postgresql"
-                else sqlite.insert(table))
-    stmt = ins.on_conflict_do_update(index_elements=keys,
-                                     set_={c: getattr(ins.excluded, c) for c in update})
-    conn.execute(stmt, list(rows))
+def create_missing_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        create_missing(conn, GoalsBase.metadata)
 
 
 class GoalRepo:
     """Reads and writes goals, statuses and settings of one database."""
 
-    def __init__(self, engine: Engine, create: bool = True) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        if create:
-            ensure_tables(engine)
 
     # -- goals ---------------------------------------------------------------------------------
 
@@ -153,7 +127,7 @@ class GoalRepo:
                              "metric": g.metric, "owner": g.owner,
                              "period_start": g.period.start, "period_end": g.period.end,
                              "data": g.model_dump_json()})
-            _upsert(conn, GoalRow.__table__, rows, ["tenant", "id"],
+            upsert(conn, GoalRow.__table__, rows, ["tenant", "id"],
                     ["parent", "position", "metric", "owner", "period_start", "period_end", "data"])
 
     def _delete_tree(self, conn: Connection, tenant: str, root: str,
@@ -183,7 +157,7 @@ class GoalRepo:
                    detail: str) -> None:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with self.engine.begin() as conn:
-            _upsert(conn, GoalStatusRow.__table__,
+            upsert(conn, GoalStatusRow.__table__,
                     [{"tenant": tenant, "goal_id": goal_id, "status": status, "as_of": as_of,
                       "detail": detail, "updated_at": now}],
                     ["tenant", "goal_id"], ["status", "as_of", "detail", "updated_at"])
@@ -201,7 +175,7 @@ class GoalRepo:
                 conn.execute(delete(GoalConfigRow).where(GoalConfigRow.tenant == tenant,
                                                          GoalConfigRow.key == key))
             else:
-                _upsert(conn, GoalConfigRow.__table__,
+                upsert(conn, GoalConfigRow.__table__,
                         [{"tenant": tenant, "key": key, "value": value}], ["tenant", "key"], ["value"])
 
     # -- event-time clock ----------------------------------------------------------------------
@@ -212,7 +186,7 @@ class GoalRepo:
             cur = conn.execute(select(GoalClockRow.as_of).where(GoalClockRow.tenant == tenant)).scalar()
             if cur is not None and cur >= day:
                 return cur
-            _upsert(conn, GoalClockRow.__table__, [{"tenant": tenant, "as_of": day}],
+            upsert(conn, GoalClockRow.__table__, [{"tenant": tenant, "as_of": day}],
                     ["tenant"], ["as_of"])
             return day
 

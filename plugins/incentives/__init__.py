@@ -8,19 +8,37 @@
 * Statements are computed in memory (:mod:`.calc`), rounded half-even to cents per line, and go
   through draft → approved → signed off, with inquiries and adjustments.
 * Accruals follow deal events live through ``attain_batch_processed`` (:mod:`.live`).
+* Its tables are migrated with the store's (``migrations/``, ``attain_register_migrations``);
+  its own hook, ``attain_register_commission_rules``, is in :mod:`.hookspecs`.
 * ``attain commission …`` commands (:mod:`.cli`). Documentation: docs/incentives.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from attain.core import hookimpl
+import typer
+from attain.core import Engine, Migrations, Plugins, hookimpl
+from attain.core.models import AnyEvent, DealEvent
+
+from . import hookspecs
 
 
 @hookimpl
-def attain_register_commission_rules(register: Callable[..., None]) -> None:
+def attain_add_hookspecs(pluginmanager: Plugins) -> None:
+    pluginmanager.add_hookspecs(hookspecs, registries={hookspecs.KIND: "attain_register_commission_rules"})
+
+
+@hookimpl
+def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    register(Migrations("incentives", Path(__file__).parent / "migrations",
+                        "plans, assignments, statements, accruals, audit"))
+
+
+@hookimpl
+def attain_register_commission_rules(register: Callable[[Any], None]) -> None:
     from .rules import BUILTIN_RULES
 
     for rule_type in BUILTIN_RULES:
@@ -28,16 +46,15 @@ def attain_register_commission_rules(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def attain_register_commands(cli: Any) -> None:
+def attain_register_commands(cli: typer.Typer) -> None:
     from .cli import commission_app
 
-    # once, however often the commands are registered (the goals plugin's do the same)
-    if not any(g.typer_instance is commission_app for g in cli.registered_groups):
-        cli.add_typer(commission_app, name="commission")
+    cli.add_typer(commission_app, name="commission")
 
 
 @hookimpl
-def attain_batch_processed(tenant: str, outcomes: Any, engine: Any) -> None:
+def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine,
+                           previous: dict[str, DealEvent]) -> None:
     from .live import on_batch_processed
 
     on_batch_processed(tenant, engine, outcomes)

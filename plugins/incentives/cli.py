@@ -7,14 +7,21 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
-from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from attain.core import output
-from attain.core.store import DEFAULT_TENANT
-from rich.console import Console
-from rich.markup import escape
+from attain.core import DEFAULT_TENANT, output
+from attain.core.cli_kit import (
+    FormatOpt,
+    TenantOpt,
+    console,
+    emit,
+    engine_from,
+    err,
+    error_line,
+    user_errors,
+)
+from attain.core.output import Format
 from rich.table import Table
 
 from .model import RuleError
@@ -32,14 +39,7 @@ inquiry_app = typer.Typer(help="Reps' inquiries (disputes) about statement lines
 commission_app.add_typer(plan_app, name="plan")
 commission_app.add_typer(inquiry_app, name="inquiry")
 
-console = Console()
-err = Console(stderr=True)
-
-
-class Fmt(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+Fmt = Format
 
 
 class StatementFmt(StrEnum):
@@ -49,33 +49,16 @@ class StatementFmt(StrEnum):
     html = "html"
 
 
-TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) to work on.")]
-FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
 RepOpt = Annotated[str, typer.Option("--rep", "-r", help="The rep (payee), e.g. 'Darcel Schlecht'.")]
 PeriodOpt = Annotated[str, typer.Option("--period", "-p", help="2017-Q1 (quarter) or 2017-03 (month).")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who does it (recorded in the audit log).")]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(fn: F) -> F:
-    """Turn the plugin's user errors into a red message and exit status 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (IncentivesError, PlanError, PeriodError, RuleError) as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
-
-    return wrapper  # type: ignore[return-value]
+#: the plugin's user errors: one ``error:`` line, exit status 2
+_friendly = user_errors(IncentivesError, PlanError, PeriodError, RuleError, soft_wrap=True)
 
 
 def _svc(tenant: str) -> Incentives:
-    from attain.core.cli import State
-
-    return Incentives(State.engine(), tenant)
+    return Incentives(engine_from(), tenant)
 
 
 def _period(text: str) -> Period:
@@ -86,24 +69,17 @@ def _money(v: Any) -> str:
     return output.money(v)
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str,
-           money: Sequence[str] = ()) -> Table:
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c, justify="right" if c in money else "left", overflow="fold")
-    for r in rows:
-        t.add_row(*[_money(r.get(c)) if c in money else output.plain(r.get(c)) for c in columns])
-    return t
-
-
 def _emit(rows: list[dict[str, Any]], columns: Sequence[str], fmt: Fmt, title: str,
           money: Sequence[str] = ()) -> None:
+    emit(rows, columns, fmt, title, money)
+
+
+def _done(fmt: Fmt, data: Any, line: Callable[[], str]) -> None:
+    """A command's outcome: ``data`` as JSON, or the one-line summary ``line()``."""
     if fmt is Fmt.json:
-        typer.echo(output.dumps(rows))
-    elif fmt is Fmt.csv:
-        typer.echo(output.to_csv(rows, list(columns)), nl=False)
+        typer.echo(output.dumps(data))
     else:
-        console.print(_table(rows, columns, title, money))
+        typer.echo(line())
 
 
 # -- rule types and plans ------------------------------------------------------------------------
@@ -222,7 +198,7 @@ def run_cmd(period: PeriodOpt,
                   money=("total", "previous_total"))
     if failed:
         for line in failure_summary(failed):
-            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+            error_line(line, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -376,10 +352,7 @@ def approve_cmd(rep: RepOpt, period: PeriodOpt,
                 tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Fmt.table) -> None:
     """Manager approval of a draft (or changed) statement."""
     st = _svc(tenant).approve(rep, _period(period), by)
-    if fmt is Fmt.json:
-        typer.echo(output.dumps(st))
-    else:
-        typer.echo(f"{rep} {period}: approved by {by} (total {_money(st['total'])})")
+    _done(fmt, st, lambda: f"{rep} {period}: approved by {by} (total {_money(st['total'])})")
 
 
 @commission_app.command("signoff")
@@ -388,10 +361,7 @@ def signoff_cmd(rep: RepOpt, period: PeriodOpt, by: ByOpt = None,
                 tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Fmt.table) -> None:
     """The rep signs off an approved statement."""
     st = _svc(tenant).signoff(rep, _period(period), by)
-    if fmt is Fmt.json:
-        typer.echo(output.dumps(st))
-    else:
-        typer.echo(f"{rep} {period}: signed off (total {_money(st['total'])})")
+    _done(fmt, st, lambda: f"{rep} {period}: signed off (total {_money(st['total'])})")
 
 
 @commission_app.command("adjust")
@@ -403,11 +373,8 @@ def adjust_cmd(rep: RepOpt, period: PeriodOpt,
                fmt: FormatOpt = Fmt.table) -> None:
     """Book a manual adjustment (into the first open period if PERIOD is locked)."""
     out = _svc(tenant).adjust(rep, _period(period), to_decimal(amount), reason, by)
-    if fmt is Fmt.json:
-        typer.echo(output.dumps(out))
-    else:
-        typer.echo(f"adjustment {out['id']}: {_money(out['amount'])} for {rep} paid in "
-                   f"{out['period']}")
+    _done(fmt, out, lambda: f"adjustment {out['id']}: {_money(out['amount'])} for {rep} paid in "
+                            f"{out['period']}")
 
 
 @inquiry_app.command("open")
@@ -419,10 +386,7 @@ def inquiry_open(rep: RepOpt, period: PeriodOpt,
                  fmt: FormatOpt = Fmt.table) -> None:
     """A rep disputes a statement line."""
     inq = _svc(tenant).open_inquiry(rep, _period(period), line, text, by)
-    if fmt is Fmt.json:
-        typer.echo(output.dumps(inq))
-    else:
-        typer.echo(f"inquiry {inq['id']} opened on {rep} {period} line {line or '–'}")
+    _done(fmt, inq, lambda: f"inquiry {inq['id']} opened on {rep} {period} line {line or '–'}")
 
 
 @inquiry_app.command("list")
@@ -446,10 +410,7 @@ def inquiry_resolve(inquiry_id: Annotated[int, typer.Argument(help="Inquiry id."
     """Resolve an inquiry with a reply and/or an adjustment."""
     inq = _svc(tenant).resolve_inquiry(inquiry_id, by, reply,
                                        to_decimal(adjust) if adjust is not None else None)
-    if fmt is Fmt.json:
-        typer.echo(output.dumps(inq))
-    else:
-        typer.echo(f"inquiry {inquiry_id}: {inq['status']}")
+    _done(fmt, inq, lambda: f"inquiry {inquiry_id}: {inq['status']}")
 
 
 # -- what-if, accruals, audit -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from attain.core.models import AnyEvent, CustomerEvent, DealEvent
+from attain.core.periods import utc_day
 
 from .model import DealFact
 from .money import ZERO
@@ -38,11 +39,8 @@ class Snap:
     deal_type: str | None
 
 
-def day_of(t: dt.datetime) -> dt.date:
-    """The UTC calendar day of a timestamp (naive timestamps are taken as UTC)."""
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.UTC)
-    return t.date()
+#: the day an event counts on: its UTC calendar day (the core's one rule)
+day_of = utc_day
 
 
 def snap_of(e: DealEvent) -> Snap:

@@ -1,15 +1,27 @@
 """Live accruals: every deal event updates the commission accrued by the reps it concerns.
 
 ``attain_batch_processed`` is called by the engine after each batch commits, in the embedded
-runner and in the Faust workers alike (both go through :meth:`attain.core.engine.Engine.process`).
-Per tenant with at least one plan assignment, a :class:`LiveBook` keeps the deal facts and the
-calculator in memory; an event folds into the facts (order-independent), the calculator
-re-indexes that one deal and the statements of the affected payees for the affected periods are
-recomputed and written to ``incentives_accruals``, once per batch. Tenants without plans cost
-one dictionary look-up per batch.
+runner and in the Faust workers alike (both go through :meth:`attain.core.Engine.process`).
 
-Which database? The hook receives the engine that processed the batch (``bind`` names one for
-callers that have none).
+Design (correct with any number of writers, cost proportional to the new events)
+--------------------------------------------------------------------------------
+Per tenant with at least one plan assignment, a :class:`LiveBook` keeps the deal facts and the
+calculator in memory, with the **event-log position** up to which it has folded the tenant's
+events. After a batch, in ONE transaction that holds the tenant's write lock
+(:meth:`attain.core.Store.transaction`, the lock every batch of that tenant takes):
+
+1. the book reads the tenant's event log after its position (:meth:`Engine.events_after`):
+   its own batch, and whatever other workers (or this process while the plugin was disabled for
+   the tenant) committed meanwhile; events of its own batch are not parsed again;
+2. each event folds into the facts (order-independent), the calculator re-indexes that deal and
+   the statements of the affected payees for the affected periods are recomputed;
+3. those accruals are upserted in the same transaction.
+
+Because the log is read under the tenant's lock, nothing of that tenant commits in between: the
+accruals written are those of every event committed so far, whichever worker writes last. A
+tenant without plans costs one dictionary look-up per batch. Plans, assignments or splits
+changed by another process are noticed through the tenant's generation (checked at most once a
+second) and reload the book.
 """
 
 from __future__ import annotations
@@ -20,13 +32,10 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from attain.core.engine import Engine
-from attain.core.models import CustomerEvent, DealEvent
-from sqlalchemy import Table, inspect
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine as SAEngine
+from attain.core import CustomerEvent, DealEvent, Engine, upsert
+from sqlalchemy import Connection, inspect
 
 from . import db
 from .calc import Calculator
@@ -40,17 +49,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("attain.incentives.live")
 
 RECHECK_SECONDS = 1.0
+#: the event types whose events change accruals
+TYPES = ("deal", "customer")
 
 _lock = threading.RLock()
 _books: dict[tuple[int, str], LiveBook] = {}
-_bound: Engine | None = None
 _epoch = 0
-
-
-def bind(engine: Engine | None) -> None:
-    """Use ``engine`` for live accruals when the processing engine cannot be found."""
-    global _bound
-    _bound = engine
 
 
 def invalidate() -> None:
@@ -60,9 +64,8 @@ def invalidate() -> None:
         _epoch += 1
 
 
-def write_accruals(sa_engine: SAEngine, tenant: str, calc: Calculator,
-                   pairs: Iterable[tuple[str, Period]]) -> int:
-    """Recompute and upsert the accruals of ``(payee, period)`` pairs in one transaction."""
+def accrual_rows(tenant: str, calc: Calculator, pairs: Iterable[tuple[str, Period]]) -> list[dict[str, Any]]:
+    """The accrual rows of ``(payee, period)`` pairs, computed by ``calc``."""
     rows = []
     now = db.now()
     for payee, period in sorted(pairs, key=lambda x: (x[0], x[1].key)):
@@ -78,16 +81,21 @@ def write_accruals(sa_engine: SAEngine, tenant: str, calc: Calculator,
         rows.append({"tenant": tenant, "payee": payee, "period": period.key, "total": res.total,
                      "credited": res.credited, "deals": res.deals, "plan": res.plan,
                      "plan_version": res.plan_version, "updated_at": now})
+    return rows
+
+
+def save_accruals(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    upsert(conn, db.AccrualRow, rows, ("tenant", "payee", "period"),
+           ("total", "credited", "deals", "plan", "plan_version", "updated_at"))
+
+
+def write_accruals(engine: Engine, tenant: str, calc: Calculator,
+                   pairs: Iterable[tuple[str, Period]]) -> int:
+    """Recompute and upsert the accruals of ``(payee, period)`` pairs in one transaction."""
+    rows = accrual_rows(tenant, calc, pairs)
     if rows:
-        t = cast(Table, db.AccrualRow.__table__)
-        with sa_engine.connect() as conn, conn.begin():
-            ins: Any = (postgresql.insert(t) if conn.dialect.name == "postgresql"
-                        else sqlite.insert(t))
-            conn.execute(ins.on_conflict_do_update(
-                index_elements=["tenant", "payee", "period"],
-                set_={c: getattr(ins.excluded, c) for c in
-                      ("total", "credited", "deals", "plan", "plan_version", "updated_at")}),
-                rows)
+        with engine.store.transaction(tenant) as conn:
+            save_accruals(conn, rows)
     return len(rows)
 
 
@@ -111,13 +119,13 @@ class LiveBook:
         self.calc: Calculator | None = None
         self.active = False
         self.generation = 0
-        #: the tenant's processed-events count (see :func:`processed_events`) once this book
-        #: had folded in the last batch it was given; None until it has seen one
-        self.processed: int | None = None
+        #: the event-log position up to which this book has folded the tenant's events
+        self.position = 0
         # A database the plugin was never used on stays untouched (no tables are created).
         self.has_tables = _has_tables(engine)
         if not self.has_tables:
             return
+        self.position = engine.log_position(tenant)  # before reading: nothing is missed
         self.svc = Incentives(engine, tenant)
         self.generation = self.svc.generation()
         self.active = bool(self.svc.plan_book().by_payee)
@@ -194,24 +202,28 @@ class LiveBook:
         for payee in calc.payees() | self.svc.plan_book().payees():
             self._mark([payee], {m.start for m in calc.active_months(payee)})
 
-    def flush(self) -> int:
-        """Recompute and write the pending accruals (once per batch)."""
+    def catch_up(self, conn: Connection, known: dict[str, Any]) -> None:
+        """Fold in every event of the tenant's log after :attr:`position` (inside ``conn``'s
+        transaction, which holds the tenant's lock); ``known``: event id → the event, for the
+        batch's own events (not parsed again)."""
+        position, events = self.engine.events_after(self.tenant, self.position, types=TYPES,
+                                                    known=known, conn=conn)
+        self.position = position
+        for ev in events:
+            if isinstance(ev, DealEvent) or (isinstance(ev, CustomerEvent) and ev.kind == "churned"):
+                self.on_event(ev, False)
+
+    def flush(self, conn: Connection | None = None) -> int:
+        """Recompute and write the pending accruals (once per batch), in ``conn``'s
+        transaction or in one of their own."""
         if not self.pending or self.calc is None:
             return 0
         pairs, self.pending = self.pending, set()
-        return write_accruals(self.engine.store.engine, self.tenant, self.calc, pairs)
-
-
-#: the counters the engine bumps, in the batch's own transaction, for every valid event
-PROCESSED_COUNTERS = ('attain_events_total{outcome="accepted"}',
-                      'attain_events_total{outcome="duplicate"}',
-                      'attain_events_total{outcome="stale"}')
-
-
-def processed_events(engine: Engine, tenant: str) -> int:
-    """How many valid events of ``tenant`` were processed so far, by any process."""
-    counters = engine.store.counters(tenant)
-    return sum(counters.get(k, 0) for k in PROCESSED_COUNTERS)
+        if conn is None:
+            return write_accruals(self.engine, self.tenant, self.calc, pairs)
+        rows = accrual_rows(self.tenant, self.calc, pairs)
+        save_accruals(conn, rows)
+        return len(rows)
 
 
 def book_for(engine: Engine, tenant: str, reload: bool = False) -> tuple[LiveBook, bool]:
@@ -229,38 +241,18 @@ def book_for(engine: Engine, tenant: str, reload: bool = False) -> tuple[LiveBoo
         return book, True
 
 
-def _relevant(event: Any, outcome: str) -> bool:
-    return outcome != "duplicate" and (
-        isinstance(event, DealEvent)
-        or (isinstance(event, CustomerEvent) and event.kind == "churned"))
-
-
-def on_batch_processed(tenant: str, engine: Engine | None,
+def on_batch_processed(tenant: str, engine: Engine,
                        outcomes: Iterable[tuple[Any, str]] = ()) -> None:
-    """Fold the batch's events into the tenant's live book, then write the accruals they
-    changed in one transaction. A tenant without plans costs a look-up, not a pass over the
-    batch."""
-    engine = engine or _bound
-    if engine is None:
-        return
+    """Bring the tenant's live book up to its event log and write the accruals that changed,
+    in one transaction under the tenant's lock (see the module's docstring)."""
     with _lock:
         book, fresh = book_for(engine, tenant)
-        if book.active:
-            batch = list(outcomes)
-            # Events this book was never given (processed by another process, or while the
-            # plugin was disabled for the tenant) would leave its facts, hence the accruals it
-            # writes, short: the tenant's event counters tell; the book is then reloaded.
-            done = processed_events(engine, tenant)
-            if not fresh and book.processed is not None \
-                    and done != book.processed + len(batch):
-                book, fresh = book_for(engine, tenant, reload=True)
-            book.processed = done
-            for ev, outcome in batch if book.active else ():
-                if _relevant(ev, outcome):
-                    book.on_event(ev, fresh)
-                    fresh = False
-        if book.pending:
-            book.flush()
+        if not book.active:
+            return
+        known = {ev.event_id: ev for ev, outcome in outcomes if outcome != "duplicate"}
+        with engine.store.transaction(tenant) as conn:
+            book.catch_up(conn, known)  # a new book: what committed since it was read
+            book.flush(conn)
 
 
 def flush_all() -> None:
@@ -274,7 +266,6 @@ def reset() -> None:
     """Forget every live book (tests)."""
     with _lock:
         _books.clear()
-        bind(None)
 
 
 atexit.register(flush_all)

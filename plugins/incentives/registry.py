@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from attain.core.plugins import Plugins, RegistrationError, get_plugins
+from attain.core import Plugins, RegistrationError, get_plugins
 from pydantic import BaseModel
 
+from .hookspecs import KIND
 from .model import RuleType
-
-KIND = "commission_rules"
 
 
 def as_rule_type(item: Any, plugin: str) -> RuleType:
@@ -34,8 +33,8 @@ def rule_registry(plugins: Plugins | None = None
     plugins = plugins or get_plugins()
     types: dict[str, RuleType] = {}
     owners: dict[str, tuple[str, str | None]] = {}
-    for name, item in plugins.registries.get(KIND, {}).items():
-        owner = plugins.owners.get((KIND, name))
+    for name, item in plugins.registry(KIND).items():
+        owner = plugins.owner(KIND, name)
         plugin = owner.plugin if owner else ""
         types[name] = as_rule_type(item, plugin)
         owners[name] = (plugin, owner.version if owner else None)

@@ -25,9 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from attain.core.engine import Engine
-from attain.core.models import parse_event
-from attain.core.store import EventRow
+from attain.core import DealEvent, Engine
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +51,6 @@ from .periods import Period, PeriodError
 from .plans import PlanError, check_shares, load_plan_text, plan_from_json, spec_to_json
 from .registry import rule_registry
 
-CHUNK = 500
 WILDCARD = "*"
 PLUGIN = "incentives"
 
@@ -237,7 +234,6 @@ class Incentives:
         self.engine = engine
         self.tenant = tenant
         self.plugins = engine.plugins
-        db.ensure_tables(engine.store.engine)
         self.session = sessionmaker(engine.store.engine, expire_on_commit=False)
         self._calc: Calculator | None = None
         self._book: PlanBook | None = None
@@ -277,9 +273,8 @@ class Incentives:
             return row.value if row else 0
 
     def notify(self, kind: str, payload: dict[str, Any]) -> None:
-        if self.plugins.has_impls("attain_notify"):
-            self.plugins.call("attain_notify", self.engine.disabled(self.tenant),
-                              tenant=self.tenant, kind=kind, payload=payload)
+        self.plugins.notify(self.tenant, kind, payload, self.engine,
+                            self.engine.disabled(self.tenant))
 
     # -- plans --------------------------------------------------------------------------------
 
@@ -488,23 +483,15 @@ class Incentives:
             book.add(d.deal_id, snap_of(d))
             if d.status != "won":
                 not_won.append(d.deal_id)
-        with self.engine.store.engine.connect() as conn:
-            had_won: set[str] = set()
-            for i in range(0, len(not_won), CHUNK):
-                chunk = not_won[i:i + CHUNK]
-                had_won.update(conn.scalars(select(EventRow.entity_id).where(
-                    EventRow.tenant == self.tenant, EventRow.type == "deal",
-                    EventRow.entity_id.in_(chunk), EventRow.payload.like("%won%")).distinct()))
-            ids = sorted(had_won)
-            for i in range(0, len(ids), CHUNK):
-                for payload in conn.scalars(select(EventRow.payload).where(
-                        EventRow.tenant == self.tenant, EventRow.type == "deal",
-                        EventRow.entity_id.in_(ids[i:i + CHUNK]))):
-                    book.apply(parse_event(payload))
-            for payload in conn.scalars(select(EventRow.payload).where(
-                    EventRow.tenant == self.tenant, EventRow.type == "customer",
-                    EventRow.payload.like("%churned%"))):
-                book.apply(parse_event(payload))
+        eng, t = self.engine, self.tenant
+        had_won = {ev.deal_id for ev in eng.events(t, types=["deal"], entity_ids=not_won,
+                                                     contains="won")
+                   if isinstance(ev, DealEvent) and ev.status == "won"}
+        if had_won:
+            for ev in eng.events(t, types=["deal"], entity_ids=had_won):
+                book.apply(ev)
+        for ev in eng.events(t, types=["customer"], contains="churned"):
+            book.apply(ev)
         self._facts = book
         return book
 
@@ -657,7 +644,7 @@ class Incentives:
             elif p.kind != "month" and period.kind == "month":
                 cands.update(p.months())
             elif p.kind == "year" and period.kind == "quarter":
-                cands.update(Period("quarter", p.year, q) for q in range(1, 5))
+                cands.update(Period.calendar("quarter", p.year, q) for q in range(1, 5))
         for lp in sorted(cands):
             if lp >= period or self.first_open_after(lp, locked) != period:
                 continue
@@ -1175,4 +1162,4 @@ class Incentives:
                 if a is None:
                     a = book.resolve(payee, Period.of(month.start, "quarter"))
                 pairs.add((payee, Period.of(month.start, a.plan.period if a else "quarter")))
-        return write_accruals(self.engine.store.engine, self.tenant, calc, pairs)
+        return write_accruals(self.engine, self.tenant, calc, pairs)

@@ -1,5 +1,5 @@
 """Activity goals (calls, demos …) and lead goals (MQLs …): their actuals are plain counts of the
-lead / activity events whose occurred_at date is in the period and whose owner matches."""
+lead / activity events whose occurred_at UTC day is in the period and whose owner matches."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def facts(reps: list[str], seed: int = 4) -> list[dict[str, Any]]:
     rep = reps[0]
     for eid, at in [("edge-1", "2017-06-30T23:59:59Z"), ("edge-2", "2017-07-01T00:00:00Z"),
                     ("edge-3", "2017-09-30T23:59:59Z"), ("edge-4", "2017-10-01T00:00:00Z"),
-                    ("edge-5", "2017-10-01T01:00:00+02:00")]:  # its own date is 2017-10-01
+                    ("edge-5", "2017-10-01T01:00:00+02:00")]:  # UTC day 2017-09-30: Q3
+
         out.append({"type": "activity", "event_id": eid, "activity_id": eid, "kind": "call",
                     "owner": rep, "occurred_at": at})
     for eid, at in [("edge-6", "2016-12-31T23:59:00Z"), ("edge-7", "2018-01-01T00:00:00Z")]:
@@ -49,7 +50,8 @@ def facts(reps: list[str], seed: int = 4) -> list[dict[str, Any]]:
 
 
 def day(ev: dict[str, Any]) -> dt.date:
-    return dt.datetime.fromisoformat(ev["occurred_at"].replace("Z", "+00:00")).date()
+    """The day an event counts on: its UTC calendar day (the core's one rule)."""
+    return dt.datetime.fromisoformat(ev["occurred_at"].replace("Z", "+00:00")).astimezone(dt.UTC).date()
 
 
 def count(events: list[dict[str, Any]], type_: str, kind: str, start: dt.date, end: dt.date,

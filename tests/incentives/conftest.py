@@ -112,7 +112,7 @@ def icli(bundled_url: str, monkeypatch: pytest.MonkeyPatch, make_cli) -> Iterato
     reset_plugins()
     app = cli_module.app
     if not any(g.name == "commission" for g in app.registered_groups):
-        get_plugins().call("attain_register_commands", cli=app)
+        get_plugins().register_commands(app)
     try:
         yield make_cli(bundled_url)
     finally:

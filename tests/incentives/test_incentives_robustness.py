@@ -24,7 +24,7 @@ def pcli(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.setenv("ATTAIN_LOAD_PLUGINS", "crm_csv,incentives")
     reset_plugins()
     if not any(g.name == "commission" for g in cli_module.app.registered_groups):
-        get_plugins().call("attain_register_commands", cli=cli_module.app)
+        get_plugins().register_commands(cli_module.app)
     try:
         yield cli
     finally:

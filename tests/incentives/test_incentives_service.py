@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from attain.core.engine import Engine, Record
 from attain.core.models import Rep
-from attain.plugins.incentives import live
 from attain.plugins.incentives.periods import Period
 from attain.plugins.incentives.service import Incentives, IncentivesError
 
@@ -247,7 +246,6 @@ def test_whatif_and_plan_comparison(setup: Incentives, tmp_path: Path) -> None:
 
 
 def test_live_accruals_follow_deal_events(setup: Incentives, engine: Engine) -> None:
-    live.bind(engine)
     ingest(engine, [deal_event("b2", 1, "bob", "won", "1000", "2017-03-15")])
     acc = {(a["rep"], a["period"]): a for a in setup.accruals()}
     # bob: 300 + 700 at 4 %, 300 at 6 %

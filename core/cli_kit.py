@@ -1,0 +1,133 @@
+"""The command-line kit every ``attain`` command uses, the core's and the plugins'.
+
+* :data:`TenantOpt`, :data:`FormatOpt` — the ``--tenant`` and ``--format`` options;
+* :func:`emit` — rows as a table, exact JSON or CSV;
+* :class:`user_errors` — a decorator (or ``with`` block) that turns a plugin's own error types
+  into ``error: …`` line(s) on standard error and exit status 2; everything else escapes to the
+  root group (:mod:`attain.core.errors`), which prints one line for it;
+* :func:`engine_from` / :data:`state` — the engine of the database chosen with ``--db``;
+  :meth:`CliState.reset` forgets it (tests run many commands in one process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ContextDecorator
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import output
+from .engine import Engine
+from .errors import UserError
+from .output import Format
+from .plugins import get_plugins
+from .store import DEFAULT_TENANT, Store
+
+console = Console()
+err = Console(stderr=True)
+
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business) to work on.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+class CliState:
+    """The database the running command works on (``attain --db URL …``)."""
+
+    def __init__(self) -> None:
+        self.db_url: str | None = None
+        self._store: Store | None = None
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.db_url)
+        return self._store
+
+    def engine(self) -> Engine:
+        return Engine(self.store(), get_plugins())
+
+    def use(self, db_url: str | None) -> None:
+        """Work on ``db_url`` from now on (closing the store of the previous one)."""
+        self.reset()
+        self.db_url = db_url
+
+    def reset(self) -> None:
+        """Close the store and forget the database (between in-process invocations)."""
+        if self._store is not None:
+            self._store.dispose()
+        self._store = None
+        self.db_url = None
+
+
+#: the process's command-line state
+state = CliState()
+
+
+def engine_from(ctx: typer.Context | None = None) -> Engine:
+    """The engine of the database the command was given (``--db``, else the default)."""
+    return state.engine()
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format | str, title: str,
+         money: Sequence[str] = ()) -> None:
+    """Print ``rows`` as exact JSON, CSV (``columns``) or a table titled ``title`` whose
+    ``money`` columns are right-aligned amounts."""
+    fmt = Format(str(fmt))
+    if fmt is Format.json:
+        typer.echo(output.dumps(list(rows)))
+    elif fmt is Format.csv:
+        typer.echo(output.to_csv(list(rows), list(columns)), nl=False)
+    else:
+        console.print(table(rows, columns, title, money))
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str,
+          money: Sequence[str] = ()) -> Table:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="right" if c in money else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*[output.money(r.get(c)) if c in money else output.plain(r.get(c)) for c in columns])
+    return t
+
+
+def error_line(message: str, soft_wrap: bool = False) -> None:
+    """One ``error: …`` line on standard error."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=soft_wrap)
+
+
+def message_of(exc: BaseException) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+class user_errors(ContextDecorator):  # noqa: N801 (used as a decorator)
+    """Exceptions of ``types`` (and :class:`~attain.core.UserError`) become ``error: …`` on
+    standard error and exit status 2, never a traceback.
+
+    ``render(exc)`` prints an exception itself (several lines for a rejected file) and returns
+    True, or returns False to get the default one line. ``soft_wrap``: do not wrap long lines.
+    """
+
+    def __init__(self, *types: type[BaseException],
+                 render: Callable[[BaseException], bool] | None = None,
+                 soft_wrap: bool = False) -> None:
+        self.types: tuple[type[BaseException], ...] = (UserError, *types)
+        self.render = render
+        self.soft_wrap = soft_wrap
+
+    def __enter__(self) -> user_errors:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or not isinstance(exc, self.types):
+            return
+        if self.render is None or not self.render(exc):
+            error_line(message_of(exc), self.soft_wrap)
+        raise typer.Exit(2) from None
+
+
+__all__ = ["DEFAULT_TENANT", "CliState", "Format", "FormatOpt", "TenantOpt", "console", "emit",
+           "engine_from", "err", "error_line", "message_of", "state", "table", "user_errors"]

@@ -1,0 +1,118 @@
+"""Planning one tenant's part of a batch: classify every event against the stored state and
+compute the rows and KPI deltas to write (pure but for the reads through the batch writer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .kpi import CellKey, Components, Contributor, add_into, cell_of, classify, fact_cell
+from .models import AnyEvent, DealEvent, entity_key
+from .records import Record, Result
+from .store.writer import BatchWriter, Plan
+from .validation import CONFLICT_REASON, same_content
+
+
+def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
+               items: Sequence[tuple[Record, AnyEvent]], check_all_ids: bool = True
+               ) -> tuple[Plan, Result, list[tuple[AnyEvent, str]], dict[str, DealEvent]]:
+    """The plan, the result, every valid event's outcome and the stored snapshots the accepted
+    deals replace (by deal id) of ``items`` (one tenant's events).
+
+    Which event ids are looked up in the event log: with ``check_all_ids``, every one. Else
+    only those of facts and of deal events that are not newer than their deal's stored
+    version (a duplicate or a stale event): a deal event that is newer cannot have been
+    stored already unless its id was reused for another event, and then the event log's
+    unique index rejects the batch's insert (the caller re-plans with ``check_all_ids``).
+    """
+    res = Result()
+    deal_set: set[str] = set()
+    lookup: set[str] = set()
+    for _, ev in items:
+        if type(ev) is DealEvent:
+            deal_set.add(ev.deal_id)
+        else:
+            lookup.add(ev.event_id)
+    stored = writer.load_deals(tenant, list(deal_set))
+    if check_all_ids:
+        lookup.update(ev.event_id for _, ev in items)
+    else:
+        for _, ev in items:
+            if type(ev) is DealEvent:
+                old = stored.get(ev.deal_id)
+                if old is not None and ev.version <= old.version:
+                    lookup.add(ev.event_id)
+    # event id → the stored payload, or (for an id first seen in this batch) its event
+    seen: dict[str, str | AnyEvent] = (
+        writer.stored_payloads(tenant, list(lookup)) if lookup else {})  # type: ignore[assignment]
+
+    current: dict[str, DealEvent] = dict(stored)
+    facts: list[AnyEvent] = []
+    log_rows: list[tuple[Any, ...]] = []
+    outs: list[tuple[AnyEvent, str]] = []
+    conflicts: list[tuple[Record, str]] = []
+    accepted = stale = duplicates = 0
+    for rec, ev in items:
+        eid = ev.event_id
+        p = rec.payload
+        payload = p.decode() if type(p) is bytes else p if isinstance(p, str) else None
+        first = seen.get(eid)
+        if first is not None:
+            if same_content(first, payload, ev):
+                duplicates += 1
+                outs.append((ev, "duplicate"))
+            else:
+                conflicts.append((rec, CONFLICT_REASON))
+            continue
+        seen[eid] = ev
+        if type(ev) is DealEvent:
+            version: int | None = ev.version
+            cur = current.get(ev.deal_id)
+            outcome = classify(False, None if cur is None else cur.version, ev.version)
+            if outcome == "accepted":
+                current[ev.deal_id] = ev
+                accepted += 1
+            else:
+                stale += 1
+            outs.append((ev, outcome))
+            entity = ev.deal_id
+        else:
+            version = None
+            facts.append(ev)
+            accepted += 1
+            outs.append((ev, "accepted"))
+            entity = entity_key(ev)
+        log_rows.append((tenant, eid, ev.type, entity, version,
+                         ev.model_dump_json() if payload is None else payload))
+    res.accepted, res.stale, res.duplicates = accepted, stale, duplicates
+    res.conflicts = len(conflicts)
+
+    changed = [d for d, e in current.items() if stored.get(d) is not e]
+    deltas: dict[CellKey, Components] = {}
+    if changed or facts:
+        for d in changed:
+            old = stored.get(d)
+            if old is not None:
+                add_into(deltas, cell_of(old), contribute(old), -1)
+            new = current[d]
+            add_into(deltas, cell_of(new), contribute(new), +1)
+        # Facts never change: an accepted one (its id is new) adds its contribution once.
+        fact_types = contribute.fact_types
+        for ev in facts:
+            if ev.type in fact_types:
+                comps = contribute(ev)
+                if comps:
+                    add_into(deltas, fact_cell(ev), comps)
+    res.changed_cells = {(tenant, c) for c in deltas}
+    counts = {
+        'attain_events_total{outcome="accepted"}': res.accepted,
+        'attain_events_total{outcome="duplicate"}': res.duplicates,
+        'attain_events_total{outcome="stale"}': res.stale,
+    }
+    deal_row = writer.deal_row
+    plan = Plan(tenant=tenant, log_rows=log_rows,
+                deal_rows=[deal_row(current[d]) for d in changed],
+                deltas=deltas, counts={k: v for k, v in counts.items() if v},
+                conflicts=conflicts)
+    previous = {d: old for d in changed if (old := stored.get(d)) is not None}
+    return plan, res, outs, previous

@@ -1,0 +1,43 @@
+"""The persistence layer: every SQL statement of Attain's core lives in this package.
+
+* :mod:`.schema` — the core's tables (and :class:`ExactDecimal` for plugins' money columns);
+* :mod:`.db` — :class:`Store`: the database URL, connections, transactions, settings, counters;
+* :mod:`.sql` — :func:`upsert`, :func:`lock_tenant`, :func:`bump_counters`, driver-level SQL;
+* :mod:`.cells` — how a KPI cell's id and components are encoded (:func:`cell_id`, :func:`cell_key`);
+* :mod:`.writer` — the batch writer on the engine's hot path;
+* :mod:`.migrations` — Alembic migrations of the core and of every plugin (:class:`Migrations`).
+
+Plugins use :class:`Store` (``store.connect()``, ``store.transaction(tenant)``), :func:`upsert`,
+:class:`ExactDecimal`, :data:`ID_TYPE` and :class:`Migrations`; everything here is tenant-scoped
+by its arguments.
+"""
+
+from .cells import cell_id, cell_key, dumps_components, loads_components
+from .db import Store, default_url, make_engine, save_stream_offsets
+from .migrations import Migrations, create_missing, migrate
+from .schema import (
+    DEFAULT_TENANT,
+    ID_TYPE,
+    AccountRow,
+    Base,
+    CounterRow,
+    DeadLetterRow,
+    DealRow,
+    EventRow,
+    ExactDecimal,
+    KpiCellRow,
+    MetaRow,
+    PluginSettingRow,
+    ProductRow,
+    RepRow,
+    StreamOffsetRow,
+)
+from .sql import bump_counters, fetch_all, in_chunks, lock_tenant, placeholders, upsert
+
+__all__ = [
+    "DEFAULT_TENANT", "ID_TYPE", "AccountRow", "Base", "CounterRow", "DealRow", "DeadLetterRow",
+    "EventRow", "ExactDecimal", "KpiCellRow", "MetaRow", "Migrations", "PluginSettingRow",
+    "ProductRow", "RepRow", "Store", "StreamOffsetRow", "bump_counters", "cell_id", "cell_key",
+    "create_missing", "default_url", "dumps_components", "fetch_all", "in_chunks", "loads_components",
+    "lock_tenant", "make_engine", "migrate", "placeholders", "save_stream_offsets", "upsert",
+]

@@ -1,0 +1,34 @@
+"""How KPI cube cells are stored: one indexed text id per cell and its components as JSON.
+
+A cell is ``(owner, product, account, quarter)`` (``""`` = none). ``kpi_cells.cell`` joins the four
+keys with the ASCII unit separator (a row-value ``IN`` over four columns is not indexed);
+``kpi_cells.components`` is a JSON object of exact decimal strings (zeros left out).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+CellKey = tuple[str, str, str, str]
+
+SEP = "\x1f"
+
+
+def cell_id(key: CellKey) -> str:
+    """The stored id of a cell."""
+    return SEP.join(key)
+
+
+def cell_key(cid: str) -> CellKey:
+    """The cell of a stored id (the inverse of :func:`cell_id`)."""
+    o, p, a, q = cid.split(SEP)
+    return (o, p, a, q)
+
+
+def dumps_components(comps: dict[str, Decimal]) -> str:
+    return json.dumps({k: str(v) for k, v in sorted(comps.items()) if v != 0})
+
+
+def loads_components(text: str) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in json.loads(text).items()}

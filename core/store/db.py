@@ -1,0 +1,160 @@
+"""Opening the database: the URL, SQLite's pragmas and locking, migrations, and the
+:class:`Store` the engine, the command line and plugins use.
+
+``ATTAIN_DATABASE_URL`` chooses the database; the default is a SQLite file in the user's data
+directory. PostgreSQL is supported (``postgresql+psycopg://…``) and tested.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import sessionmaker
+
+from .migrations import Migrations, migrate
+from .schema import CounterRow, DeadLetterRow, PluginSettingRow, StreamOffsetRow
+from .sql import lock_tenant
+
+
+def default_url() -> str:
+    url = os.environ.get("ATTAIN_DATABASE_URL")
+    if url:
+        return url
+    import platformdirs
+
+    data = Path(platformdirs.user_data_dir("attain"))
+    data.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data / 'attain.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache: indexes of large logs stay hot
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
+    _sqlite_pragmas(dbapi_conn, record)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers ask for BEGIN IMMEDIATE: they take the write lock before reading what they will
+    # change, so two processes writing at once are serialized instead of losing an update.
+    if conn.get_execution_options().get("write_lock"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+class Store:
+    """Database access for the engine and the command line."""
+
+    def __init__(self, url: str | None = None, *, run_migrations: bool = True,
+                 migrations: Iterable[Migrations] | None = None) -> None:
+        """Open the database at ``url`` (default: :func:`default_url`) and, with
+        ``run_migrations``, bring the core's tables and those of every migration set in
+        ``migrations`` (default: every loaded plugin's, see :mod:`.migrations`) to their head."""
+        self.url = url or default_url()
+        self.engine = make_engine(self.url)
+        if run_migrations:
+            if migrations is None:
+                from ..plugins import get_plugins
+
+                migrations = get_plugins().migrations.values()
+            migrate(self.engine, migrations)
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def connect(self, *, write: bool = False) -> Connection:
+        """A connection for a plugin's own queries (``with store.connect() as conn``); with
+        ``write``, its transaction takes the write lock first (SQLite's BEGIN IMMEDIATE), so
+        a read-then-write inside it cannot lose an update to another process."""
+        conn = self.engine.connect()
+        return conn.execution_options(write_lock=True) if write else conn
+
+    @contextmanager
+    def transaction(self, tenant: str | None = None) -> Iterator[Connection]:
+        """One write transaction (committed on success, rolled back on error); with ``tenant``,
+        serialised with every other writer of that tenant (:func:`.sql.lock_tenant`)."""
+        with self.connect(write=True) as conn, conn.begin():
+            if tenant is not None:
+                lock_tenant(conn, tenant)
+            yield conn
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- plugin settings -----------------------------------------------------------------------
+
+    def disabled_plugins(self, tenant: str) -> set[str]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(PluginSettingRow.plugin).where(
+                    PluginSettingRow.tenant == tenant, PluginSettingRow.enabled.is_(False)
+                )
+            )
+            return set(rows)
+
+    def set_plugin_enabled(self, tenant: str, plugin: str, enabled: bool) -> None:
+        with self.session.begin() as s:
+            s.merge(PluginSettingRow(tenant=tenant, plugin=plugin, enabled=enabled))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def counters(self, tenant: str) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(CounterRow.name, CounterRow.value).where(CounterRow.tenant == tenant))
+            return {n: v for n, v in rows}
+
+    def deadletters(self, tenant: str, limit: int | None = None) -> list[DeadLetterRow]:
+        with self.session() as s:
+            q = select(DeadLetterRow).where(DeadLetterRow.tenant == tenant).order_by(DeadLetterRow.id)
+            if limit:
+                q = q.limit(limit)
+            return list(s.scalars(q))
+
+    def stream_offsets(self, group_id: str, topic: str) -> dict[int, int]:
+        """partition → next offset to process, as committed by :func:`save_stream_offsets`."""
+        t = StreamOffsetRow
+        with self.session() as s:
+            rows = s.execute(select(t.partition, t.next_offset)
+                             .where(t.group_id == group_id, t.topic == topic))
+            return {p: o for p, o in rows}
+
+
+
+def save_stream_offsets(conn: Connection, group_id: str, topic: str,
+                        next_offsets: dict[int, int]) -> None:
+    """Record, inside the caller's transaction, that every offset below ``next_offsets[p]`` of
+    ``topic``'s partition ``p`` is processed. An offset never moves backwards."""
+    if not next_offsets:
+        return
+    bigger = "GREATEST" if conn.dialect.name == "postgresql" else "MAX"
+    conn.execute(
+        text("INSERT INTO stream_offsets (group_id, topic, partition, next_offset) "
+             "VALUES (:g, :t, :p, :o) ON CONFLICT (group_id, topic, partition) DO UPDATE SET "
+             f"next_offset = {bigger}(stream_offsets.next_offset, excluded.next_offset)"),
+        [{"g": group_id, "t": topic, "p": p, "o": o} for p, o in sorted(next_offsets.items())])

@@ -1,0 +1,168 @@
+"""Tenant-scoped reads of the stored state: deal snapshots, the event log, reference data and
+KPI cells. Every function takes the tenant; none returns another tenant's rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, delete, insert, select
+
+from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
+from ..validation import explain_validation
+from .cells import CellKey, cell_id, dumps_components, loads_components
+from .schema import AccountRow, DealRow, EventRow, KpiCellRow, MetaRow, ProductRow, RepRow
+from .sql import in_chunks, upsert
+
+log = logging.getLogger("attain.store")
+
+Components = dict[str, Any]
+
+
+def deal_from_row(r: Any) -> DealEvent:
+    """A ``deals`` row as the snapshot it stores."""
+    return DealEvent.model_construct(
+        type="deal", event_id=r.event_id, tenant=r.tenant, occurred_at=r.occurred_at,
+        deal_id=r.deal_id, version=r.version, owner=r.owner, account=r.account,
+        product=r.product, stage=r.stage, status=r.status, amount=r.amount,
+        currency=r.currency, engaged_on=r.engaged_on, closed_on=r.closed_on,
+    )
+
+
+def read_snapshots(conn: Connection, tenant: str,
+                   deal_ids: Iterable[str] | None = None) -> Iterator[DealEvent]:
+    """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist)."""
+    if deal_ids is None:
+        for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
+            yield deal_from_row(r)
+        return
+    for chunk in in_chunks(sorted(set(deal_ids))):
+        for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant,
+                                                    DealRow.deal_id.in_(chunk))):
+            yield deal_from_row(r)
+
+
+def read_events(conn: Connection, tenant: str, *, types: Iterable[str] | None = None,
+                entity_ids: Iterable[str] | None = None, contains: str | None = None,
+                after: int | None = None) -> Iterator[tuple[int, AnyEvent]]:
+    """``(position, event)`` of the tenant's event log in arrival order (see
+    :meth:`attain.core.engine.Engine.events` for the filters); ``after``: only positions above."""
+    t = EventRow.__table__
+    base = select(t.c.id, t.c.payload).where(t.c.tenant == tenant)
+    if types is not None:
+        base = base.where(t.c.type.in_(sorted(set(types))))
+    if contains is not None:
+        base = base.where(t.c.payload.contains(contains, autoescape=True))
+    if after is not None:
+        base = base.where(t.c.id > after)
+    queries = ([base] if entity_ids is None else
+               [base.where(t.c.entity_id.in_(c)) for c in in_chunks(sorted(set(entity_ids)))])
+    rows: list[tuple[int, str]] = []
+    for q in queries:
+        if entity_ids is None:
+            for pos, payload in conn.execute(q.order_by(t.c.id)):
+                ev = _parse(tenant, payload)
+                if ev is not None:
+                    yield pos, ev
+            return
+        rows += [(r[0], r[1]) for r in conn.execute(q)]
+    for pos, payload in sorted(rows):
+        ev = _parse(tenant, payload)
+        if ev is not None:
+            yield pos, ev
+
+
+def _parse(tenant: str, payload: str) -> AnyEvent | None:
+    try:
+        ev = EVENT_ADAPTER.validate_json(payload)
+    except ValidationError as exc:  # accepted once; only a changed model gets here
+        log.warning("stored %s event skipped: %s", tenant, explain_validation(exc))
+        return None
+    if ev.tenant != tenant:  # stored as received; the tenant may have come from outside
+        ev = ev.model_copy(update={"tenant": tenant})
+    return ev
+
+
+def read_tail(conn: Connection, tenant: str, after: int, types: Iterable[str] | None = None,
+              known: Mapping[str, AnyEvent] | None = None) -> tuple[int, list[AnyEvent]]:
+    """The tenant's events stored after position ``after`` (in arrival order) and the position
+    of the newest; ``known`` (event id → event) are used as they are instead of parsed."""
+    t = EventRow.__table__
+    q = select(t.c.id, t.c.event_id, t.c.payload).where(t.c.tenant == tenant, t.c.id > after)
+    if types is not None:
+        q = q.where(t.c.type.in_(sorted(set(types))))
+    known = known or {}
+    out: list[AnyEvent] = []
+    position = after
+    for pos, eid, payload in conn.execute(q.order_by(t.c.id)):
+        position = pos
+        ev = known.get(eid)
+        if ev is None:
+            ev = _parse(tenant, payload)
+        if ev is not None:
+            out.append(ev)
+    return position, out
+
+
+def log_position(conn: Connection, tenant: str) -> int:
+    """The position of the tenant's newest stored event (0 for none)."""
+    t = EventRow.__table__
+    return int(conn.execute(select(t.c.id).where(t.c.tenant == tenant)
+                            .order_by(t.c.id.desc()).limit(1)).scalar() or 0)
+
+
+def read_dimensions(conn: Connection, tenant: str) -> tuple[dict[str, Rep], dict[str, Account],
+                                                            dict[str, Product]]:
+    reps = {r.name: Rep(name=r.name, manager=r.manager, region=r.region)
+            for r in conn.execute(select(RepRow).where(RepRow.tenant == tenant))}
+    accounts = {a.name: Account(name=a.name, sector=a.sector, parent=a.parent)
+                for a in conn.execute(select(AccountRow).where(AccountRow.tenant == tenant))}
+    products = {p.name: Product(name=p.name, series=p.series, list_price=p.list_price)
+                for p in conn.execute(select(ProductRow).where(ProductRow.tenant == tenant))}
+    return reps, accounts, products
+
+
+def save_dimensions(conn: Connection, tenant: str, reps: Iterable[Rep] = (),
+                    accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:
+    upsert(conn, RepRow, [{"tenant": tenant, **r.model_dump()} for r in reps],
+           ("tenant", "name"), ("manager", "region"))
+    upsert(conn, AccountRow, [{"tenant": tenant, **a.model_dump()} for a in accounts],
+           ("tenant", "name"), ("sector", "parent"))
+    upsert(conn, ProductRow, [{"tenant": tenant, **p.model_dump()} for p in products],
+           ("tenant", "name"), ("series", "list_price"))
+
+
+def read_cells(conn: Connection, tenant: str) -> dict[CellKey, Components]:
+    t = KpiCellRow.__table__
+    return {
+        (o, p, a, q): loads_components(c)
+        for o, p, a, q, c in conn.execute(
+            select(t.c.owner, t.c.product, t.c.account, t.c.quarter, t.c.components)
+            .where(t.c.tenant == tenant))
+    }
+
+
+def replace_cells(conn: Connection, tenant: str, cells: dict[CellKey, Components]) -> None:
+    """Replace every stored KPI cell of ``tenant`` (a rebuild)."""
+    conn.execute(delete(KpiCellRow).where(KpiCellRow.tenant == tenant))
+    rows = [{"tenant": tenant, "cell": cell_id(k), "owner": k[0], "product": k[1], "account": k[2],
+             "quarter": k[3], "components": dumps_components(v)} for k, v in cells.items()]
+    if rows:
+        conn.execute(insert(KpiCellRow), rows)
+
+
+def get_meta(conn: Connection, tenant: str, key: str) -> str | None:
+    return conn.execute(select(MetaRow.value).where(MetaRow.tenant == tenant,
+                                                    MetaRow.key == key)).scalar()
+
+
+def set_meta(conn: Connection, tenant: str, key: str, value: str) -> None:
+    upsert(conn, MetaRow, [{"tenant": tenant, "key": key, "value": value}], ("tenant", "key"),
+           ("value",))
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,190 @@
+"""The core's tables (SQLAlchemy 2.0 typed ORM; their history is in ``core/migrations``).
+
+Money is stored as exact decimal text (:class:`ExactDecimal`), never as a float column. Plugins
+declare their own tables on their own :class:`~sqlalchemy.orm.DeclarativeBase` (use
+:class:`ExactDecimal` for money and :func:`id_column` for autoincrement ids) and ship migrations
+for them (see :mod:`attain.core.store.migrations`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+DEFAULT_TENANT = "default"
+
+#: a 64-bit autoincrement primary key (SQLite's INTEGER PRIMARY KEY is its rowid)
+ID_TYPE = BigInteger().with_variant(Integer, "sqlite")
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimal stored as its exact text, so SQLite never turns money into a float."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    """The event log: every valid, non-duplicate event as it arrived (raw JSON)."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
+                      Index("ix_events_tenant_type", "tenant", "type"))
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class DealRow(Base):
+    """The latest accepted snapshot of every deal."""
+
+    __tablename__ = "deals"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    owner: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str | None] = mapped_column(String(200))
+    product: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    currency: Mapped[str] = mapped_column(String(3))
+    engaged_on: Mapped[dt.date | None] = mapped_column()
+    closed_on: Mapped[dt.date | None] = mapped_column()
+
+
+class KpiCellRow(Base):
+    """Additive KPI components per cube cell (owner, product, account, quarter); '' = none."""
+
+    __tablename__ = "kpi_cells"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cell: Mapped[str] = mapped_column(String(1000), primary_key=True)  # the four keys joined by US
+    owner: Mapped[str] = mapped_column(String(200))
+    product: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str] = mapped_column(String(200))
+    quarter: Mapped[str] = mapped_column(String(10))
+    components: Mapped[str] = mapped_column(Text)  # JSON object of exact decimal strings
+
+
+class DeadLetterRow(Base):
+    """A rejected input with where it came from and why.
+
+    ``payload`` is the input as text; when the input was bytes that are not valid UTF-8, or text
+    the database cannot hold (a NUL character, a lone surrogate), ``payload`` shows it with
+    replacement characters and ``raw`` keeps the original bytes exactly (see :attr:`original`).
+    """
+
+    __tablename__ = "deadletters"
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(500))
+    line: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+    @property
+    def original(self) -> bytes:
+        """The rejected input's bytes exactly as received (UTF-8 for text inputs)."""
+        return self.raw if self.raw is not None else self.payload.encode("utf-8")
+
+
+class RepRow(Base):
+    __tablename__ = "reps"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    manager: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(100))
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sector: Mapped[str | None] = mapped_column(String(100))
+    parent: Mapped[str | None] = mapped_column(String(200))
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    series: Mapped[str | None] = mapped_column(String(100))
+    list_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+
+
+class PluginSettingRow(Base):
+    __tablename__ = "plugin_settings"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(200), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class CounterRow(Base):
+    """Monotonic counters (Prometheus style: ``attain_events_total{outcome="stale"}``)."""
+
+    __tablename__ = "counters"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class StreamOffsetRow(Base):
+    """The next offset to process per consumer group and partition, written in the same
+    transaction as the batch that consumed the offsets before it (see docs/streams.md)."""
+
+    __tablename__ = "stream_offsets"
+
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(250), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,200 @@
+"""The batch writer: the engine's hot path in plain SQL on the driver cursor (SQLite and
+PostgreSQL), inside the batch's one transaction.
+
+Going through the DBAPI's executemany directly, instead of the ORM, is what lets ingest keep up
+with parsing. Values are encoded the way SQLAlchemy's own types store them, so the ORM reads these
+rows back unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DataError, IntegrityError
+
+from ..models import DealEvent
+from ..records import Record, storable_payload
+from .cells import CellKey, cell_id, dumps_components, loads_components
+from .schema import DeadLetterRow
+from .sql import bump_counters, driver_sql, in_chunks, placeholders
+
+log = logging.getLogger("attain.store")
+
+Components = dict[str, Decimal]
+ZERO = Decimal(0)
+
+DEAL_COLUMNS = ("tenant", "deal_id", "version", "event_id", "occurred_at", "owner", "account",
+                "product", "stage", "status", "amount", "currency", "engaged_on", "closed_on")
+
+#: Exceptions a write raises because of what an event holds (an integer the database cannot
+#: store, text it cannot encode, a constraint): the engine bisects the batch to find the events.
+CONTENT_ERRORS: tuple[type[BaseException], ...] = (DataError, IntegrityError, OverflowError,
+                                                   ValueError)
+
+
+def database_reason(exc: BaseException) -> str:
+    """The database's message for a refused event, on one line and without the SQL statement
+    or its parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"cannot be stored: {type(orig).__name__}: {first}"[:1000]
+
+
+_NO_OFFSET = dt.timedelta(0)
+
+
+def naive_utc(t: dt.datetime) -> dt.datetime:
+    """``t`` in UTC without tzinfo (how the store keeps times); a naive time is taken as UTC."""
+    if t.tzinfo is None:
+        return t
+    if t.utcoffset() == _NO_OFFSET:
+        return t.replace(tzinfo=None)
+    return t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Plan:
+    """What one batch writes for one tenant: event-log rows, new deal snapshots (as rows), KPI
+    cell deltas, counters, and the inputs it turned away (conflicts) with their reasons."""
+
+    tenant: str
+    log_rows: list[tuple[Any, ...]]
+    deal_rows: list[tuple[Any, ...]]
+    deltas: dict[CellKey, Components]
+    counts: dict[str, int]
+    conflicts: list[tuple[Record, str]] = field(default_factory=list)
+
+
+def dead_letter_rows(tenant: str, refused: Iterable[tuple[Record, str]]) -> list[dict[str, Any]]:
+    """Dead-letter rows of ``refused`` (record, reason) pairs, storable by any database."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = []
+    for rec, reason in refused:
+        log.debug("dead letter %s: %s", rec.source, reason)
+        text_, raw = storable_payload(rec.payload)
+        rows.append({"tenant": tenant, "source": rec.source[:500], "line": rec.line,
+                     "reason": reason, "payload": text_, "raw": raw, "created_at": now})
+    return rows
+
+
+def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]],
+                       outcome: str = "rejected") -> None:
+    """Store dead-letter rows and count them (``attain_events_total{outcome=…}``)."""
+    if rows:
+        conn.execute(insert(DeadLetterRow), rows)
+        bump_counters(conn, tenant, {f'attain_events_total{{outcome="{outcome}"}}': len(rows)})
+
+
+class BatchWriter:
+    """Reads and writes of one batch on one connection (the batch's transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+
+    def _dt(self, t: dt.datetime) -> Any:
+        t = naive_utc(t)
+        return t if self.pg else t.isoformat(" ", "microseconds")
+
+    def _date(self, d: dt.date | None) -> Any:
+        return d if (self.pg or d is None) else d.isoformat()
+
+    def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(driver_sql(self.conn, sql), list(rows))
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
+        cur = self.conn.connection.cursor()
+        try:
+            cur.execute(driver_sql(self.conn, sql), params)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    # -- reads inside the batch ----------------------------------------------------------------
+
+    def stored_payloads(self, tenant: str, ids: list[str]) -> dict[str, str]:
+        """Event id → stored payload, for the ids of ``ids`` that are in the event log."""
+        seen: dict[str, str] = {}
+        for chunk in in_chunks(ids):
+            q = (f"SELECT event_id, payload FROM events WHERE tenant = ? "
+                 f"AND event_id IN ({placeholders(len(chunk))})")
+            seen.update((r[0], r[1]) for r in self._query(q, (tenant, *chunk)))
+        return seen
+
+    def load_deals(self, tenant: str, deal_ids: list[str]) -> dict[str, DealEvent]:
+        """The stored latest snapshots of ``deal_ids`` (those that exist)."""
+        out: dict[str, DealEvent] = {}
+        cols = ", ".join(DEAL_COLUMNS)
+        for chunk in in_chunks(deal_ids):
+            q = f"SELECT {cols} FROM deals WHERE tenant = ? AND deal_id IN ({placeholders(len(chunk))})"
+            for r in self._query(q, (tenant, *chunk)):
+                (t, deal_id, version, event_id, occurred, owner, account, product, stage, status,
+                 amount, currency, engaged, closed) = r
+                if not self.pg:
+                    occurred = dt.datetime.fromisoformat(occurred)
+                    engaged = dt.date.fromisoformat(engaged) if engaged else None
+                    closed = dt.date.fromisoformat(closed) if closed else None
+                out[deal_id] = DealEvent.model_construct(
+                    type="deal", event_id=event_id, tenant=t, occurred_at=occurred,
+                    deal_id=deal_id, version=version, owner=owner, account=account,
+                    product=product, stage=stage, status=status,
+                    amount=None if amount is None else Decimal(amount), currency=currency,
+                    engaged_on=engaged, closed_on=closed)
+        return out
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def deal_row(self, e: DealEvent) -> tuple[Any, ...]:
+        """The ``deals`` row of a snapshot, encoded for this database."""
+        return (e.tenant, e.deal_id, e.version, e.event_id, self._dt(e.occurred_at), e.owner,
+                e.account, e.product, e.stage, e.status,
+                None if e.amount is None else str(e.amount), e.currency,
+                self._date(e.engaged_on), self._date(e.closed_on))
+
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        self._many("INSERT INTO events (tenant, event_id, type, entity_id, version, payload) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def upsert_deals(self, rows: list[tuple[Any, ...]]) -> None:
+        cols = ", ".join(DEAL_COLUMNS)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in DEAL_COLUMNS[2:])
+        sql = (f"INSERT INTO deals ({cols}) VALUES ({placeholders(len(DEAL_COLUMNS))}) "
+               f"ON CONFLICT (tenant, deal_id) DO UPDATE SET {sets}")
+        self._many(sql, rows)
+
+    def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
+        """Add ``deltas`` to the stored components of their cells."""
+        ids = {cell_id(k): k for k in deltas}
+        existing: dict[CellKey, Components] = {}
+        for chunk in in_chunks(list(ids)):
+            q = (f"SELECT cell, components FROM kpi_cells WHERE tenant = ? "
+                 f"AND cell IN ({placeholders(len(chunk))})")
+            for cid, comps in self._query(q, (tenant, *chunk)):
+                existing[ids[cid]] = loads_components(comps)
+        rows = []
+        for cid, key in ids.items():
+            acc = existing.get(key, {})
+            for k, v in deltas[key].items():
+                acc[k] = acc.get(k, ZERO) + v
+            rows.append((tenant, cid, *key, dumps_components(acc)))
+        self._many("INSERT INTO kpi_cells (tenant, cell, owner, product, account, quarter, components) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, cell) "
+                   "DO UPDATE SET components = excluded.components", rows)
+
+    def write_plan(self, plan: Plan) -> None:
+        """Write a plan inside the batch's transaction (the one it was planned in)."""
+        self.insert_events(plan.log_rows)
+        self.upsert_deals(plan.deal_rows)
+        if plan.deltas:
+            self.apply_cell_deltas(plan.tenant, plan.deltas)
+        bump_counters(self.conn, plan.tenant, plan.counts)
+        if plan.conflicts:
+            write_dead_letters(self.conn, plan.tenant, dead_letter_rows(plan.tenant, plan.conflicts),
+                               outcome="conflict")
