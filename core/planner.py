@@ -26,22 +26,8 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
     unique index rejects the batch's insert (the caller re-plans with ``check_all_ids``).
     """
     res = Result()
-    deal_set: set[str] = set()
-    lookup: set[str] = set()
-    for _, ev in items:
-        if type(ev) is DealEvent:
-            deal_set.add(ev.deal_id)
-        else:
-            lookup.add(ev.event_id)
-    stored = writer.load_deals(tenant, list(deal_set))
-    if check_all_ids:
-        lookup.update(ev.event_id for _, ev in items)
-    else:
-        for _, ev in items:
-            if type(ev) is DealEvent:
-                old = stored.get(ev.deal_id)
-                if old is not None and ev.version <= old.version:
-                    lookup.add(ev.event_id)
+    stored = writer.load_deals(tenant, list({ev.deal_id for _, ev in items if type(ev) is DealEvent}))
+    lookup = _ids_to_look_up(items, stored, check_all_ids)
     # event id → the stored payload, or (for an id first seen in this batch) its event
     seen: dict[str, str | AnyEvent] = (
         writer.stored_payloads(tenant, list(lookup)) if lookup else {})  # type: ignore[assignment]
@@ -88,21 +74,7 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
     res.conflicts = len(conflicts)
 
     changed = [d for d, e in current.items() if stored.get(d) is not e]
-    deltas: dict[CellKey, Components] = {}
-    if changed or facts:
-        for d in changed:
-            old = stored.get(d)
-            if old is not None:
-                add_into(deltas, cell_of(old), contribute(old), -1)
-            new = current[d]
-            add_into(deltas, cell_of(new), contribute(new), +1)
-        # Facts never change: an accepted one (its id is new) adds its contribution once.
-        fact_types = contribute.fact_types
-        for ev in facts:
-            if ev.type in fact_types:
-                comps = contribute(ev)
-                if comps:
-                    add_into(deltas, fact_cell(ev), comps)
+    deltas = cell_deltas(contribute, stored, current, changed, facts) if changed or facts else {}
     res.changed_cells = {(tenant, c) for c in deltas}
     counts = {
         'attain_events_total{outcome="accepted"}': res.accepted,
@@ -116,3 +88,39 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
                 conflicts=conflicts)
     previous = {d: old for d in changed if (old := stored.get(d)) is not None}
     return plan, res, outs, previous
+
+
+def _ids_to_look_up(items: Sequence[tuple[Record, AnyEvent]], stored: dict[str, DealEvent],
+                    check_all_ids: bool) -> set[str]:
+    """The event ids to look up in the event log (see :func:`plan_batch`)."""
+    if check_all_ids:
+        return {ev.event_id for _, ev in items}
+    lookup = set()
+    for _, ev in items:
+        if type(ev) is not DealEvent:
+            lookup.add(ev.event_id)
+        else:
+            old = stored.get(ev.deal_id)
+            if old is not None and ev.version <= old.version:
+                lookup.add(ev.event_id)
+    return lookup
+
+
+def cell_deltas(contribute: Contributor, stored: dict[str, DealEvent], current: dict[str, DealEvent],
+                changed: Sequence[str], facts: Sequence[AnyEvent]) -> dict[CellKey, Components]:
+    """KPI cell deltas: each changed deal's old snapshot retracted and its new one added; each
+    accepted fact added once (facts never change, and an accepted one's id is new)."""
+    deltas: dict[CellKey, Components] = {}
+    for d in changed:
+        old = stored.get(d)
+        if old is not None:
+            add_into(deltas, cell_of(old), contribute(old), -1)
+        new = current[d]
+        add_into(deltas, cell_of(new), contribute(new), +1)
+    fact_types = contribute.fact_types
+    for ev in facts:
+        if ev.type in fact_types:
+            comps = contribute(ev)
+            if comps:
+                add_into(deltas, fact_cell(ev), comps)
+    return deltas

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from attain.core.engine import Record
+from attain.core import Record
 from attain.core.models import entity_key
 
 from . import codec

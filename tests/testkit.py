@@ -22,12 +22,10 @@ from typing import Any
 
 import pytest
 from attain.core import cli as cli_module
-from attain.core import cli_kit
 from attain.core.engine import Engine
 from attain.core.plugins import Plugins
 from attain.core.store import Store
-from click.testing import Result as ClickResult
-from typer.testing import CliRunner
+from attain.testing import CliRunner
 
 PG_ENV = "ATTAIN_TEST_POSTGRES_URL"
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "core" / "data" / "crm-sales-opportunities"
@@ -94,39 +92,9 @@ def copy_sqlite(src: Path, dst: Path) -> str:
     return f"sqlite:///{dst}"
 
 
-class Cli:
-    """Runs ``attain --db URL ARGS…`` in-process with typer's CliRunner.
-
-    ``cli("kpi", "--by", "rep", "--format", "json")`` returns the click Result and, unless
-    ``ok=False``, asserts the command succeeded (showing its output when it did not).
-    ``cli.json(...)`` also parses stdout as JSON, with numbers as Decimal/int (never float).
-    """
-
-    def __init__(self, db_url: str, app: Any = None) -> None:
-        self.db_url = db_url
-        self.app = app if app is not None else cli_module.app
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | bytes | None = None, ok: bool = True,
-                 env: dict[str, str] | None = None) -> ClickResult:
-        argv = ["--db", self.db_url, *args]
-        try:
-            result = self.runner.invoke(self.app, argv, input=input, env=env)
-        finally:
-            # Every invocation opens its own Store; close its connections right away
-            # (PostgreSQL would otherwise keep idle connections until garbage collection).
-            cli_kit.state.reset()
-        if ok:
-            assert result.exit_code == 0, (
-                f"`attain {' '.join(argv)}` exited {result.exit_code}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
-                f"exception: {result.exception!r}"
-            )
-        return result
-
-    def json(self, *args: str, **kwargs: Any) -> Any:
-        result = self(*args, **kwargs)
-        return load_json(result.stdout)
+class Cli(CliRunner):
+    """``attain --db URL ARGS…`` in-process: the plugin test kit's runner
+    (:class:`attain.testing.CliRunner`) over the full application (every plugin's commands)."""
 
     def kpis(self, by: str, tenant: str | None = None) -> list[dict[str, Any]]:
         extra: Sequence[str] = ("--tenant", tenant) if tenant else ()

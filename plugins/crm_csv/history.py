@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from attain.core.engine import Record
+from attain.core import Record
 from attain.core.models import EVENT_ADAPTER
 from pydantic import ValidationError
 

@@ -27,7 +27,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from attain.core.engine import Engine
+from attain.core import Engine
 from attain.core.kpi import quantize
 
 from .allocation import CENT, allocate
@@ -42,19 +42,55 @@ def _dec(v: object) -> Decimal | None:
     return v if isinstance(v, Decimal) else None
 
 
-def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_months: int = 3,
-                metric: str = "won_revenue", match_target: bool = False) -> dict[str, Any]:
+def _check_request(svc: GoalService, growth: Decimal, ramp_months: int, metric: str) -> None:
     if growth <= -1:
         raise GoalError(None, [f"growth {growth} would make the target 0 or less"])
     if ramp_months < 0:
         raise GoalError(None, ["ramp months must be 0 or more"])
-    svc = GoalService(engine, tenant)
     if metric not in svc.metrics():
         raise GoalError(None, [f"unknown metric {metric!r}; registered KPIs: "
                                + ", ".join(sorted(svc.metrics()))])
     if svc.metrics()[metric].unit != "money":
         raise GoalError(None, [f"quotas are planned on a money KPI; {metric} is "
                                f"{svc.metrics()[metric].unit}"])
+
+
+def _roll_up(rows: list[dict[str, Any]]) -> tuple[dict[tuple[str | None, str | None], dict[str, Any]],
+                                                  dict[str | None, dict[str, Any]]]:
+    """Per team (manager, region) and per region: reps, new reps, base actual and quota."""
+    teams: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+    regions: dict[str | None, dict[str, Any]] = {}
+    for row in rows:
+        t = teams.setdefault((row["manager"], row["region"]), {
+            "manager": row["manager"], "region": row["region"], "reps": 0, "new_reps": 0,
+            "base_actual": ZERO, "quota": ZERO})
+        rg = regions.setdefault(row["region"], {"region": row["region"], "reps": 0,
+                                                "new_reps": 0, "base_actual": ZERO,
+                                                "quota": ZERO})
+        for acc in (t, rg):
+            acc["reps"] += 1
+            acc["new_reps"] += int(row["new"])
+            acc["base_actual"] += row["base_actual"]
+            acc["quota"] += row["quota"]
+    return teams, regions
+
+
+def _notes(rows: list[dict[str, Any]], unrostered: list[str], ramp_months: int,
+           start: Any) -> list[str]:
+    notes = ["new reps (on the roster, no deal at all): "
+             + (", ".join(r["rep"] for r in rows if r["new"]) or "none"),
+             f"new reps ramp over {ramp_months} month(s) from {start}: month k at "
+             f"k/{ramp_months + 1}, then full capacity"]
+    if unrostered:
+        notes.append("deal owners missing from the roster (no team/region): "
+                     + ", ".join(unrostered))
+    return notes
+
+
+def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_months: int = 3,
+                metric: str = "won_revenue", match_target: bool = False) -> dict[str, Any]:
+    svc = GoalService(engine, tenant)
+    _check_request(svc, growth, ramp_months, metric)
     plan_year = parse_period(str(year))
     base = plan_year.shift_years(-1)
     company = Owner("company")
@@ -118,30 +154,10 @@ def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_mo
         size = row["avg_deal_size"]
         row["pipeline_needed"] = quantize(q / win, 2) if win else None
         row["deals_needed"] = (quantize(q / size / win, 0) if win and size else None)
-    teams: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-    regions: dict[str | None, dict[str, Any]] = {}
-    for row in rows:
-        t = teams.setdefault((row["manager"], row["region"]), {
-            "manager": row["manager"], "region": row["region"], "reps": 0, "new_reps": 0,
-            "base_actual": ZERO, "quota": ZERO})
-        rg = regions.setdefault(row["region"], {"region": row["region"], "reps": 0,
-                                                "new_reps": 0, "base_actual": ZERO,
-                                                "quota": ZERO})
-        for acc in (t, rg):
-            acc["reps"] += 1
-            acc["new_reps"] += int(row["new"])
-            acc["base_actual"] += row["base_actual"]
-            acc["quota"] += row["quota"]
+    teams, regions = _roll_up(rows)
     quota_sum = sum((r["quota"] for r in rows), ZERO)
     gap = target - quota_sum
-    notes = ["new reps (on the roster, no deal at all): "
-             + (", ".join(r["rep"] for r in rows if r["new"]) or "none"),
-             f"new reps ramp over {ramp_months} month(s) from {plan_year.start}: month k at "
-             f"k/{ramp_months + 1}, then full capacity"]
-    unrostered = [r for r in reps if r not in dims.reps]
-    if unrostered:
-        notes.append("deal owners missing from the roster (no team/region): "
-                     + ", ".join(unrostered))
+    notes = _notes(rows, [r for r in reps if r not in dims.reps], ramp_months, plan_year.start)
     return {
         "year": year, "base_year": base.label, "metric": metric, "growth": growth,
         "ramp_months": ramp_months, "method": "match-target" if match_target else "capacity",
