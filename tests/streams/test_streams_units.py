@@ -193,7 +193,7 @@ def test_kafka_commits_follow_the_store_not_faust_acks() -> None:
 def test_docs_streams_md_names_every_setting_and_metric() -> None:
     import re
 
-    from attain.streams.worker import Stats
+    from attain.streams.metrics import Stats
 
     root = Path(__file__).resolve().parents[2]
     doc = (root / "docs" / "streams.md").read_text()
