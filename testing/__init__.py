@@ -46,7 +46,7 @@ from attain.core import Engine, Plugins, Record, Result, Store
 from .builders import activity, customer, deal, lead, reset_ids
 
 __all__ = ["CliRunner", "KitEngine", "activity", "assert_order_independent", "customer", "deal",
-           "lead", "load_json", "make_engine", "reset_ids"]
+           "lead", "load_json", "make_engine", "make_plugins", "reset_ids"]
 
 
 class KitEngine(Engine):

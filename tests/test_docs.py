@@ -97,9 +97,22 @@ def test_python_examples_compile(path: Path, line: int, code: str) -> None:
     compile(code, f"docs/{path.name}:{line}", "exec")
 
 
-def test_the_testing_example_runs(tmp_path: Path) -> None:
-    """The 'Testing your plugin' example is a real test: run it (needs the example plugin)."""
-    (line, code), = [(n, c) for n, c in python_blocks() if "def test_big_deal_count" in c]
-    namespace: dict[str, object] = {}
-    exec(compile(code, f"docs/plugins.md:{line}", "exec"), namespace)
-    namespace["test_big_deal_count"](tmp_path)  # type: ignore[operator]
+def test_the_testing_examples_run(tmp_path: Path) -> None:
+    """The 'Testing your plugin' examples are real tests: run them (needs the example plugin)."""
+    import attain_example_kpi
+    from attain.testing import make_engine, make_plugins
+
+    kit, plain = [(n, c) for n, c in python_blocks() if "def test_big_deal_count" in c]
+    namespace: dict[str, Any] = {}
+    exec(compile(kit[1], f"docs/plugins.md:{kit[0]}", "exec"), namespace)
+    plugins = make_plugins(namespace["attain_plugins_under_test"].__wrapped__())
+    assert plugins.names() == ["big_deals", "core"] and attain_example_kpi
+    engine = make_engine(tmp_path, plugins)
+    try:
+        namespace["test_big_deal_count"](engine)
+    finally:
+        engine.store.dispose()
+    namespace["test_order_independent"](plugins, tmp_path)
+    namespace = {}
+    exec(compile(plain[1], f"docs/plugins.md:{plain[0]}", "exec"), namespace)
+    namespace["test_big_deal_count"](tmp_path)
