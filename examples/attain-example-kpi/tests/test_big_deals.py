@@ -5,7 +5,17 @@ Run: ``pytest examples/attain-example-kpi/tests`` (Attain and this plugin instal
 
 from decimal import Decimal
 
+import attain_example_kpi
+import pytest
 from attain.testing import assert_order_independent, deal
+
+
+@pytest.fixture
+def attain_plugins_under_test():
+    """The plugin under test, for the fixtures of Attain's test kit (``attain.testing``, loaded
+    by pytest through its ``pytest11`` entry point once Attain is installed). A plugin with
+    several test modules puts this fixture in its ``conftest.py``."""
+    return {"big_deals": attain_example_kpi}
 
 
 def test_big_deal_count(attain_engine):
