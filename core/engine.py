@@ -54,6 +54,8 @@ from .models import (
     Product,
     Rep,
     entity_key,
+    float_money_seen,
+    parse_exact,
 )
 from .plugins import Plugins, get_plugins
 from .store import (
@@ -309,13 +311,23 @@ class Engine:
         validate_json = EVENT_ADAPTER.validate_json
         first: str | None = None
         mixed = False
+        float_money_seen()  # (a flag left by a validation elsewhere)
         for rec in records:
             p = rec.payload
             try:
                 if isinstance(p, (str, bytes)):
-                    ev = validate_json(p)
+                    try:
+                        ev = validate_json(p)
+                    except ValidationError:
+                        if not float_money_seen():
+                            raise
+                        ev = parse_exact(p)  # the float may be what made it invalid
+                    else:
+                        if float_money_seen():  # an amount written as a JSON float: read it exactly
+                            ev = parse_exact(p)
                 elif isinstance(p, Mapping):
                     ev = EVENT_ADAPTER.validate_python(p)
+                    float_money_seen()  # a Python float is taken as it is (its repr)
                 else:
                     ev = p
             except ValidationError as exc:
