@@ -92,3 +92,15 @@ def cli(db_url: str) -> Cli:
 def make_cli() -> Callable[[str], Cli]:
     """Factory for a CLI runner on any database URL."""
     return Cli
+
+
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The CLI's rich consoles print at a fixed 320 columns, so no table cell is cut short."""
+    from attain.core import cli as cli_module
+    from rich.console import Console
+
+    width = 320
+    monkeypatch.setattr(cli_module, "console", Console(width=width, color_system=None))
+    monkeypatch.setattr(cli_module, "err", Console(width=width, color_system=None, stderr=True))
+    return width

@@ -118,16 +118,17 @@ class Cli:
     ``cli("kpi", "--by", "rep", "--format", "json")`` returns the click Result and, unless
     ``ok=False``, asserts the command succeeded (showing its output when it did not).
     ``cli.json(...)`` also parses stdout as JSON, with numbers as Decimal/int (never float).
+    With ``db_url=None`` no ``--db`` is given (the command picks its database itself).
     """
 
-    def __init__(self, db_url: str, app: Any = None) -> None:
+    def __init__(self, db_url: str | None, app: Any = None) -> None:
         self.db_url = db_url
         self.app = app if app is not None else cli_module.app
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | bytes | None = None, ok: bool = True,
                  env: dict[str, str] | None = None) -> ClickResult:
-        argv = ["--db", self.db_url, *args]
+        argv = ["--db", self.db_url, *args] if self.db_url is not None else list(args)
         try:
             result = self.runner.invoke(self.app, argv, input=input, env=env)
         finally:
@@ -158,3 +159,28 @@ class Cli:
 def load_json(text: str) -> Any:
     """JSON with exact numbers: decimals as Decimal, integers as int."""
     return json.loads(text, parse_float=Decimal)
+
+
+def table_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of a table rich printed (its default box), cells stripped.
+
+    A row whose cells wrap over several lines is one row: a line with an empty first cell
+    continues the row above, each cell's parts joined with a space (the header likewise)."""
+
+    def joined(first: list[str], more: list[str]) -> list[str]:
+        return [" ".join(p for p in (a, b) if p) for a, b in zip(first, more, strict=True)]
+
+    header: list[str] = []
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("┃"):
+            cells = [c.strip() for c in s.strip("┃").split("┃")]
+            header = joined(header, cells) if header else cells
+        elif s.startswith("│"):
+            cells = [c.strip() for c in s.strip("│").split("│")]
+            if rows and cells[0] == "":
+                rows[-1] = joined(rows[-1], cells)
+            else:
+                rows.append(cells)
+    return header, rows
