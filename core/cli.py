@@ -173,6 +173,10 @@ def kpi(
     fmt: FormatOpt = Format.table,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing changed KPI rows as the "
                                          "stream updates them (needs Kafka).")] = False,
+    max_updates: Annotated[int | None, typer.Option(
+        "--max-updates", min=1, help="With --follow: stop after printing this many rows.")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=0, help="With --follow: stop after this many seconds.")] = None,
 ) -> None:
     """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
     if by not in GROUPINGS:
@@ -181,8 +185,10 @@ def kpi(
     if follow:
         from attain.streams.cli import follow_kpis
 
-        follow_kpis(tenant=tenant, by=by, fmt=fmt.value)
+        follow_kpis(tenant=tenant, by=by, fmt=fmt.value, max_rows=max_updates, timeout=timeout)
         return
+    if max_updates is not None or timeout is not None:
+        raise typer.BadParameter("only with --follow", param_hint="--max-updates/--timeout")
     engine = State.engine()
     rows = engine.kpis(tenant, by)
     names = [m.name for m in engine.metrics(tenant)]
