@@ -98,3 +98,9 @@ def test_kpi_table_prints_names_as_they_are(cli: Cli, tmp_path: Path, wide: int)
     assert out.splitlines()[0].strip() == "KPIs by rep (tenant [red]t[/red])"
     _, rows = table_rows(out)
     assert [r[:2] for r in rows] == [["[bold]Ann[/bold]", "10.00"], ["[/x] Bob", "9.00"]]
+
+
+def test_follow_limits_need_follow(cli: Cli) -> None:
+    for args in (("--max-updates", "3"), ("--timeout", "5")):
+        result = cli("kpi", *args, ok=False)
+        assert result.exit_code == 2 and "only with --follow" in " ".join(result.output.split())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from reference import DEAL_KPIS, bundled_deals, bundled_event_count, bundled_ref, reference_kpis
-from testkit import Cli, table_rows
+from testkit import Cli, money, plain, table_rows
 
 WANT = reference_kpis(bundled_deals(), bundled_ref())
 IMPORTED = {"accepted": bundled_event_count(), "duplicates": 0, "stale": 0, "rejected": 0}
@@ -19,17 +19,6 @@ MONEY = {"won_revenue", "avg_deal_size", "pipeline_value"}
 
 def deal_kpis(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ["key", *DEAL_KPIS]}
-
-
-def money(v: Decimal | None) -> str:
-    return "–" if v is None else f"{v:,.2f}"
-
-
-def plain(v: Decimal | None) -> str:
-    """How the tables show a count or a ratio: 1,234 / 0.6315 / – (null)."""
-    if v is None:
-        return "–"
-    return f"{int(v):,}" if v == v.to_integral_value() else format(v.normalize(), "f")
 
 
 @pytest.fixture

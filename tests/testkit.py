@@ -184,3 +184,15 @@ def table_rows(text: str) -> tuple[list[str], list[list[str]]]:
             else:
                 rows.append(cells)
     return header, rows
+
+
+def money(v: Decimal | None) -> str:
+    """How tables show an amount: 1,234.50, or – for null."""
+    return "–" if v is None else f"{v:,.2f}"
+
+
+def plain(v: Decimal | None) -> str:
+    """How tables show a count or a ratio: 1,234 / 0.6315 / – (null)."""
+    if v is None:
+        return "–"
+    return f"{int(v):,}" if v == v.to_integral_value() else format(v.normalize(), "f")
