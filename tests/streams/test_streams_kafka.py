@@ -282,7 +282,8 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
     assert m[f"attain_stream_events_total{{{lab}}}"] == sum(
         m[f"attain_stream_{k}_total{{{lab}}}"] for k in ("accepted", "duplicates", "stale", "rejected"))
     assert m[f"attain_stream_rejected_total{{{lab}}}"] == 0
-    assert m[f"attain_stream_batches_total{{{lab}}}"] >= BUNDLED_EVENTS / 500
+    # at most 500 events a batch, at least one (how Faust cuts them is its own business)
+    assert BUNDLED_EVENTS / 500 <= m[f"attain_stream_batches_total{{{lab}}}"] <= BUNDLED_EVENTS
     assert {p: m[f'attain_stream_next_offset{{{lab},partition="{p}"}}'] for p in ends} == ends
     assert sum(ends.values()) == BUNDLED_EVENTS
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
@@ -340,7 +341,10 @@ from attain.core import Metric, hookimpl
 
 
 def _contribute(deal):
-    if deal.deal_id.endswith("7"):
+    # Only a deal's final snapshot (version 3, Won or Lost): it is contributed exactly once, in
+    # the batch that accepts it, and never retracted, so the failures can be counted exactly
+    # however the stream is cut into batches.
+    if deal.deal_id.endswith("7") and deal.version == 3:
         raise RuntimeError("flaky contribute")
     return {"n": 1}
 
@@ -386,14 +390,16 @@ def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> Non
     stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
 
     c = counters(url, "default")
-    assert c[ACCEPTED] == BUNDLED_EVENTS  # every event processed despite the failures
-    deals_7 = len({json.loads(line)["deal_id"] for line in bundled_lines()
-                   if json.loads(line)["deal_id"].endswith("7")})
-    assert c['attain_plugin_errors_total{plugin="flaky",hook="contribute"}'] >= deals_7 > 0
-    deals_3 = len({json.loads(line)["deal_id"] for line in bundled_lines()
-                   if json.loads(line)["deal_id"].endswith("3")})
-    # attain_event_received raises for every event of those deals (1 to 3 versions each)
-    assert c['attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}'] >= deals_3 > 0
+    # every event processed once despite the failures (no redelivery: a single worker)
+    assert c[ACCEPTED] == outcomes(url, "default") == BUNDLED_EVENTS
+    events = [json.loads(line) for line in bundled_lines()]
+    closed_7 = sum(1 for e in events if e["deal_id"].endswith("7") and e["version"] == 3)
+    of_3 = sum(1 for e in events if e["deal_id"].endswith("3"))  # every version of those deals
+    assert closed_7 > 0 and of_3 > 0
+    errors = {k: v for k, v in c.items() if k.startswith("attain_plugin_errors_total")}
+    assert errors == {'attain_plugin_errors_total{plugin="flaky",hook="contribute"}': closed_7,
+                      'attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}': of_3}
+    assert counters(embedded, "default") == {ACCEPTED: BUNDLED_EVENTS, **errors}
     assert "plugin 'flaky' failed in attain_event_received" in worker.stderr()
     assert worker.stop() == 0
 
@@ -402,7 +408,8 @@ def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> Non
     got, want = (json.loads(python_with(KPIS_JSON, u, plugin_env), parse_float=Decimal)
                  for u in (url, embedded))
     assert got == want
-    assert "flaky_deals" in want["rep"][0]
+    # flaky_deals counts every deal but the closed ones ending in 7 (8,800 deals in all).
+    assert got["all"][0]["flaky_deals"] == len({e["deal_id"] for e in events}) - closed_7
 
 
 def python_with(code: str, arg: str, env: dict[str, str]) -> str:
