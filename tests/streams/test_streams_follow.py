@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from attain.core.plugins import get_plugins
+from attain.core.store import Store
 from reference import RefData, big_deal, reference_kpis
 from testkit import money, plain
 
@@ -77,6 +78,7 @@ def follow(stream: StreamEnv, *args: str, replay: bool = True) -> Lines:
 
 def test_follow_prints_live_rows_of_one_tenant(stream: StreamEnv) -> None:
     url = stream.db()
+    Store(url).dispose()  # the schema, for the polls below
     worker = stream.start_worker(url)
     publish(stream, "first.jsonl", FIRST)
     stream.wait("the first events processed", lambda: (outcomes(url, "t1"), outcomes(url, "t2")) == (4, 1))
@@ -102,7 +104,7 @@ def test_follow_prints_live_rows_of_one_tenant(stream: StreamEnv) -> None:
     # CSV and the table, replaying everything until --timeout: the newest row of each key.
     for fmt in ("csv", "table"):
         proc = stream.attain(["kpi", "--follow", "--by", "rep", "--tenant", "t1", "--format", fmt,
-                              "--timeout", "8"], {"ATTAIN_FOLLOW_FROM_BEGINNING": "1"}, timeout=120)
+                              "--timeout", "10"], {"ATTAIN_FOLLOW_FROM_BEGINNING": "1"}, timeout=120)
         if fmt == "csv":
             rows = list(csv.DictReader(io.StringIO(proc.stdout, newline="")))
             assert list(rows[0])[:9] == ["key", "won_revenue", "won_deals", "lost_deals", "open_deals",
