@@ -54,6 +54,9 @@ from .models import (
     Product,
     Rep,
     entity_key,
+    float_money_seen,
+    parse_event,
+    parse_exact,
 )
 from .plugins import Plugins, get_plugins
 from .store import (
@@ -230,7 +233,7 @@ def same_content(first: str | AnyEvent, payload: str | None, event: AnyEvent) ->
         if first == payload:
             return True
         try:
-            first = EVENT_ADAPTER.validate_json(first)
+            first = parse_event(first)
         except ValidationError:  # stored under an older model: compare as text only
             return False
     if type(first) is not type(event):
@@ -426,6 +429,7 @@ class Engine:
         validate_json = EVENT_ADAPTER.validate_json
         first: str | None = None
         mixed = False
+        float_money_seen()  # (a flag left by a validation elsewhere)
         for rec in records:
             if rec.reason is not None:
                 bad.append((rec, rec.reason))
@@ -433,9 +437,18 @@ class Engine:
             p = rec.payload
             try:
                 if isinstance(p, (str, bytes)):
-                    ev = validate_json(p)
+                    try:
+                        ev = validate_json(p)
+                    except ValidationError:
+                        if not float_money_seen():
+                            raise
+                        ev = parse_exact(p)  # the float may be what made it invalid
+                    else:
+                        if float_money_seen():  # an amount written as a JSON float: read it exactly
+                            ev = parse_exact(p)
                 elif isinstance(p, Mapping):
                     ev = EVENT_ADAPTER.validate_python(p)
+                    float_money_seen()  # a Python float is taken as it is (its repr)
                 else:
                     ev = p
             except ValidationError as exc:
