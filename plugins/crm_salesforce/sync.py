@@ -109,7 +109,7 @@ class SalesforceSync:
                 getattr(self, f"_sync_{sobject.lower()}")(start, stats)
         except QuotaExceeded as exc:
             summary.stopped = str(exc)
-            log.warning("salesforce sync stopped: %s", exc)
+            log.info("salesforce sync stopped: %s", exc)  # the command reports it
         summary.warnings = [f"{n} {what}" for what, n in sorted(self.notes.counts.items())]
         return summary
 

@@ -52,3 +52,14 @@ def make_org(cert_pair: tuple[Path, Path]) -> Iterator[Callable[..., MockSalesfo
 @pytest.fixture
 def cert(cert_pair: tuple[Path, Path]) -> Path:
     return cert_pair[0]
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[dict[str, Any]]],
+                                                             dict[str, list[dict[str, Any]]]]:
+    """Every 15th opportunity of the bundled data set (all stages, 587 deals): the folder, its
+    org records and its crm-csv KPIs."""
+    from .fixtures import subset
+
+    folder = subset(BUNDLED, tmp_path_factory.mktemp("small"), keep=lambda i, r: i % 15 == 0)
+    return folder, build(folder), crm_csv_kpis(folder, tmp_path_factory.mktemp("small-ref") / "r.db")

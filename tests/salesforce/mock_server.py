@@ -104,7 +104,7 @@ FAULTS = {
 @dataclass
 class Fault:
     kind: str
-    when: Callable[[str, str], bool]  # (path, soql or "") → applies?
+    when: Callable[[str, str], bool]  # (path, soql: for a next page, its query's) → applies?
     times: int
 
 
@@ -118,6 +118,7 @@ class Call:
 
 @dataclass
 class _Cursor:
+    soql: str
     sobject: str
     records: list[dict[str, Any]]
     size: int
@@ -304,7 +305,7 @@ class MockSalesforce:
         index: dict[str, dict[str, dict[str, Any]]] = {}
         shaped = [self.shape(q.sobject, r, q.fields, index) for r in rows]
         cursor = "01g" + secrets.token_hex(6)
-        self.cursors[cursor] = _Cursor(q.sobject, shaped, size)
+        self.cursors[cursor] = _Cursor(text, q.sobject, shaped, size)
         return self.page(cursor, 0)
 
     def page(self, cursor: str, start: int) -> dict[str, Any]:
@@ -383,6 +384,9 @@ def _handler(sf: MockSalesforce) -> type[BaseHTTPRequestHandler]:
             url = urllib.parse.urlsplit(self.path)
             params = dict(urllib.parse.parse_qsl(url.query))
             soql = params.get("q", "")
+            if not soql and "/query/" in url.path:  # a next page: the query it continues
+                c = sf.cursors.get(url.path.rsplit("/", 1)[1].partition("-")[0])
+                soql = c.soql if c is not None else ""
             status = 200
             try:
                 if sf.delay:

@@ -4,6 +4,7 @@ KPIs of every grouping (to compare a sync with ``attain import crm-csv`` of the 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,21 @@ def full_app() -> Any:
 class SfCli(Cli):
     def __init__(self, db_url: str) -> None:
         super().__init__(db_url, full_app())
+
+    def __call__(self, *args: str, **kw: Any) -> Any:
+        # The CLI's log handler writes to the stderr of the run that installed it; each
+        # in-process run has its own (closed afterwards): let this run install a fresh one.
+        root = logging.getLogger("attain")
+        for h in [h for h in root.handlers if getattr(h, "_attain_cli", False)]:
+            root.removeHandler(h)
+        debug = os.environ.get("ATTAIN_DEBUG")  # --debug sets it for the process
+        try:
+            return super().__call__(*args, **kw)
+        finally:
+            if debug is None:
+                os.environ.pop("ATTAIN_DEBUG", None)
+            else:
+                os.environ["ATTAIN_DEBUG"] = debug
 
     def all_kpis(self, tenant: str = "default") -> dict[str, list[dict[str, Any]]]:
         return {g: self.kpis(g, tenant) for g in GROUPINGS}
