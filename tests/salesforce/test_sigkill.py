@@ -40,7 +40,8 @@ def test_sigkill_anywhere_then_resume(db_url: str, make_org: Any, cert: Path, sm
         start = len(org.calls)
         proc = attain_subprocess(["--db", db_url, "sync", "salesforce", "-q"], env)
         try:
-            wait_for(f"{calls} API calls", lambda: len(org.calls) - start >= calls or proc.poll() is not None)
+            wait_for(f"{calls} API calls", lambda s=start, n=calls, p=proc: len(org.calls) - s >= n
+                     or p.poll() is not None)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
