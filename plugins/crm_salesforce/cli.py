@@ -1,8 +1,9 @@
 """``attain sync salesforce``: the command line of the connector.
 
-The one piece of the core's command-line internals used is how a command gets the store and
-engine the root ``--db`` option chose (:func:`_engine`, from ``attain.core.cli.State``, as the
-goals and incentives plugins do); everything else goes through the sync's own modules.
+How the command finds its store is the one place that knows the core's command line
+(:func:`_engine`): the root ``--db`` option, read from the click context (as ``attain
+worker`` does; ``attain.core.cli.State`` would be a second copy of that module when the CLI runs
+as ``python -m attain.core.cli``), opened with the core's ``Store`` and plugins.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .auth import AuthError
 from .client import ApiError, SalesforceClient
-from .config import PREFIX, ConfigError, load_settings, redactor
-from .mapping import MappingError, load_mapping
+from .config import PREFIX, ConfigError, Settings, load_settings, redactor
+from .mapping import Mapping, MappingError, load_mapping
 from .sinks import DryRunSink, EngineSink, KafkaSink, Sink
 from .sync import SalesforceSync, Summary
 
@@ -29,11 +30,14 @@ PLUGIN = "crm_salesforce"
 err = Console(stderr=True)
 
 
-def _engine() -> Engine:
-    """The engine over the store chosen by ``attain --db`` (core CLI internals: the one place)."""
-    from attain.core.cli import State
+def _engine(ctx: typer.Context) -> Engine:
+    """An engine over the store ``attain --db`` chose (else ``$ATTAIN_DATABASE_URL`` or the
+    default SQLite file): the one place that knows the core's command line."""
+    from attain.core.plugins import get_plugins
+    from attain.core.store import Store
 
-    return State.engine()
+    db = ctx.find_root().params.get("db")
+    return Engine(Store(db if isinstance(db, str) and db else None), get_plugins())
 
 
 def _since(text: str | None) -> dt.datetime | None:
@@ -80,6 +84,7 @@ def _print(summary: Summary, sink: Sink, client: SalesforceClient, fmt: output.F
 
 
 def sync_salesforce(
+    ctx: typer.Context,
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant to sync into.")] = "default",
     full: Annotated[bool, typer.Option("--full", help="Read everything again, not only what "
                                        "changed since the last sync.")] = False,
@@ -101,13 +106,21 @@ def sync_salesforce(
     if dry_run and publish:
         raise typer.BadParameter("--dry-run and --publish exclude each other", param_hint="--publish")
     start = _since(since)
-    settings = None
     try:
         settings = load_settings(secrets_file=secrets_file)
         field_map = load_mapping(mapping or os.environ.get(f"{PREFIX}MAPPING"), tenant)
     except (ConfigError, MappingError) as exc:
         raise ConnectorError(str(exc)) from None
-    engine = _engine()
+    engine = _engine(ctx)
+    try:
+        _run(engine, settings, field_map, tenant, full, start, dry_run, publish, fmt, quiet)
+    finally:
+        engine.store.dispose()
+
+
+def _run(engine: Engine, settings: Settings, field_map: Mapping, tenant: str, full: bool,
+         start: dt.datetime | None, dry_run: bool, publish: bool, fmt: output.Format,
+         quiet: bool) -> None:
     if PLUGIN in engine.disabled(tenant):
         raise ConnectorError(f"plugin {PLUGIN!r} is disabled for tenant {tenant!r} "
                              f"(attain plugins enable {PLUGIN} --tenant {tenant})")

@@ -10,6 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from attain.core.engine import Engine
+from attain.core.plugins import get_plugins
+from attain.core.store import Store
+from attain.plugins.crm_salesforce import state
+
 from .fixtures import add_synthetic
 from .sfkit import SfCli, attain_subprocess, sf_env, sync_json
 
@@ -49,9 +54,16 @@ def test_sigkill_anywhere_then_resume(db_url: str, make_org: Any, cert: Path, sm
                 mid_deals += any(c.soql and "FROM Opportunity " in c.soql for c in org.calls[start:])
             proc.communicate(timeout=60)
     assert len(killed_at) >= 3 and mid_deals >= 2, killed_at
+    store = Store(db_url)
+    try:  # the killed runs committed into this database: some opportunities are in
+        assert "Opportunity" in state.marks(store.engine, "default")
+        assert any(True for _ in Engine(store, get_plugins()).deals("default"))
+    finally:
+        store.dispose()
     org.delay = 0
     final = SfCli(db_url)
     out = sync_json(final, env)
+    assert out["mode"] == "incremental"
     assert out["stopped"] is None and out["engine"]["conflicts"] == 0 and out["engine"]["rejected"] == 0
     assert final.all_kpis() == want
     # and nothing was counted twice on the way: every deal's latest snapshot, every fact once
