@@ -30,7 +30,11 @@ from pydantic import (
     model_validator,
 )
 
-DealStatus = Literal["open", "won", "lost"]
+#: ``deleted``: the deal was deleted in the source system. A deleted snapshot contributes nothing
+#: to any metric; like any snapshot it wins by ``version``, so an older version arriving after the
+#: delete is stale and the deal stays deleted (a newer one, e.g. restored from a recycle bin,
+#: brings it back).
+DealStatus = Literal["open", "won", "lost", "deleted"]
 
 #: set when a money field was given a float (a JSON number with a fraction or an exponent, as
 #: pydantic's JSON parser hands it over): the text is then re-read exactly (see parse_event)
@@ -57,6 +61,14 @@ STAGE_LEN = 100
 TENANT_LEN = 100
 TEXT_LEN = 1000    # free text kept only in the event log (lead source, disqualification reason)
 MAX_MINUTES = 2**31 - 1
+MAX_ATTRIBUTES = 50
+ATTRIBUTE_KEY_LEN = 100
+
+#: an attribute value: text, a boolean, a whole number or null. A decimal number travels as its
+#: exact text ("1234.50"): JSON has no exact decimal type, and the text reads back unchanged.
+AttributeValue = (Annotated[str, Field(max_length=TEXT_LEN)] | bool
+                  | Annotated[int, Field(ge=-MAX_VERSION - 1, le=MAX_VERSION)] | None)
+AttributeKey = Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_KEY_LEN)]
 
 
 class _Event(BaseModel):
@@ -65,6 +77,10 @@ class _Event(BaseModel):
     event_id: str = Field(min_length=1, max_length=ID_LEN, description="Unique id of this event.")
     tenant: str = Field(default="default", min_length=1, max_length=TENANT_LEN)
     occurred_at: dt.datetime = Field(description="When it happened in the source system (ISO-8601).")
+    attributes: dict[AttributeKey, AttributeValue] | None = Field(
+        default=None, max_length=MAX_ATTRIBUTES,
+        description="Extra source fields carried along (e.g. a CRM's custom fields), kept in the "
+                    "event log; no core metric reads them.")
 
     @field_validator("occurred_at", "first_response_at", mode="after", check_fields=False)
     @classmethod
@@ -101,7 +117,7 @@ class DealEvent(_Event):
                 raise ValueError(
                     f"closed_on {self.closed_on} is before engaged_on {self.engaged_on}"
                 )
-        if self.status != "open" and self.amount is None:
+        if self.status in ("won", "lost") and self.amount is None:
             raise ValueError(f"a {self.status} deal needs an amount (0 is allowed)")
         return self
 
