@@ -36,7 +36,7 @@ REJECTED: dict[int, tuple[str, str]] = {
     3: (json.dumps(no_deal_id), "deal_id: Field required"),
     4: (json.dumps(deal("x4", "X4", "won", "-5", closed_on="2017-02-01")),
         "amount: Input should be greater than or equal to 0"),
-    5: (json.dumps(deal("x5", "X5", "pending")), "status: Input should be 'open', 'won' or 'lost'"),
+    5: (json.dumps(deal("x5", "X5", "pending")), "status: Input should be 'open', 'won', 'lost' or 'deleted'"),
     6: (json.dumps(deal("x6", "X6", "won", "10", engaged_on="2017-02-01", closed_on="2017-01-01")),
         "Value error, closed_on 2017-01-01 is before engaged_on 2017-02-01"),
     7: (json.dumps(deal("x7", "X7", "won", closed_on="2017-01-01")),

@@ -47,7 +47,7 @@ MALFORMED: list[tuple[bytes, bytes | None, str]] = [
     (line(no_owner), b"acme|X2", "owner: Field required"),
     (line(deal("x3", "X3", "won", "-5", closed_on="2017-03-01")), b"acme|X3",
      "amount: Input should be greater than or equal to 0"),
-    (line(deal("x4", "X4", "pending")), b"acme|X4", "status: Input should be 'open', 'won' or 'lost'"),
+    (line(deal("x4", "X4", "pending")), b"acme|X4", "status: Input should be 'open', 'won', 'lost' or 'deleted'"),
     (line(deal("x5", "X5", "won", "10", engaged_on="2017-03-02", closed_on="2017-03-01")), b"acme|X5",
      "Value error, closed_on 2017-03-01 is before engaged_on 2017-03-02"),
     (line(deal("x6", "X6", "won", closed_on="2017-03-01")), b"acme|X6",
