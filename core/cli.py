@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import output
 from .batching import batched
@@ -183,17 +185,23 @@ def kpi(
     fmt: FormatOpt = Format.table,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing changed KPI rows as the "
                                          "stream updates them (needs Kafka).")] = False,
+    max_updates: Annotated[int | None, typer.Option(
+        "--max-updates", min=1, help="With --follow: stop after printing this many rows.")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=0, help="With --follow: stop after this many seconds.")] = None,
 ) -> None:
     """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
     if by not in GROUPINGS:
         raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
                                  param_hint="--by")
     if follow:
-        follower = get_plugins().follower(tenant, by, fmt.value)
+        follower = get_plugins().follower(tenant, by, fmt.value, max_updates, timeout)
         if follower is None:
             raise UserError("kpi --follow needs the streams plugin: pip install 'attain[streams]'")
         follower()
         return
+    if max_updates is not None or timeout is not None:
+        raise typer.BadParameter("only with --follow", param_hint="--max-updates/--timeout")
     engine = state.engine()
     rows = engine.kpis(tenant, by)
     names = [m.name for m in engine.metrics(tenant)]
@@ -204,12 +212,12 @@ def kpi(
         typer.echo(output.to_csv(rows, ["key", *columns]), nl=False)
     else:
         units = {m.name: m.unit for m in engine.metrics(tenant)}
-        table = Table(title=f"KPIs by {by} (tenant {tenant})")
+        table = Table(title=Text(f"KPIs by {by} (tenant {tenant})"))
         table.add_column(by)
         for c in columns:
             table.add_column(c, justify="right")
         for r in rows:
-            table.add_row(str(r["key"] if r["key"] is not None else "–"),
+            table.add_row(Text(str(r["key"] if r["key"] is not None else "–")),
                           *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
                             for c in columns])
         console.print(table)
@@ -238,12 +246,13 @@ def deadletter_list(
         typer.echo(output.to_csv(rows, ["id", "source", "line", "reason", "payload", "created_at",
                                         "payload_base64"]), nl=False)
     else:
-        table = Table(title=f"Dead letters (tenant {tenant}): {len(rows)}")
+        table = Table(title=Text(f"Dead letters (tenant {tenant}): {len(rows)}"))
         for c in ("source", "reason", "payload"):
             table.add_column(c, overflow="fold")
         for r in rows:
             p = str(r["payload"])
-            table.add_row(str(r["source"]), str(r["reason"]), p if len(p) < 120 else p[:117] + "…")
+            table.add_row(Text(str(r["source"])), Text(str(r["reason"])),
+                          Text(p if len(p) < 120 else p[:117] + "…"))
         console.print(table)
 
 
@@ -266,11 +275,11 @@ def stats(
     elif fmt == "prometheus":
         typer.echo(prometheus_text(tenant, counters), nl=False)
     elif fmt == "table":
-        table = Table(title=f"Counters (tenant {tenant})")
+        table = Table(title=Text(f"Counters (tenant {tenant})"))
         table.add_column("name")
         table.add_column("value", justify="right")
         for r in rows:
-            table.add_row(str(r["name"]), str(r["value"]))
+            table.add_row(Text(str(r["name"])), str(r["value"]))
         console.print(table)
     else:
         raise typer.BadParameter("choose table, json, csv or prometheus", param_hint="--format")
@@ -283,10 +292,12 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
     for name, value in sorted(counters.items()):
         family, _, labels = name.partition("{")
         families.setdefault(family, []).append((labels.rstrip("}"), value))
+    # A label value escapes backslash, double quote and line feed (exposition format 0.0.4).
+    quoted = tenant.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     for family, samples in families.items():
         lines.append(f"# TYPE {family} counter")
         for labels, value in samples:
-            all_labels = f'tenant="{tenant}"' + (f",{labels}" if labels else "")
+            all_labels = f'tenant="{quoted}"' + (f",{labels}" if labels else "")
             lines.append(f"{family}{{{all_labels}}} {value}")
     return "\n".join(lines) + "\n"
 
@@ -307,13 +318,13 @@ def plugins_list(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.tab
         flat = [{**r, "hooks": " ".join(r["hooks"])} for r in rows]
         typer.echo(output.to_csv(flat, ["name", "distribution", "version", "enabled", "hooks"]), nl=False)
         return
-    table = Table(title=f"Plugins (tenant {tenant})")
+    table = Table(title=Text(f"Plugins (tenant {tenant})"))
     for c in ("name", "version", "enabled", "hooks", "provides"):
         table.add_column(c, overflow="fold")
     for r in rows:
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["provides"].items())
-        table.add_row(r["name"], str(r["version"] or "–"), "yes" if r["enabled"] else "no",
-                      ", ".join(r["hooks"]), provides)
+        table.add_row(Text(r["name"]), Text(str(r["version"] or "–")), "yes" if r["enabled"] else "no",
+                      Text(", ".join(r["hooks"])), Text(provides))
     console.print(table)
 
 
@@ -378,13 +389,13 @@ def demo(
                                  "seconds": round(elapsed, 2), "summary": summary[0] if summary else None,
                                  "regions": regions, "leaderboard": reps}))
         return
-    err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {url}")
+    err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {escape(url)}")
     board = Table(title="Leaderboard: won revenue by rep")
     for c, j in (("#", "right"), ("rep", "left"), ("won_revenue", "right"), ("won", "right"),
                  ("win_rate", "right"), ("avg_deal_size", "right"), ("pipeline_value", "right")):
         board.add_column(c, justify=j)  # type: ignore[arg-type]
     for i, r in enumerate(reps[:10], start=1):
-        board.add_row(str(i), str(r["key"]), output.money(r["won_revenue"]), output.plain(r["won_deals"]),
+        board.add_row(str(i), Text(str(r["key"])), output.money(r["won_revenue"]), output.plain(r["won_deals"]),
                       output.plain(r["win_rate"]), output.money(r["avg_deal_size"]),
                       output.money(r["pipeline_value"]))
     console.print(board)
@@ -398,7 +409,8 @@ def demo(
             t.add_row(c, output.money(v) if c in ("won_revenue", "avg_deal_size", "pipeline_value")
                       else output.plain(v))
         console.print(t)
-    console.print(f"Explore: attain --db {url} kpi --by region   (or --by manager, product, sector, quarter)")
+    console.print(f"Explore: attain --db {url} kpi --by region   (or --by manager, product, sector, quarter)",
+                  markup=False, highlight=False)
 
 
 # -- entry point ----------------------------------------------------------------------------------

@@ -218,12 +218,15 @@ def attain_register_commands(cli: typer.Typer) -> None:
 
 
 @hookspec(firstresult=True)
-def attain_follow_kpis(tenant: str, grouping: str, fmt: str) -> Callable[[], int] | None:
+def attain_follow_kpis(tenant: str, grouping: str, fmt: str, max_rows: int | None,
+                       timeout: float | None) -> Callable[[], int] | None:
     """Provide what ``attain kpi --follow`` runs (the streams plugin does).
 
     :param tenant: the tenant whose KPI updates to print.
     :param grouping: the grouping (``rep``, ``region`` …).
     :param fmt: ``table``, ``json`` or ``csv``.
+    :param max_rows: stop after printing this many rows (``--max-updates``), None: no limit.
+    :param timeout: stop after this many seconds (``--timeout``), None: no limit.
     :return: a function that prints changed KPI rows until interrupted and returns how many it
         printed, or None when this plugin cannot follow. The first non-None answer is used.
 

@@ -128,7 +128,9 @@ def quantize(value: Decimal | None, places: int) -> Decimal | None:
 
 
 def core_contribution(deal: DealEvent) -> dict[str, Number]:
-    """Components of the core KPIs for one deal snapshot."""
+    """Components of the core KPIs for one deal snapshot (a deleted deal has none)."""
+    if deal.status == "deleted":
+        return {}
     if deal.status == "won":
         out: dict[str, Number] = {"won": 1, "won_revenue": deal.amount or ZERO}
         if deal.engaged_on is not None and deal.closed_on is not None:
@@ -254,7 +256,12 @@ class Contributor:
         self._on_error = on_error
 
     def __call__(self, event: Any) -> Components:
-        fns = self._fns if type(event) is DealEvent else self._by_type.get(event.type, ())
+        if type(event) is DealEvent:
+            if event.status == "deleted":  # a deleted deal leaves every metric, the plugins' too
+                return {}
+            fns = self._fns
+        else:
+            fns = self._by_type.get(event.type, [])
         out: Components = {}
         for plugin, fn in fns:
             try:

@@ -5,20 +5,51 @@ style): each carries the full current state of one deal, and the highest ``versi
 wins. Lead, activity and customer events are facts that happen once.
 
 Money is :class:`decimal.Decimal` end to end; JSON numbers and strings are both accepted on input
-and parsed straight to Decimal (never through float).
+and read as exact decimals. (pydantic reads a JSON number with a fraction or an exponent as a
+float, which holds 15 to 17 significant digits: :func:`parse_event` re-reads a text that had
+such a number with ``json.loads(parse_float=Decimal)``, so ``12345678901234.123456`` stays what
+it says.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-DealStatus = Literal["open", "won", "lost"]
+#: ``deleted``: the deal was deleted in the source system. A deleted snapshot contributes nothing
+#: to any metric; like any snapshot it wins by ``version``, so an older version arriving after the
+#: delete is stale and the deal stays deleted (a newer one, e.g. restored from a recycle bin,
+#: brings it back).
+DealStatus = Literal["open", "won", "lost", "deleted"]
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
+#: set when a money field was given a float (a JSON number with a fraction or an exponent, as
+#: pydantic's JSON parser hands it over): the text is then re-read exactly (see parse_event)
+_float_money: ContextVar[bool] = ContextVar("attain_float_money", default=False)
+
+
+def _no_float_rounding(v: Any) -> Any:
+    if isinstance(v, float):
+        _float_money.set(True)
+        # repr() is the float's shortest decimal text: exact for up to 15 significant digits.
+        return Decimal(repr(v))
+    return v
+
+
+Money = Annotated[Decimal, BeforeValidator(_no_float_rounding), Field(ge=0, max_digits=20, decimal_places=6)]
 
 # Bounds of what the store can hold: every field is checked here, so an event the database could
 # not take is a dead letter with a clear reason instead of a failed batch. Lengths match the
@@ -30,6 +61,14 @@ STAGE_LEN = 100
 TENANT_LEN = 100
 TEXT_LEN = 1000    # free text kept only in the event log (lead source, disqualification reason)
 MAX_MINUTES = 2**31 - 1
+MAX_ATTRIBUTES = 50
+ATTRIBUTE_KEY_LEN = 100
+
+#: an attribute value: text, a boolean, a whole number or null. A decimal number travels as its
+#: exact text ("1234.50"): JSON has no exact decimal type, and the text reads back unchanged.
+AttributeValue = (Annotated[str, Field(max_length=TEXT_LEN)] | bool
+                  | Annotated[int, Field(ge=-MAX_VERSION - 1, le=MAX_VERSION)] | None)
+AttributeKey = Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_KEY_LEN)]
 
 
 class _Event(BaseModel):
@@ -38,6 +77,10 @@ class _Event(BaseModel):
     event_id: str = Field(min_length=1, max_length=ID_LEN, description="Unique id of this event.")
     tenant: str = Field(default="default", min_length=1, max_length=TENANT_LEN)
     occurred_at: dt.datetime = Field(description="When it happened in the source system (ISO-8601).")
+    attributes: dict[AttributeKey, AttributeValue] | None = Field(
+        default=None, max_length=MAX_ATTRIBUTES,
+        description="Extra source fields carried along (e.g. a CRM's custom fields), kept in the "
+                    "event log; no core metric reads them.")
 
     @field_validator("occurred_at", "first_response_at", mode="after", check_fields=False)
     @classmethod
@@ -67,14 +110,6 @@ class DealEvent(_Event):
     engaged_on: dt.date | None = None
     closed_on: dt.date | None = None
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_float_rounding(cls, v: Any) -> Any:
-        # JSON floats reach us as Python floats; repr() is their shortest exact decimal text.
-        if isinstance(v, float):
-            return Decimal(repr(v))
-        return v
-
     @model_validator(mode="after")
     def _consistent(self) -> DealEvent:
         if self.closed_on is not None and self.engaged_on is not None:
@@ -82,7 +117,7 @@ class DealEvent(_Event):
                 raise ValueError(
                     f"closed_on {self.closed_on} is before engaged_on {self.engaged_on}"
                 )
-        if self.status != "open" and self.amount is None:
+        if self.status in ("won", "lost") and self.amount is None:
             raise ValueError(f"a {self.status} deal needs an amount (0 is allowed)")
         return self
 
@@ -155,8 +190,42 @@ def _instant(t: dt.datetime) -> dt.datetime:
 
 
 def parse_event(data: str | bytes) -> AnyEvent:
-    """Parse and validate one JSON event; raises :class:`pydantic.ValidationError`."""
-    return EVENT_ADAPTER.validate_json(data)
+    """Parse and validate one JSON event; raises :class:`pydantic.ValidationError`.
+
+    Amounts written as JSON numbers are read exactly, whatever their number of digits."""
+    float_money_seen()  # forget a flag a validation outside this function may have left
+    try:
+        ev = EVENT_ADAPTER.validate_json(data)
+    except ValidationError:
+        if not float_money_seen():
+            raise
+        return parse_exact(data)
+    return parse_exact(data) if float_money_seen() else ev
+
+
+def float_money_seen() -> bool:
+    """Whether a money field was given a float since the last call (and forget it)."""
+    if _float_money.get():
+        _float_money.set(False)
+        return True
+    return False
+
+
+def parse_exact(data: str | bytes) -> AnyEvent:
+    """Validate a JSON event whose numbers are read as exact decimals (``json.loads`` with
+    ``parse_float=Decimal``): slower than :data:`EVENT_ADAPTER`'s ``validate_json``, which reads
+    them as floats, so it is only used for a text that had a money field written that way.
+    Raises :class:`pydantic.ValidationError`."""
+    try:
+        obj = json.loads(data, parse_float=Decimal)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):  # not JSON, or not an object: validate_json says why
+        return EVENT_ADAPTER.validate_json(data)
+    try:
+        return EVENT_ADAPTER.validate_python(obj)
+    finally:
+        _float_money.set(False)
 
 
 def event_json_schema() -> dict[str, Any]:

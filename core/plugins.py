@@ -350,10 +350,12 @@ class Plugins:
             self._commands.add(key)
             self._caller("attain_register_commands", plugin)(cli=cli)
 
-    def follower(self, tenant: str, grouping: str, fmt: str) -> Callable[[], int] | None:
+    def follower(self, tenant: str, grouping: str, fmt: str, max_rows: int | None = None,
+                 timeout: float | None = None) -> Callable[[], int] | None:
         """``attain_follow_kpis``: what ``attain kpi --follow`` runs, or None (no stream plugin)."""
         hc = self.pm.hook.attain_follow_kpis
-        result: Callable[[], int] | None = hc(tenant=tenant, grouping=grouping, fmt=fmt)
+        result: Callable[[], int] | None = hc(tenant=tenant, grouping=grouping, fmt=fmt,
+                                               max_rows=max_rows, timeout=timeout)
         return result
 
     def record_error(self, plugin: str, where: str, exc: BaseException | None = None) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 
-from .models import EVENT_ADAPTER, AnyEvent
+from .models import EVENT_ADAPTER, AnyEvent, float_money_seen, parse_event
 from .records import Record
 
 CONFLICT_REASON = "event_id reused with different content (the first event with this id is kept)"
@@ -41,7 +41,7 @@ def same_content(first: str | AnyEvent, payload: str | None, event: AnyEvent) ->
         if first == payload:
             return True
         try:
-            first = EVENT_ADAPTER.validate_json(first)
+            first = parse_event(first)
         except ValidationError:  # stored under an older model: compare as text only
             return False
     if type(first) is not type(event):
@@ -68,7 +68,6 @@ def validate_records(
     good: list[tuple[Record, AnyEvent]] = []
     bad: list[tuple[Record, str]] = []
     keep = good.append
-    validate_json = EVENT_ADAPTER.validate_json
     first: str | None = None
     mixed = False
     for rec in records:
@@ -78,9 +77,10 @@ def validate_records(
         p = rec.payload
         try:
             if isinstance(p, (str, bytes)):
-                ev = validate_json(p)
+                ev = parse_event(p)  # (amounts written as JSON floats are read exactly)
             elif isinstance(p, Mapping):
                 ev = EVENT_ADAPTER.validate_python(p)
+                float_money_seen()  # a Python float is taken as it is (its repr)
             else:
                 ev = p
         except ValidationError as exc:

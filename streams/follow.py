@@ -26,6 +26,14 @@ def decode_update(value: bytes) -> dict[str, Any]:
     return data
 
 
+def _shown(column: str, value: Any) -> str:
+    """A figure as ``attain kpi``'s table shows it (a JSON integer is a Decimal like the others:
+    an amount of 300 is 300.00, a count of 1200 is 1,200)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    return output.money(value) if column in MONEY else output.plain(value)
+
+
 class _Printer:
     def __init__(self, by: str, fmt: str, out: IO[str]) -> None:
         self.by, self.fmt, self.out = by, fmt, out
@@ -44,8 +52,7 @@ class _Printer:
             self.out.write(output.to_csv([shown], ["key", *self.columns, "computed_at"]).split("\n", 1)[1])
         else:
             key = "–" if shown["key"] is None else shown["key"]
-            figures = "  ".join(
-                f"{c}={output.money(shown[c]) if c in MONEY else output.plain(shown[c])}" for c in self.columns)
+            figures = "  ".join(f"{c}={_shown(c, shown[c])}" for c in self.columns)
             self.out.write(f"{computed_at}  {self.by}={key}  {figures}\n")
         self.out.flush()
 

@@ -24,7 +24,8 @@ def attain_register_commands(cli: typer.Typer) -> None:
 
 
 @hookimpl
-def attain_follow_kpis(tenant: str, grouping: str, fmt: str) -> Callable[[], int]:
+def attain_follow_kpis(tenant: str, grouping: str, fmt: str, max_rows: int | None,
+                       timeout: float | None) -> Callable[[], int]:
     from .cli import follow_kpis
 
-    return lambda: follow_kpis(tenant=tenant, by=grouping, fmt=fmt)
+    return lambda: follow_kpis(tenant=tenant, by=grouping, fmt=fmt, max_rows=max_rows, timeout=timeout)

@@ -89,14 +89,15 @@ def load_json(text: str) -> Any:
 
 class CliRunner:
     """Runs ``attain --db URL ARGS…`` in-process (typer's runner) and resets the command-line
-    state after each call.
+    state after each call. With ``db_url=None`` no ``--db`` is given (the command picks its
+    database itself: ``ATTAIN_DB`` or the data directory).
 
     ``cli("kpi", "--by", "rep")`` returns the click result and, unless ``ok=False``, asserts the
     command succeeded (showing its output when it did not); ``cli.json(...)`` parses stdout with
     exact numbers.
     """
 
-    def __init__(self, db_url: str, app: Any = None) -> None:
+    def __init__(self, db_url: str | None, app: Any = None) -> None:
         from attain.core.cli import build_app
         from typer.testing import CliRunner as TyperRunner
 
@@ -108,7 +109,7 @@ class CliRunner:
                  env: dict[str, str] | None = None) -> Any:
         from attain.core.cli_kit import state
 
-        argv = ["--db", self.db_url, *args]
+        argv = ["--db", self.db_url, *args] if self.db_url is not None else list(args)
         try:
             result = self.runner.invoke(self.app, argv, input=input, env=env)
         finally:

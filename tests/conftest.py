@@ -15,6 +15,7 @@ from attain.core.engine import Engine
 from attain.core.plugins import get_plugins
 from attain.core.store import Store
 from testkit import BUNDLED_DIR, Cli, postgres_base_url, postgres_database
+from testkit import pytest_runtest_makereport as pytest_runtest_makereport  # on CI a skip fails
 
 # The suite decides which plugins load and where data goes; a developer's shell settings must not
 # leak in (tests that need them set them with monkeypatch and reset the plugin manager).
@@ -91,3 +92,15 @@ def cli(db_url: str) -> Cli:
 def make_cli() -> Callable[[str], Cli]:
     """Factory for a CLI runner on any database URL."""
     return Cli
+
+
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The CLI's rich consoles print at a fixed 320 columns, so no table cell is cut short."""
+    from attain.core import cli as cli_module
+    from rich.console import Console
+
+    width = 320
+    monkeypatch.setattr(cli_module, "console", Console(width=width, color_system=None))
+    monkeypatch.setattr(cli_module, "err", Console(width=width, color_system=None, stderr=True))
+    return width

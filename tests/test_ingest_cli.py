@@ -222,7 +222,7 @@ def test_schema_describes_the_four_event_types(make_cli: Any, sqlite_url: str) -
     by_type = {v["properties"]["type"]["const"]: v for v in variants}
     assert {"event_id", "occurred_at", "deal_id", "version", "owner", "stage",
             "status"} <= set(by_type["deal"]["required"])
-    assert by_type["deal"]["properties"]["status"]["enum"] == ["open", "won", "lost"]
+    assert by_type["deal"]["properties"]["status"]["enum"] == ["open", "won", "lost", "deleted"]
     # Every valid line of the ingest tests only uses properties the schema declares.
     for ev in [*VALID.values(), *TENANT_LINES]:
         assert set(ev) <= set(by_type[ev["type"]]["properties"]), ev

@@ -3,9 +3,11 @@ bundled data imported once into a SQLite template, and the ``attain`` CLI run in
 
 PostgreSQL comes from ``ATTAIN_TEST_POSTGRES_URL`` (``scripts/postgres start`` prints it). Every
 test gets a database of its own, created on that URL's server and dropped afterwards, so
-concurrent test runs against the same server do not see each other's data. Without the variable
-the PostgreSQL tests are skipped, except on CI (``CI=true``) where they fail: CI must never pass
-by silently not testing PostgreSQL.
+concurrent test runs against the same server do not see each other's data.
+
+A missing test server (PostgreSQL, Kafka) skips its tests on a developer's machine and fails them
+on CI (``CI=true``): :func:`missing_server`. CI must never pass by silently not testing something,
+so on CI every skip is a failure (:func:`pytest_runtest_makereport`, used by conftest.py).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from attain.core import cli as cli_module
@@ -31,19 +33,36 @@ PG_ENV = "ATTAIN_TEST_POSTGRES_URL"
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "core" / "data" / "crm-sales-opportunities"
 
 
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+def on_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the tests run on CI: ``CI`` is ``true``, ``1`` or ``yes`` (any case)."""
+    env = os.environ if environ is None else environ
+    return env.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing_server(message: str, environ: Mapping[str, str] | None = None) -> NoReturn:
+    """A server the test needs is not there: skip on a developer's machine, fail on CI."""
+    if on_ci(environ):
+        pytest.fail(f"{message} (CI=true: these tests must run on CI, never be skipped)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """On CI a skipped test fails (whatever skipped it): nothing may pass there untested."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and on_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped on CI (CI=true), where every test must run: {reason}"
+    return report
 
 
 def postgres_base_url() -> str:
     """The server URL from the environment; skips (locally) or fails (on CI) without it."""
     url = os.environ.get(PG_ENV, "").strip()
     if not url:
-        msg = (f"{PG_ENV} is not set: run `scripts/postgres start` and export {PG_ENV} "
-               "with the URL it prints to run the PostgreSQL tests")
-        if _on_ci():
-            pytest.fail(f"{msg} (CI=true: the PostgreSQL tests must run on CI)", pytrace=False)
-        pytest.skip(msg)
+        missing_server(f"{PG_ENV} is not set: run `scripts/postgres start` and export {PG_ENV} "
+                       "with the URL it prints to run the PostgreSQL tests")
     return url
 
 
@@ -104,3 +123,40 @@ class Cli(CliRunner):
 def load_json(text: str) -> Any:
     """JSON with exact numbers: decimals as Decimal, integers as int."""
     return json.loads(text, parse_float=Decimal)
+
+
+def table_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of a table rich printed (its default box), cells stripped.
+
+    A row whose cells wrap over several lines is one row: a line with an empty first cell
+    continues the row above, each cell's parts joined with a space (the header likewise)."""
+
+    def joined(first: list[str], more: list[str]) -> list[str]:
+        return [" ".join(p for p in (a, b) if p) for a, b in zip(first, more, strict=True)]
+
+    header: list[str] = []
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("┃"):
+            cells = [c.strip() for c in s.strip("┃").split("┃")]
+            header = joined(header, cells) if header else cells
+        elif s.startswith("│"):
+            cells = [c.strip() for c in s.strip("│").split("│")]
+            if rows and cells[0] == "":
+                rows[-1] = joined(rows[-1], cells)
+            else:
+                rows.append(cells)
+    return header, rows
+
+
+def money(v: Decimal | None) -> str:
+    """How tables show an amount: 1,234.50, or – for null."""
+    return "–" if v is None else f"{v:,.2f}"
+
+
+def plain(v: Decimal | None) -> str:
+    """How tables show a count or a ratio: 1,234 / 0.6315 / – (null)."""
+    if v is None:
+        return "–"
+    return f"{int(v):,}" if v == v.to_integral_value() else format(v.normalize(), "f")

@@ -1,5 +1,20 @@
-"""The ``crm_salesforce`` plugin.
+"""The ``crm_salesforce`` plugin: ``attain sync salesforce`` (docs/salesforce.md).
 
-Registered through the ``attain`` entry-point group like any partner plugin. Its capability is
-tracked in its own issue; until then it implements no hook, so loading it changes nothing.
+Modules, one job each: ``config`` (settings and secrets), ``auth`` (OAuth token), ``client``
+(REST calls, retries, quota), ``soql`` (query text), ``mapping`` (the per-tenant YAML mapping),
+``records`` (records → events and dimensions), ``state`` (high-water marks, facts sent),
+``sinks`` (engine, Kafka, dry run), ``sync`` (one run), ``cli`` (the command).
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from attain.core import hookimpl
+
+
+@hookimpl
+def attain_register_commands(cli: Any) -> None:
+    from .cli import register
+
+    register(cli)

@@ -2,7 +2,8 @@
 
 * ``kafka_bootstrap`` (session): ``$ATTAIN_KAFKA_BOOTSTRAP`` if set (scripts/test sets it), else
   ``scripts/kafka start`` on ``$ATTAIN_KAFKA_PORT`` (the script's default port otherwise), stopped
-  again at the end of the session if this fixture started it.
+  again at the end of the session if this fixture started it. Without either (no Java), the Kafka
+  tests are skipped on a developer's machine and fail on CI (``CI=true``).
 * ``stream`` (per test): a unique topic prefix and Faust app id, so tests never see each other's
   messages or consumer groups; helpers (streamkit.py) run ``attain`` commands and workers as
   subprocesses and wait by polling the store.
@@ -14,22 +15,40 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from testkit import missing_server
 
 from .streamkit import DATA, ROOT, StreamEnv, kafka_env, kpis_of, run_attain
 
 
+def kafka_plan(environ: Mapping[str, str], have_java: bool) -> tuple[str, str]:
+    """How the session gets its broker: ``("given", address)`` from ``ATTAIN_KAFKA_BOOTSTRAP``,
+    ``("start", "")`` when Java can run ``scripts/kafka``, else ``("missing", why)`` (then the
+    Kafka tests skip on a developer's machine and fail on CI: testkit.missing_server)."""
+    given = environ.get("ATTAIN_KAFKA_BOOTSTRAP", "").strip()
+    if given:
+        return "given", given
+    if have_java:
+        return "start", ""
+    return "missing", ("no ATTAIN_KAFKA_BOOTSTRAP and no Java to run scripts/kafka: run "
+                       "`scripts/kafka start` and export ATTAIN_KAFKA_BOOTSTRAP with the address it prints")
+
+
+def have_java() -> bool:
+    return shutil.which(os.environ.get("JAVA", "java")) is not None or bool(os.environ.get("JAVA_HOME"))
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    given = os.environ.get("ATTAIN_KAFKA_BOOTSTRAP", "").strip()
-    if given:
-        yield given
+    how, detail = kafka_plan(os.environ, have_java())
+    if how == "given":
+        yield detail
         return
-    if shutil.which(os.environ.get("JAVA", "java")) is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no ATTAIN_KAFKA_BOOTSTRAP and no Java to run scripts/kafka")
+    if how == "missing":
+        missing_server(detail)
     status = subprocess.run([str(ROOT / "scripts" / "kafka"), "status"], capture_output=True, text=True,
                             env=kafka_env())
     started = status.returncode != 0

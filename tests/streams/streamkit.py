@@ -286,3 +286,51 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Lines:
+    """The standard output of a running command, line by line, read on a thread (so the test can
+    wait for a line with a deadline instead of blocking on the pipe)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        import queue
+        import threading
+
+        self.proc = proc
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self._queue.put(line.rstrip("\n"))
+            self._queue.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def until(self, what: str, cond: Callable[[list[str]], bool], timeout: float = 120) -> list[str]:
+        """Collect lines until ``cond(every line so far)`` holds; fails after ``timeout`` seconds
+        or when the command ends first."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while not cond(self.seen):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; lines:\n"
+                                     + "\n".join(self.seen[-20:]))
+            try:
+                line = self._queue.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            if line is None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"the command ended ({self.proc.wait()}) before {what}; lines:\n"
+                                     + "\n".join(self.seen[-20:]) + f"\nstderr:\n{err[-3000:]}")
+            self.seen.append(line)
+        return self.seen
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)

@@ -16,7 +16,7 @@ import pytest
 from attain.core.engine import Engine
 from attain.core.kpi import GROUPINGS
 from attain.core.store import Store
-from sqlalchemy import text
+from testkit import postgres_base_url, postgres_database
 
 from .streamkit import (
     BUNDLED_EVENTS,
@@ -282,7 +282,8 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
     assert m[f"attain_stream_events_total{{{lab}}}"] == sum(
         m[f"attain_stream_{k}_total{{{lab}}}"] for k in ("accepted", "duplicates", "stale", "rejected"))
     assert m[f"attain_stream_rejected_total{{{lab}}}"] == 0
-    assert m[f"attain_stream_batches_total{{{lab}}}"] >= BUNDLED_EVENTS / 500
+    # at most 500 events a batch, at least one (how Faust cuts them is its own business)
+    assert BUNDLED_EVENTS / 500 <= m[f"attain_stream_batches_total{{{lab}}}"] <= BUNDLED_EVENTS
     assert {p: m[f'attain_stream_next_offset{{{lab},partition="{p}"}}'] for p in ends} == ends
     assert sum(ends.values()) == BUNDLED_EVENTS
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
@@ -340,7 +341,10 @@ from attain.core import Metric, hookimpl
 
 
 def _contribute(deal):
-    if deal.deal_id.endswith("7"):
+    # Only a deal's final snapshot (version 3, Won or Lost): it is contributed exactly once, in
+    # the batch that accepts it, and never retracted, so the failures can be counted exactly
+    # however the stream is cut into batches.
+    if deal.deal_id.endswith("7") and deal.version == 3:
         raise RuntimeError("flaky contribute")
     return {"n": 1}
 
@@ -386,14 +390,16 @@ def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> Non
     stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
 
     c = counters(url, "default")
-    assert c[ACCEPTED] == BUNDLED_EVENTS  # every event processed despite the failures
-    deals_7 = len({json.loads(line)["deal_id"] for line in bundled_lines()
-                   if json.loads(line)["deal_id"].endswith("7")})
-    assert c['attain_plugin_errors_total{plugin="flaky",hook="contribute"}'] >= deals_7 > 0
-    deals_3 = len({json.loads(line)["deal_id"] for line in bundled_lines()
-                   if json.loads(line)["deal_id"].endswith("3")})
-    # attain_event_received raises for every event of those deals (1 to 3 versions each)
-    assert c['attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}'] >= deals_3 > 0
+    # every event processed once despite the failures (no redelivery: a single worker)
+    assert c[ACCEPTED] == outcomes(url, "default") == BUNDLED_EVENTS
+    events = [json.loads(line) for line in bundled_lines()]
+    closed_7 = sum(1 for e in events if e["deal_id"].endswith("7") and e["version"] == 3)
+    of_3 = sum(1 for e in events if e["deal_id"].endswith("3"))  # every version of those deals
+    assert closed_7 > 0 and of_3 > 0
+    errors = {k: v for k, v in c.items() if k.startswith("attain_plugin_errors_total")}
+    assert errors == {'attain_plugin_errors_total{plugin="flaky",hook="contribute"}': closed_7,
+                      'attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}': of_3}
+    assert counters(embedded, "default") == {ACCEPTED: BUNDLED_EVENTS, **errors}
     assert "plugin 'flaky' failed in attain_event_received" in worker.stderr()
     assert worker.stop() == 0
 
@@ -402,7 +408,8 @@ def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> Non
     got, want = (json.loads(python_with(KPIS_JSON, u, plugin_env), parse_float=Decimal)
                  for u in (url, embedded))
     assert got == want
-    assert "flaky_deals" in want["rep"][0]
+    # flaky_deals counts every deal but the closed ones ending in 7 (8,800 deals in all).
+    assert got["all"][0]["flaky_deals"] == len({e["deal_id"] for e in events}) - closed_7
 
 
 def python_with(code: str, arg: str, env: dict[str, str]) -> str:
@@ -417,27 +424,16 @@ def python_with(code: str, arg: str, env: dict[str, str]) -> str:
 
 @pytest.mark.postgres
 def test_bundled_data_set_on_postgresql(stream: StreamEnv, embedded_kpis: dict) -> None:
-    url = os.environ.get("ATTAIN_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ATTAIN_TEST_POSTGRES_URL is not set (scripts/postgres start)")
-    tenant = f"stream-{uuid.uuid4().hex[:8]}"
-    try:
+    """A worker writing to a real PostgreSQL (a database of its own on the test server, which
+    must be there: without ATTAIN_TEST_POSTGRES_URL this skips locally and fails on CI)."""
+    with postgres_database(postgres_base_url()) as url:
+        tenant = f"stream-{uuid.uuid4().hex[:8]}"
         stream.attain(["--db", url, "publish", "crm-csv", str(DATA), "--tenant", tenant])
         worker = stream.start_worker(url)
         stream.wait("every event processed", lambda: outcomes(url, tenant) >= BUNDLED_EVENTS)
         assert_same_kpis(kpis_of(url, tenant), embedded_kpis)
         assert counters(url, tenant)[ACCEPTED] == BUNDLED_EVENTS
         assert worker.stop() == 0
-    finally:
-        store = Store(url, run_migrations=False)
-        try:
-            with store.engine.begin() as conn:
-                for table in ("events", "deals", "kpi_cells", "deadletters", "reps", "accounts",
-                              "products", "counters", "meta"):
-                    conn.execute(text(f"DELETE FROM {table} WHERE tenant = :t"), {"t": tenant})
-                conn.execute(text("DELETE FROM stream_offsets WHERE group_id = :g"), {"g": stream.app_id})
-        finally:
-            store.dispose()
 
 
 def test_publish_keys_events_by_tenant_and_entity(stream: StreamEnv) -> None:

@@ -17,6 +17,7 @@ from attain.streams import codec
 from attain.streams.config import StreamConfig
 from attain.streams.kpiview import KpiView
 
+from .conftest import kafka_plan
 from .streamkit import DATA
 
 
@@ -207,3 +208,13 @@ def test_docs_streams_md_names_every_setting_and_metric() -> None:
     assert len(metrics) >= 10 and not metrics - documented
     assert all(m.endswith("_total") for m in metrics
                if f"# TYPE {m} counter" in Stats().prometheus("a", 0, {}))
+
+
+def test_how_the_kafka_tests_get_a_broker() -> None:
+    """The decision of the kafka_bootstrap fixture (conftest.py); "missing" skips locally and fails
+    on CI (testkit.missing_server, tests/test_ci_rules.py)."""
+    assert kafka_plan({"ATTAIN_KAFKA_BOOTSTRAP": " 127.0.0.1:9392 "}, have_java=False) == (
+        "given", "127.0.0.1:9392")
+    assert kafka_plan({"ATTAIN_KAFKA_BOOTSTRAP": ""}, have_java=True) == ("start", "")
+    how, why = kafka_plan({}, have_java=False)
+    assert how == "missing" and "ATTAIN_KAFKA_BOOTSTRAP" in why and "Java" in why
