@@ -24,6 +24,7 @@ COPY pyproject.toml README.md ./
 COPY core ./core
 COPY plugins ./plugins
 COPY streams ./streams
+COPY testing ./testing
 # Pinned dependencies: when the lock file lands (packaging issue), COPY it here and add
 # `--constraint <lock file>` to this line (or export it with `uv export --frozen` and use that).
 RUN python -m pip wheel --wheel-dir /wheels ".[postgres,streams]"
