@@ -25,9 +25,13 @@ COPY core ./core
 COPY plugins ./plugins
 COPY streams ./streams
 COPY testing ./testing
-# Pinned dependencies: when the lock file lands (packaging issue), COPY it here and add
-# `--constraint <lock file>` to this line (or export it with `uv export --frozen` and use that).
-RUN python -m pip wheel --wheel-dir /wheels ".[postgres,streams]"
+# The committed lock: the image gets exactly the versions CI tested (uv exports it as pip
+# constraints; uv itself is pinned like scripts/uv's copy).
+COPY uv.lock ./
+RUN python -m pip install "uv==0.13.9" \
+ && uv export --frozen --no-hashes --no-emit-project --extra postgres --extra streams \
+        --output-file /tmp/constraints.txt \
+ && python -m pip wheel --wheel-dir /wheels --constraint /tmp/constraints.txt ".[postgres,streams]"
 
 # -- final: the runtime --------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -42,6 +42,32 @@ app.add_typer(deadletter_app, name="deadletter")
 
 
 
+#: the dependencies ``attain --version`` reports (the ones a bug report most often needs)
+VERSION_OF = ("pydantic", "SQLAlchemy", "alembic", "pluggy", "typer", "faust-streaming", "aiokafka",
+              "psycopg")
+
+
+def version_text() -> str:
+    """``attain X.Y.Z`` and the installed versions of the key dependencies (or "not installed")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"attain {of('attain')} (Python {sys.version.split()[0]})"]
+    lines += [f"  {dist} {of(dist)}" for dist in VERSION_OF]
+    return "\n".join(lines)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -49,6 +75,9 @@ def _root(
                                            "or a SQLite file in your data directory).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (also "
                                         "ATTAIN_DEBUG=1).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version of Attain and of its key "
+                                          "dependencies, and exit.")] = False,
 ) -> None:
     state.use(db)
     if debug:
