@@ -46,7 +46,7 @@ def clone(into: Path) -> Path:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        env = {**os.environ, "XDG_DATA_HOME": str(base / "data"), "COLUMNS": "80"}
+        env = {**os.environ, "XDG_DATA_HOME": str(base / "data"), "COLUMNS": "300"}  # (no wrapped lines)
         env.pop("VIRTUAL_ENV", None)
         a = clone(base / "a")
         pip_venv, _ = timed([sys.executable, "-m", "venv", ".venv"], a, env)
