@@ -24,6 +24,16 @@ for _var in ("ATTAIN_LOAD_PLUGINS", "ATTAIN_DISABLE_PLUGINS", "ATTAIN_DATABASE_U
 BACKENDS = ("sqlite", "postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test`` runs ``-n 2 --dist loadgroup``) the tests that drive
+    the real Kafka broker run one after another on one worker (they start stream workers and
+    time their consumers: two at once on a small machine only make both slower), while the other
+    worker runs everything else."""
+    for item in items:
+        if item.get_closest_marker("kafka") is not None:
+            item.add_marker(pytest.mark.xdist_group("kafka"))
+
+
 @contextmanager
 def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
     """The URL of a new, empty database of ``backend`` (``sqlite`` or ``postgresql``)."""
