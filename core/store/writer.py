@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..models import DealEvent
+from ..periods import naive_utc
 from ..records import Record, storable_payload
 from .cells import CellKey, cell_id, dumps_components, loads_components
 from .schema import DeadLetterRow
@@ -46,16 +47,6 @@ def database_reason(exc: BaseException) -> str:
     return f"cannot be stored: {type(orig).__name__}: {first}"[:1000]
 
 
-_NO_OFFSET = dt.timedelta(0)
-
-
-def naive_utc(t: dt.datetime) -> dt.datetime:
-    """``t`` in UTC without tzinfo (how the store keeps times); a naive time is taken as UTC."""
-    if t.tzinfo is None:
-        return t
-    if t.utcoffset() == _NO_OFFSET:
-        return t.replace(tzinfo=None)
-    return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass
