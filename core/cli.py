@@ -420,9 +420,9 @@ def demo(
         return
     err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {escape(url)}")
     board = Table(title="Leaderboard: won revenue by rep")
-    for c, j in (("#", "right"), ("rep", "left"), ("won_revenue", "right"), ("won", "right"),
-                 ("win_rate", "right"), ("avg_deal_size", "right"), ("pipeline_value", "right")):
-        board.add_column(c, justify=j)  # type: ignore[arg-type]
+    # Headers in words (they wrap onto two lines), figures never cut: fits an 80-column terminal.
+    for c in ("#", "rep", "won\nrevenue", "won", "win\nrate", "avg deal\nsize", "pipeline\nvalue"):
+        board.add_column(c, justify="left" if c == "rep" else "right", no_wrap=c != "rep")
     for i, r in enumerate(reps[:10], start=1):
         board.add_row(str(i), Text(str(r["key"])), output.money(r["won_revenue"]), output.plain(r["won_deals"]),
                       output.plain(r["win_rate"]), output.money(r["avg_deal_size"]),
@@ -438,8 +438,10 @@ def demo(
             t.add_row(c, output.money(v) if c in ("won_revenue", "avg_deal_size", "pipeline_value")
                       else output.plain(v))
         console.print(t)
-    console.print(f"Explore: attain --db {url} kpi --by region   (or --by manager, product, sector, quarter)",
-                  markup=False, highlight=False)
+    # soft_wrap: a long database path is never cut by a hard line break (copy and paste works)
+    console.print(f"Explore: attain --db {url} kpi --by region", markup=False, highlight=False,
+                  soft_wrap=True)
+    console.print("(or --by manager, product, sector, quarter)", markup=False, highlight=False)
 
 
 # -- entry point ----------------------------------------------------------------------------------
