@@ -21,7 +21,7 @@ from rich.text import Text
 
 from . import output
 from .batching import batched
-from .cli_kit import FormatOpt, TenantOpt, console, err, state
+from .cli_kit import FormatOpt, TenantOpt, console, err, fitted_tables, state
 from .connectors import ConnectorError, read_through
 from .engine import Engine
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
@@ -241,15 +241,12 @@ def kpi(
         typer.echo(output.to_csv(rows, ["key", *columns]), nl=False)
     else:
         units = {m.name: m.unit for m in engine.metrics(tenant)}
-        table = Table(title=Text(f"KPIs by {by} (tenant {tenant})"))
-        table.add_column(by)
-        for c in columns:
-            table.add_column(c, justify="right")
-        for r in rows:
-            table.add_row(Text(str(r["key"] if r["key"] is not None else "–")),
-                          *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
-                            for c in columns])
-        console.print(table)
+        cells = [[str(r["key"] if r["key"] is not None else "–"),
+                  *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
+                    for c in columns]] for r in rows]
+        for part in fitted_tables(f"KPIs by {by} (tenant {tenant})", [by], columns, cells,
+                                  right=columns, width=console.width):
+            console.print(part)
 
 
 # -- dead letters ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import output
 from .engine import Engine
@@ -92,6 +93,42 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str,
     for r in rows:
         t.add_row(*[output.money(r.get(c)) if c in money else output.plain(r.get(c)) for c in columns])
     return t
+
+
+def fitted_tables(title: str, keys: Sequence[str], columns: Sequence[str],
+                  rows: Sequence[Sequence[str]], right: Sequence[str] = (),
+                  width: int | None = None) -> list[Table]:
+    """``rows`` (the cells of ``keys`` then of ``columns``, as text) as one table, or, when that
+    is wider than ``width`` (the terminal's), as several that each fit: every part repeats the
+    key columns and takes as many of the other columns as fit, in order, titled
+    ``"<title>: columns 1–5 of 21"``. No figure is ever cut."""
+    width = width or console.width
+    n = len(keys)
+    need = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate([*keys, *columns])]
+    base = 1 + sum(need[:n])
+    parts: list[list[int]] = [[]]
+    used = base
+    for i in range(n, n + len(columns)):
+        if parts[-1] and used + need[i] > width:
+            parts.append([])
+            used = base
+        parts[-1].append(i)
+        used += need[i]
+    tables = []
+    for part in parts:
+        first, last = part[0] - n + 1, part[-1] - n + 1
+        span = f"column {first}" if first == last else f"columns {first}–{last}"
+        label = title if len(parts) == 1 else f"{title}: {span} of {len(columns)}"
+        t = Table(title=Text(label))
+        for h in keys:
+            t.add_column(h)
+        for i in part:
+            h = columns[i - n]
+            t.add_column(h, justify="right" if h in right else "left", no_wrap=True)
+        for r in rows:
+            t.add_row(*[Text(r[i]) for i in range(n)], *[Text(r[i]) for i in part])
+        tables.append(t)
+    return tables
 
 
 def error_line(message: str, soft_wrap: bool = False) -> None:

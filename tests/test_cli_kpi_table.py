@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from attain.core.engine import Engine
 from attain.core.models import Product
 from attain.core.plugins import get_plugins
@@ -56,7 +57,8 @@ EXPECTED = [
 ]
 
 
-def test_kpi_table_shows_every_figure(cli: Cli, tmp_path: Path, wide: int) -> None:
+def ingest_events(cli: Cli, tmp_path: Path) -> None:
+    """EVENTS, with the catalogue that prices the open deal."""
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
     store = Store(cli.db_url)
@@ -67,6 +69,10 @@ def test_kpi_table_shows_every_figure(cli: Cli, tmp_path: Path, wide: int) -> No
         store.dispose()
     assert cli("ingest", str(path), "--quiet").stdout.strip() == (
         "accepted 7, duplicates 0, stale 0, conflicts 0, rejected 0")
+
+
+def test_kpi_table_shows_every_figure(cli: Cli, tmp_path: Path, wide: int) -> None:
+    ingest_events(cli, tmp_path)
     out = cli("kpi").stdout  # --by rep is the default
     assert out.splitlines()[0].strip() == "KPIs by rep (tenant default)"
     header, rows = table_rows(out)
@@ -104,3 +110,39 @@ def test_follow_limits_need_follow(cli: Cli) -> None:
     for args in (("--max-updates", "3"), ("--timeout", "5")):
         result = cli("kpi", *args, ok=False)
         assert result.exit_code == 2 and "only with --follow" in " ".join(result.output.split())
+
+
+def test_a_narrow_terminal_gets_the_table_in_parts_that_fit(cli: Cli, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns the 20-odd KPI columns do not fit one table: they come in parts, each with
+    the rep column and as many KPI columns as fit, every figure whole, no line over 80."""
+    from attain.core import cli as cli_module
+    from rich.console import Console
+
+    monkeypatch.setattr(cli_module, "console", Console(width=80, color_system=None))
+    ingest_events(cli, tmp_path)
+    out = cli("kpi").stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    # each part: its title (centred over the part, so it may wrap), then the table
+    parts: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        if line.strip() and line.strip()[0] not in "┏┃┡│└":
+            if not parts or parts[-1][1]:
+                parts.append(("", []))
+            parts[-1] = (f"{parts[-1][0]} {line.strip()}".strip(), parts[-1][1])
+        else:
+            parts[-1][1].append(line)
+    assert len(parts) >= 3
+    merged: dict[str, dict[str, str]] = {}
+    seen: list[str] = []
+    for title, lines in parts:
+        header, rows = table_rows("\n".join(lines))
+        assert header[0] == "rep"
+        first = len(seen) + 1
+        seen += header[1:]
+        want = f"column {first}" if len(header) == 2 else f"columns {first}–{len(seen)}"
+        assert title == f"KPIs by rep (tenant default): {want} of {len(COLUMNS) - 1}"
+        for r in rows:
+            merged.setdefault(r[0], {"rep": r[0]}).update(dict(zip(header, r, strict=True)))
+    assert seen[:8] == COLUMNS[1:9] and sorted(seen) == sorted(COLUMNS[1:])
+    assert list(merged.values()) == [{c: row[c] for c in COLUMNS} for row in EXPECTED]
