@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,7 +151,6 @@ class Plugins:
         self.distributions: dict[str, tuple[str | None, str | None]] = {CORE: ("attain", _version())}
         self.errors: Counter[tuple[str, str]] = Counter()
         self._callers: dict[tuple[str, str], Any] = {}
-        self._commands: set[tuple[int, str]] = set()
         #: ``(plugin, module)`` of every hookspec module plugins added (for the hook reference)
         self.hookspec_modules: list[tuple[str, Any]] = []
         if os.environ.get("ATTAIN_TRACE_PLUGINS", "") not in ("", "0", "false"):
@@ -343,11 +343,13 @@ class Plugins:
     def register_commands(self, cli: typer.Typer) -> None:
         """``attain_register_commands`` on ``cli``: once per plugin and application, however
         often it is called (a plugin's commands are never added twice)."""
+        # Kept with the application, not with this manager: a new manager (after
+        # reset_plugins) must not add the commands an earlier one added to the same app.
+        done = _registered_commands.setdefault(cli, set())
         for plugin in self._implementers("attain_register_commands"):
-            key = (id(cli), plugin)
-            if key in self._commands:
+            if plugin in done:
                 continue
-            self._commands.add(key)
+            done.add(plugin)
             self._caller("attain_register_commands", plugin)(cli=cli)
 
     def follower(self, tenant: str, grouping: str, fmt: str, max_rows: int | None = None,
@@ -407,6 +409,10 @@ def get_plugins() -> Plugins:
         if _plugins is None:
             _plugins = Plugins()
         return _plugins
+
+
+#: the plugins whose commands were added to each application (``register_commands``)
+_registered_commands: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def reset_plugins() -> None:

@@ -19,7 +19,7 @@ dicts) and compare the engine's rows with these. The rules, as the README states
 * Groupings: ``rep`` the owner (a lead without owner: null), ``manager``/``region`` from the
   roster (null off the roster), ``product``, ``series`` from the catalogue, ``account``,
   ``sector`` from the account list, ``quarter`` of ``closed_on`` for deals (null when open) and
-  of the ``occurred_at`` date, as written, for facts; ``all``. A fact has no product.
+  of the UTC day of ``occurred_at`` for facts (a naive time is UTC); ``all``. A fact has no product.
 * Rows are sorted by won revenue, then key, both descending (a null key sorts as "").
 
 Rounding is done on exact fractions (:class:`fractions.Fraction`), so it cannot share a
@@ -211,7 +211,7 @@ def reference_kpis(events: Iterable[str | bytes | Mapping[str, Any]], ref: RefDa
             groups[key].deals.append(d)
         for f in facts:
             key = _key(g, ref, f.get("owner"), None, f.get("account"),
-                       _quarter(_moment(f["occurred_at"]).date()))
+                       _quarter(_utc(_moment(f["occurred_at"])).astimezone(dt.UTC).date()))
             groups[key].facts.append(f)
         rows = []
         for key, grp in groups.items():
