@@ -163,7 +163,7 @@ def test_a_generated_connector_works_from_a_fresh_virtualenv(cli: CliRunner, tmp
                         "test_contract_secrets_never_in_logs"]
 
     # attain import through it: three deals, one won then deleted, one won, one open
-    deals = [
+    deals: list[dict[str, Any]] = [
         {"id": "A1", "owner": "Ann", "amount": "1200.50", "stage": "Closed Won", "status": "won",
          "closed_on": "2024-02-01", "updated_at": "2024-02-01T10:00:00Z", "deleted": False},
         {"id": "A2", "owner": "Bob", "amount": "800", "stage": "Closed Won", "status": "won",
