@@ -61,6 +61,9 @@ def test_each_kind_is_a_package_with_entry_point_tests_readme_and_ci(cli: CliRun
                                and p.name != "ci.yml")  # every template placeholder rendered
     for py in out.rglob("*.py"):  # valid Python
         compile(py.read_text(), str(py), "exec")
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=out,
+                          capture_output=True, text=True, timeout=120)  # its CI's first step
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
 
 
 def test_bad_names_existing_folders_taken_names_and_kinds_are_one_line_errors(cli: CliRunner,
