@@ -11,7 +11,7 @@ these names, plugins may import the public modules ``attain.core.models`` (event
 Names starting with an underscore and ``attain.core.cli`` are internal.
 """
 
-from .connectors import Batch, Connector, ConnectorError, read_through
+from .connectors import Batch, Connector, ConnectorError, process_batch, read_through
 from .engine import Engine
 from .errors import UserError
 from .kpi import FACT_TYPES, Dimensions, Metric, kpi_rows, quantize, rollup
@@ -36,6 +36,6 @@ __all__ = [
     "ConnectorError", "CustomerEvent", "DealEvent", "Dimensions", "Engine", "ExactDecimal",
     "LeadEvent", "Metric", "Migrations", "Period", "PeriodError", "PluginError", "Plugins",
     "Product", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
-    "get_plugins", "hookimpl", "read_through", "kpi_rows", "parse_event", "parse_period",
+    "get_plugins", "hookimpl", "process_batch", "read_through", "kpi_rows", "parse_event", "parse_period",
     "quantize", "rollup", "upsert", "utc_day",
 ]

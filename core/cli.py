@@ -22,7 +22,7 @@ from rich.text import Text
 from . import output
 from .batching import batched
 from .cli_kit import FormatOpt, TenantOpt, console, err, fitted_tables, state
-from .connectors import ConnectorError, read_through
+from .connectors import ConnectorError, process_batch, read_through
 from .engine import Engine
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
 from .kpi import GROUPINGS
@@ -160,8 +160,9 @@ def import_source(engine: Engine, connector: str, source: str, tenant: str,
     process its records in batches."""
     batch = read_through(engine, connector, source, tenant,
                          warn=lambda w: typer.echo(f"warning: {w}", err=True))
-    return run_records(engine, batch.records, batch.total, tenant, f"importing {connector}",
-                       quiet=quiet)
+    with _progress(disable=quiet) as progress:
+        task = progress.add_task(f"importing {connector}", total=batch.total)
+        return process_batch(engine, batch, tenant, advance=lambda n: progress.advance(task, n))
 
 
 def _lines(stream: IO[bytes], name: str) -> Iterator[Record]:

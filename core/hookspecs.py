@@ -129,7 +129,11 @@ def attain_register_connectors(register: Callable[[Connector], None]) -> None:
     :param register: call ``register(connector)`` with an object that satisfies
         :class:`attain.core.Connector`: a ``name`` (used as ``attain import <name> SOURCE``),
         a ``description`` and ``read(source, tenant)`` returning a :class:`attain.core.Batch`
-        of dimensions and events.
+        of dimensions and events. An incremental connector declares ``read(source, tenant,
+        engine=None)`` to be given the engine (its high-water mark lives in the store) and
+        returns a batch with a ``checkpoint(conn, records)``, run in the transaction of each
+        committed batch of records (docs/connectors.md). Every connector should pass the
+        contract suite of :mod:`attain.testing.contract`.
     :return: nothing; the return value is ignored.
 
     Example::

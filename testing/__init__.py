@@ -27,6 +27,10 @@ Fixtures:
 
 Helpers: the event builders :func:`deal`, :func:`lead`, :func:`activity`, :func:`customer`, and
 :func:`assert_order_independent`.
+
+Connectors: :mod:`attain.testing.contract` is the connector contract suite (a base class whose
+tests every connector's test class inherits: valid events, idempotent re-sync, resumable,
+deletes honoured, secrets never in logs; docs/connectors.md).
 """
 
 from __future__ import annotations

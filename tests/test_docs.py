@@ -1,5 +1,6 @@
 """docs/hooks.md is generated from the hook specifications (and is current), every hook is
-documented there, and the code examples of docs/hooks.md and docs/plugins.md work."""
+documented there, and the code examples of docs/hooks.md and docs/plugins.md work (those of
+docs/connectors.md compile)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def test_hook_section_names_every_parameter_and_the_return_value(hook: str) -> N
 
 
 @pytest.mark.parametrize("path,line,code", [
-    pytest.param(p, n, c, id=f"{p.name}:{n}") for p in (GUIDE, DOC) for n, c in python_blocks(p)])
+    pytest.param(p, n, c, id=f"{p.name}:{n}") for p in (GUIDE, DOC, DOCS / "connectors.md")
+    for n, c in python_blocks(p)])
 def test_python_examples_compile(path: Path, line: int, code: str) -> None:
     compile(code, f"docs/{path.name}:{line}", "exec")
 

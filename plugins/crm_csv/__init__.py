@@ -13,6 +13,10 @@ Quirks of the data set, and what the connector does about them:
   amount is null, so pipeline value falls back to the product's list price.
 * Lost deals carry close value 0: their amount is 0 (the value at stake is unknown).
 * Won close values differ from list price: revenue uses the close value.
+* A row whose ``deal_stage`` is ``Deleted`` (an export that lists deleted opportunities) is a
+  ``deleted`` deal snapshot at version 4: the deal leaves every KPI, also when an earlier import
+  counted it. A CSV export cannot say more: an opportunity simply missing from a later export is
+  not taken as deleted (the folder may be a partial export).
 * Roster agents without deals are still imported as reps.
 * ``technolgy`` is read as ``technology``; an empty ``subsidiary_of`` means independent.
 

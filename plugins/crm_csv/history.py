@@ -34,6 +34,10 @@ from .reader import Row, Table
 PIPELINE_COLUMNS = ("opportunity_id", "sales_agent", "product", "account", "deal_stage",
                     "engage_date", "close_date", "close_value")
 OPEN_STAGES = {"Prospecting", "Engaging"}
+#: a row of this stage is an opportunity deleted in the CRM (as an export of its recycle bin
+#: lists it): a ``deleted`` snapshot at version 4, newer than any stage, so the deal leaves every
+#: KPI whatever was imported of it before; its close date and value are not read
+DELETED_STAGE = "Deleted"
 
 
 def csv_line(fields: Iterable[str]) -> str:
@@ -66,7 +70,8 @@ def _decimal(v: str | None) -> Decimal | str | None:
 
 def deal_history(row: Row | dict[str, str], products: dict[str, str], as_of: str, tenant: str,
                  ) -> list[dict[str, Any]]:
-    """The snapshots one pipeline row went through: Prospecting → Engaging → Won/Lost."""
+    """The snapshots one pipeline row went through: Prospecting → Engaging → Won/Lost (or, for
+    a deleted opportunity, → a ``deleted`` snapshot at version 4)."""
     opp = (row.get("opportunity_id") or "").strip()
     raw_product = blank(row.get("product"))
     product = products.get(key(raw_product), raw_product) if raw_product else None
@@ -83,7 +88,10 @@ def deal_history(row: Row | dict[str, str], products: dict[str, str], as_of: str
     if engaged and stage != "Prospecting":
         out.append({**base, "event_id": f"crm-csv:{opp}:v2", "version": 2, "stage": "Engaging",
                     "status": "open", "engaged_on": engaged, "occurred_at": engaged})
-    if stage not in OPEN_STAGES:
+    if stage == DELETED_STAGE:
+        out.append({**base, "event_id": f"crm-csv:{opp}:deleted", "version": 4, "stage": stage,
+                    "status": "deleted", "engaged_on": engaged, "occurred_at": closed or as_of})
+    elif stage not in OPEN_STAGES:
         status = {"Won": "won", "Lost": "lost"}.get(stage, stage.lower())
         out.append({**base, "event_id": f"crm-csv:{opp}:v3", "version": 3, "stage": stage,
                     "status": status, "engaged_on": engaged, "closed_on": closed,
@@ -110,7 +118,7 @@ def _date_problem(row: Row) -> str | None:
     is a Prospecting deal's engage date)."""
     stage = (row.get("deal_stage") or "").strip()
     used = ([] if stage == "Prospecting" else ["engage_date"]) + (
-        [] if stage in OPEN_STAGES else ["close_date"])
+        [] if stage in OPEN_STAGES or stage == DELETED_STAGE else ["close_date"])
     for column in used:
         text = blank(row.get(column))
         if text is not None and _valid_date(text) is None:
