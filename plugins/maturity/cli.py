@@ -26,7 +26,7 @@ ModelOpt = Annotated[str | None, typer.Option(
 
 
 def _errors() -> user_errors:
-    return user_errors(MaturityError)
+    return user_errors(MaturityError, soft_wrap=True)
 
 
 def _as_of(value: str | None) -> dt.date | None:
