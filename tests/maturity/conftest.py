@@ -4,6 +4,8 @@ plugin manager, and a CLI runner."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,17 @@ from maturity import partner
 
 __all__ = ["backend", "bundled_templates"]  # fixtures of backend_data, found here by pytest
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "attain-example-maturity"
+#: the example package's entry-point name (examples/attain-example-maturity/pyproject.toml)
+EXAMPLE_NAME = "maturity_example"
+
+
+def example_plugin() -> object:
+    """The example partner package (importable from its folder when it is not installed)."""
+    if str(EXAMPLE) not in sys.path:
+        sys.path.append(str(EXAMPLE))
+    return importlib.import_module("attain_example_maturity")
+
 
 @pytest.fixture
 def bundled_url(backend: str, bundled_templates: BundledTemplates, tmp_path: Path) -> Iterator[str]:
@@ -28,13 +41,20 @@ def bundled_url(backend: str, bundled_templates: BundledTemplates, tmp_path: Pat
 
 @pytest.fixture
 def partner_plugin() -> Iterator[object]:
-    """The partner's plugin registered in the process-wide manager (the CLI's) for one test."""
+    """The example partner criterion package and a partner commission rule type, registered in
+    the process-wide manager (the CLI's) for one test (the example as its entry point would, if
+    it is not installed already)."""
     pm = get_plugins()
+    added = ["partner"]
     pm.register(partner, "partner")
+    if EXAMPLE_NAME not in pm.names():
+        pm.register(example_plugin(), EXAMPLE_NAME)
+        added.append(EXAMPLE_NAME)
     try:
         yield partner
     finally:
-        pm.unregister("partner")
+        for name in added:
+            pm.unregister(name)
 
 
 @pytest.fixture

@@ -96,5 +96,8 @@ def test_full_tenant_reaches_level_4(db_url: str, tmp_path: Path, partner_plugin
     # level 2: crm_deals (3), sales_stages (2), basic_kpis (2) measured, two answers (1 each)
     assert lv2["confidence"] == ((Decimal(7) * 1 + Decimal(2) * Decimal("0.6")) / 9).quantize(Decimal("0.01"))
     assert lv2["progress"] == Decimal(100)
-    # the partner's criterion is assessed with the bundled ones
-    assert c["crm_hygiene"]["plugin"] == "partner" and c["crm_hygiene"]["met"] is True
+    # the example partner package's criterion is assessed with the bundled ones: every seeded
+    # deal has an account, a product and (from version 2) an amount
+    assert c["crm_hygiene"]["plugin"] == "maturity_example" and c["crm_hygiene"]["met"] is True
+    assert c["crm_hygiene"]["numbers"] == {"deals": 24, "complete": 24}
+    assert c["crm_hygiene"]["level"] == 3 and c["crm_hygiene"]["required"] is False
