@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from attain.core import DealEvent, kpi_rows, quantize, utc_day
+from attain.core.output import money
 
 from .data import TenantData, activity_kinds
 from .model import Measurement
@@ -70,8 +71,8 @@ def basic_kpis(data: TenantData) -> Measurement:
     nums = {m: row.get(m) for m in names}
     closed = Decimal(str(row.get("won_deals") or 0)) + Decimal(str(row.get("lost_deals") or 0))
     met = row.get("win_rate") is not None
-    detail = (f"won revenue {row.get('won_revenue')}, win rate {pct(row.get('win_rate'))} "  # type: ignore[arg-type]
-              f"over {n(int(closed))} closed deals")
+    detail = (f"won revenue {money(row.get('won_revenue'))}, win rate "
+              f"{pct(row.get('win_rate'))} over {n(int(closed))} closed deals")  # type: ignore[arg-type]
     rec = None if met else (f"close deals as won or lost (with an amount) so revenue and win rate "
                             f"can be measured: 0 of {n(len(data.deals))} deals are closed")
     return Measurement(met, row.get("win_rate"), detail, nums, rec)
@@ -233,8 +234,9 @@ def shared_funnel_goals(data: TenantData) -> Measurement:
     funnel = [g for g in goals if _funnel_metric(data, g.metric)]
     metrics = sorted({g.metric for g in funnel})
     met = bool(funnel)
-    detail = f"{n(len(funnel))} of {n(len(goals))} goals are on funnel KPIs" + (
-        f" ({', '.join(metrics)})" if metrics else "")
+    detail = "no goals defined" if not goals else (
+        f"{n(len(funnel))} of {n(len(goals))} goals are on funnel KPIs"
+        + (f" ({', '.join(metrics)})" if metrics else ""))
     rec = None if met else (f"set shared sales & marketing goals on funnel KPIs (mqls, sqls, "
                             f"leads_converted): 0 of {n(len(goals))} goals are")
     return Measurement(met, len(funnel), detail, {"goals": len(goals), "funnel_goals": len(funnel),
@@ -249,8 +251,9 @@ def comp_non_revenue(data: TenantData) -> Measurement:
                for _, m in p.rule_metrics):
             counted.append(f"{p.name} v{p.version}")
     met = bool(counted)
-    detail = (f"{n(len(counted))} of {n(len(plans))} commission plan versions pay on funnel or "
-              "activity goals" + (f" ({', '.join(counted)})" if counted else ""))
+    detail = "no commission plan is stored" if not plans else (
+        f"{n(len(counted))} of {n(len(plans))} commission plan versions pay on funnel or "
+        "activity goals" + (f" ({', '.join(counted)})" if counted else ""))
     rec = None if met else (f"add a marketing-sourced or funnel goal to the compensation plan: 0 of "
                             f"{n(len(plans))} plan versions have one")
     return Measurement(met, len(counted), detail, {"plans": len(plans), "with_non_revenue": len(counted),
@@ -278,8 +281,8 @@ def campaign_roi(data: TenantData) -> Measurement:
     accounts = len({d.account for d in won if d.account})
     roi = quantize((marketing - total) / total, 4)
     cac = None if not accounts else quantize(total / accounts, 2)
-    detail = (f"costs {total} over {n(len(costs))} cost events; marketing-sourced won revenue "
-              f"{marketing}: ROI {pct(roi)}, CAC {cac if cac is not None else '–'}")
+    detail = (f"costs {money(total)} over {n(len(costs))} cost events; marketing-sourced won "
+              f"revenue {money(marketing)}: ROI {pct(roi)}, CAC {money(cac)}")
     return Measurement(True, roi, detail, {"cost": total, "cost_events": len(costs),
                                            "marketing_revenue": marketing, "roi": roi,
                                            "won_accounts": accounts, "cac": cac})
