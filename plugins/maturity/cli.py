@@ -72,6 +72,19 @@ def questions_cmd(tenant: TenantOpt = DEFAULT_TENANT, model: ModelOpt = None) ->
     console.print(t)
 
 
+@maturity_app.command("criteria")
+@_errors()
+def criteria_cmd(tenant: TenantOpt = DEFAULT_TENANT, fmt: FmtOpt = Format.table,
+                 model: ModelOpt = None) -> None:
+    """List the model's criteria: level, weight, required, evidence and the plugin of each."""
+    svc = Maturity(engine_from(), tenant, model)
+    rows = [{"id": c.name, "level": c.level, "weight": c.weight, "required": c.required,
+             "evidence": c.evidence, "plugin": c.plugin, "checked_by": c.checked_by,
+             "description": c.description} for c in svc.criteria()]
+    render.emit_rows(rows, fmt, f"Maturity criteria ({svc.model.name} model)", console,
+                     ["id", "level", "weight", "required", "evidence", "plugin"])
+
+
 @maturity_app.command("assess")
 @_errors()
 def assess_cmd(

@@ -15,6 +15,7 @@ measured criterion.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import typing
 from collections import defaultdict
 from collections.abc import Iterable
@@ -25,6 +26,8 @@ from typing import Any
 
 from attain.core import AnyEvent, DealEvent, Dimensions, Engine, Metric, utc_day
 from attain.core.models import ActivityEvent, LeadEvent
+
+log = logging.getLogger("attain.plugins.maturity")
 
 #: every event type the installed event model knows (``deal``, ``lead`` …)
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -59,6 +62,8 @@ class TenantData:
         self.engine = engine
         self.tenant = tenant
         self._as_of = as_of
+        #: plan versions the incentives plugin could not read (see :attr:`plans`)
+        self.unreadable_plans: list[str] = []
 
     # -- the day --------------------------------------------------------------------------------
 
@@ -219,7 +224,13 @@ class TenantData:
             start = row.get("effective_from")
             if start is not None and start > self.as_of:
                 continue
-            plan = inc.plan(row["plan"], row["version"])
+            try:
+                plan = inc.plan(row["plan"], row["version"])
+            except Exception:  # e.g. a rule type whose plugin is no longer installed
+                log.warning("tenant %s: plan %s v%s cannot be read; left out of the maturity "
+                            "assessment", self.tenant, row["plan"], row["version"], exc_info=True)
+                self.unreadable_plans.append(f"{row['plan']} v{row['version']}")
+                continue
             out.append(Plan(plan.name, plan.version, tuple(
                 (r.id, _metric_of(r.params)) for r in plan.rules)))
         return out

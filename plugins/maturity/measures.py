@@ -256,8 +256,11 @@ def comp_non_revenue(data: TenantData) -> Measurement:
         "activity goals" + (f" ({', '.join(counted)})" if counted else ""))
     rec = None if met else (f"add a marketing-sourced or funnel goal to the compensation plan: 0 of "
                             f"{n(len(plans))} plan versions have one")
-    return Measurement(met, len(counted), detail, {"plans": len(plans), "with_non_revenue": len(counted),
-                                                   "names": counted}, rec)
+    nums: dict[str, object] = {"plans": len(plans), "with_non_revenue": len(counted), "names": counted}
+    if data.unreadable_plans:
+        nums["unreadable"] = list(data.unreadable_plans)
+        detail += f"; {len(data.unreadable_plans)} plan version(s) could not be read"
+    return Measurement(met, len(counted), detail, nums, rec)
 
 
 def _activity_metric(data: TenantData, name: str) -> bool:

@@ -155,6 +155,30 @@ def emit(a: Mapping[str, Any], fmt: Format, console: Console) -> None:
         console.print(table(a))
 
 
+def emit_rows(rows: Sequence[Mapping[str, Any]], fmt: Format, title: str, console: Console,
+              table_columns: Sequence[str] | None = None) -> None:
+    """Plain rows (e.g. the criteria list) in any format (the table: ``table_columns``)."""
+    if fmt is Format.json:
+        typer.echo(dumps(list(rows)))
+        return
+    header = list(rows[0]) if rows else []
+    cells = [[_v(r[h]) for h in header] for r in rows]
+    if fmt is Format.md:
+        typer.echo(f"# {title}\n\n" + "\n".join(_md_table(header, cells)))
+    elif fmt is Format.html:
+        typer.echo(f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+                   f"</title></head><body><h1>{html.escape(title)}</h1>"
+                   + _html_table(header, cells) + "</body></html>")
+    else:
+        shown = list(table_columns or header)
+        t = Table(title=title)
+        for h in shown:
+            t.add_column(h, overflow="fold")
+        for r in rows:
+            t.add_row(*[_v(r[h]) for h in shown])
+        console.print(t)
+
+
 # -- history -------------------------------------------------------------------------------------
 
 

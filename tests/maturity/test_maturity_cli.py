@@ -124,6 +124,23 @@ def test_every_output_format(db_url: str, open_engine: list[Any]) -> None:
     assert lead["detail"] in p.cells
 
 
+def test_the_criteria_list(db_url: str, partner_plugin: object) -> None:
+    from attain.plugins.maturity.criteria import BUILTIN
+
+    cli = Cli(db_url)
+    rows = cli.json("maturity", "criteria", "--format", "json")
+    got = {r["id"]: r for r in rows}
+    assert set(got) == {c.name for c in BUILTIN} | {"crm_hygiene"}
+    assert got["crm_hygiene"]["plugin"] == "maturity_example" and got["crm_hygiene"]["level"] == 3
+    assert got["lead_sources"] == {"id": "lead_sources", "level": 3, "weight": 2, "required": True,
+                                   "evidence": "measured", "plugin": "maturity", "checked_by": None,
+                                   "description": "more than half of the deals have a lead source"}
+    assert [r["level"] for r in rows] == sorted(r["level"] for r in rows)
+    assert "crm_hygiene" in cli("maturity", "criteria").stdout
+    assert "| crm_hygiene | 3 |" in cli("maturity", "criteria", "--format", "md").stdout
+    assert "<td>crm_hygiene</td>" in cli("maturity", "criteria", "--format", "html").stdout
+
+
 def test_questionnaire_prompts_and_errors(db_url: str, tmp_path: Path, open_engine: list[Any]) -> None:
     cli = seeded(db_url, open_engine)
     qs = [line for line in cli("maturity", "questions").stdout.splitlines() if "│" in line]

@@ -214,6 +214,12 @@ def test_comp_non_revenue(engine: KitEngine, tmp_path: Path) -> None:
     inc.load_plan(funnel)
     m = measures.comp_non_revenue(TenantData(engine, "default"))
     assert m.met and m.numbers == {"plans": 2, "with_non_revenue": 1, "names": ["funnel-2017 v1"]}
+    # the rule type's plugin uninstalled: that plan cannot be read; it is left out and named
+    engine.plugins.unregister("partner")
+    m = measures.comp_non_revenue(TenantData(engine, "default"))
+    assert not m.met and m.numbers == {"plans": 1, "with_non_revenue": 0, "names": [],
+                                       "unreadable": ["funnel-2017 v1"]}
+    assert m.detail.endswith("; 1 plan version(s) could not be read")
 
 
 def test_campaign_roi_and_forecasts(engine: KitEngine, monkeypatch: pytest.MonkeyPatch) -> None:
