@@ -1,19 +1,60 @@
-"""The ``maturity`` plugin.
+"""The ``maturity`` plugin: a five-level sales & marketing maturity assessment, measured from the
+tenant's data and answered in a questionnaire (docs/maturity.md).
 
-Registered through the ``attain`` entry-point group like any partner plugin. Its assessment is
-tracked in its own issue; for now it only declares its hook, ``attain_register_maturity_criteria``
-(:mod:`.hookspecs`), so criteria plugins can be written against it.
+Hooks implemented:
+
+* ``attain_add_hookspecs`` — adds the plugin's own ``attain_register_maturity_criteria`` and
+  ``attain_register_maturity_models`` (:mod:`.hookspecs`);
+* ``attain_register_maturity_criteria`` — the bundled criteria (:mod:`.criteria`), registered
+  exactly as a partner's are;
+* ``attain_register_migrations`` — the plugin's tables (answers, assessments: ``migrations/``);
+* ``attain_register_commands`` — ``attain maturity questionnaire|questions|assess|history``.
+
+The protocol a partner implements: :class:`Criterion` (or an object with its attributes),
+:class:`Measurement`, :class:`TenantData` (what ``measure(data)`` receives),
+:class:`MaturityModel` and :class:`Level`; :class:`Maturity` runs assessments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from attain.core import hookimpl
+import typer
+from attain.core import Migrations, Plugins, hookimpl
 
 from . import hookspecs
+from .data import TenantData
+from .model import LEVELS, STANDARD, Criterion, Level, MaturityError, MaturityModel, Measurement
+from .service import Maturity
+
+__all__ = ["LEVELS", "STANDARD", "Criterion", "Level", "Maturity", "MaturityError", "MaturityModel",
+           "Measurement", "TenantData"]
 
 
 @hookimpl
-def attain_add_hookspecs(pluginmanager: Any) -> None:
-    pluginmanager.add_hookspecs(hookspecs, registries={hookspecs.KIND: "attain_register_maturity_criteria"})
+def attain_add_hookspecs(pluginmanager: Plugins) -> None:
+    pluginmanager.add_hookspecs(hookspecs, registries={
+        hookspecs.KIND: "attain_register_maturity_criteria",
+        hookspecs.MODELS: "attain_register_maturity_models"})
+
+
+@hookimpl
+def attain_register_maturity_criteria(register: Callable[[Any], None]) -> None:
+    from .criteria import BUILTIN
+
+    for criterion in BUILTIN:
+        register(criterion)
+
+
+@hookimpl
+def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    register(Migrations("maturity", Path(__file__).parent / "migrations", "answers, assessments"))
+
+
+@hookimpl
+def attain_register_commands(cli: typer.Typer) -> None:
+    from .cli import register
+
+    register(cli)
