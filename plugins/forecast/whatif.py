@@ -185,7 +185,11 @@ def load_plan(path: Path) -> Any:
     try:
         return load_plan_file(path)
     except PlanError as exc:
-        raise UserError(str(exc).splitlines()[0]) from None
+        first = exc.problems[0] if exc.problems else (None, "", "invalid plan")
+        where = f"{exc.source}:{first[0]}" if first[0] is not None else exc.source
+        more = f" (and {len(exc.problems) - 1} more problem(s))" if len(exc.problems) > 1 else ""
+        raise UserError(f"invalid plan {where}: {first[1] + ': ' if first[1] else ''}{first[2]}"
+                        f"{more}") from None
 
 
 def _row(r: dict[str, Any], cap: Decimal, factor: Decimal, g1: Decimal, hire: bool = False
@@ -208,13 +212,15 @@ def recompute(basis: Basis, *, headcount: int = 0, win_rate: Lever = Lever(),
     plan_year = Period.calendar("year", year)
     size_f, cycle_f, g1 = 1 + deal_size.value, ONE / (1 + cycle.value), 1 + growth
     ramp = _dec(rep_capacity("new rep", plan_year, plan_year.start, ramp_months, True))
-    reps = [_row(r, ramp if r["new"] else ONE, win_factor(r["win_rate"], win_rate) * size_f * cycle_f,
-                 g1) for r in basis.reps]
+    caps = [ramp if r["new"] else ONE for r in basis.reps]
+    reps = [_row(r, cap, win_factor(r["win_rate"], win_rate) * size_f * cycle_f, g1)
+            for r, cap in zip(basis.reps, caps, strict=True)]
     if headcount < 0 and -headcount > len(reps):
         raise UserError(f"--headcount {headcount}: there are only {len(reps)} reps")
     hire_factor = win_factor(basis.win_all, win_rate) * size_f * cycle_f
     for i in range(abs(headcount)):
         hire = headcount > 0  # a leaver takes away one full median rep
+        caps.append(ramp if hire else -ONE)
         reps.append(_row({"rep": f"{'hire' if hire else 'leaver'} {i + 1}", "manager": None,
                           "region": None, "new": True, "productivity": basis.median,
                           "win_rate": basis.win_all}, ramp if hire else -ONE, hire_factor, g1,
@@ -224,18 +230,18 @@ def recompute(basis: Basis, *, headcount: int = 0, win_rate: Lever = Lever(),
     expected = sum((r["expected"] for r in reps), ZERO)
     baseline = sum((r["baseline"] for r in reps), ZERO)
     # the unrounded sum, rounded once: what ``plan quotas`` spreads over the reps in cents
-    quota_total = quantize(sum((r["productivity"] * Decimal(r["capacity"]) for r in reps), ZERO)
-                           * g1, 2)
+    quota_total = quantize(sum((r["productivity"] * cap for r, cap in zip(reps, caps, strict=True)),
+                               ZERO) * g1, 2)
     assert quota_total is not None
     target = quantize(basis.base_actual * g1, 2)
     assert target is not None
     gap = target - expected
     hires_needed = math.ceil(gap / hire_expected) if gap > 0 and hire_expected > 0 else 0
-    fte = sum((Decimal(r["capacity"]) for r in reps), ZERO)
+    fte = sum(caps, ZERO)
     commission = commission_cost(basis, plan, reps) if plan is not None else None
     cost = None
     if commission is not None or rep_cost is not None:
-        cost = (commission or ZERO) + (rep_cost * fte if rep_cost else ZERO)
+        cost = quantize((commission or ZERO) + (rep_cost * fte if rep_cost else ZERO), 2)
     new_names = [r["rep"] for r in reps if r["new"] and not r["hire"]]
     return {
         "year": year, "base_year": year - 1, "growth": growth,
