@@ -1,4 +1,4 @@
-"""``attain forecast``, ``attain forecast backtest``, ``attain forecast accuracy``."""
+"""``attain forecast``, ``forecast backtest``, ``forecast accuracy``, ``forecast insight``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from attain.core.store import DEFAULT_TENANT
 from . import accuracy as acc
 from . import backtest as bt
 from . import history as hist
-from . import pipeline, service, storage
+from . import insight, pipeline, service, storage
 
 forecast_app = typer.Typer(name="forecast", invoke_without_command=True,
                            help="Forecast revenue: weighted pipeline, time series, backtest.")
@@ -157,3 +157,43 @@ def accuracy(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) 
     emit(r["rows"], cols, fmt, "Stored forecasts of past periods", MONEY)
     console.print(f"MAPE {r['mape']}% over {r['periods']} period(s), interval coverage "
                   f"{r['coverage']}", highlight=False)
+
+
+@forecast_app.command("insight")
+def insight_cmd(
+    min_deals: Annotated[int, typer.Option(help="Closed deals a rep needs to be ranked.")
+                         ] = insight.MIN_DEALS,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Top and under-performers against peers (small-sample guard), each team's bottleneck
+    stage against the company, and account segments (the ideal customer profile)."""
+    with _errors():
+        if min_deals < 1:
+            raise UserError("--min-deals must be 1 or more")
+        h = hist.load(engine_from(), tenant)
+        r = {"performers": insight.performers(h, min_deals), "bottlenecks": insight.bottlenecks(h),
+             "segments": insight.segments(h)}
+    if fmt is Format.json:
+        typer.echo(output.dumps(r))
+        return
+    seg = r["segments"]
+    if fmt is Format.csv:
+        typer.echo(output.to_csv(seg["segments"], SEGMENT_COLUMNS), nl=False)
+        return
+    rows = [{"metric": m, "side": side, "rep": x["rep"], "value": x["value"], "deals": x["deals"]}
+            for m, v in r["performers"]["metrics"].items() for side in ("top", "under")
+            for x in v[side]]
+    console.print(table(rows, ["metric", "side", "rep", "value", "deals"],
+                        f"Performers against peers (at least {min_deals} closed deals; win rate: "
+                        "95% Wilson interval clear of the company rate)"))
+    b = r["bottlenecks"]
+    steps = list(b["company"])
+    console.print(table([{"team": "company", **b["company"]}] + b["teams"],
+                        ["team", *steps, "bottleneck"], "Funnel conversion per team"))
+    console.print(table(seg["segments"], SEGMENT_COLUMNS,
+                        f"Account segments (ICP: {seg['icp']})", ("revenue", "avg_deal_size")))
+
+
+SEGMENT_COLUMNS = ["segment", "closed", "won", "revenue", "win_rate", "avg_deal_size",
+                   "cycle_days", "velocity", "score"]
