@@ -63,3 +63,70 @@ def whatif(
     levers = ", ".join(f"{k} {v}" for k, v in r["levers"].items() if v)
     console.print(table(summary, ["figure", "value"],
                         f"What-if {r['year']} (from {r['base_year']}; {levers or 'no change'})"))
+
+
+REPORT_FORMATS = ("md", "html", "pdf", "json")
+
+
+def plan_report(
+    year: Annotated[int, typer.Option(help="The plan year (from the year before).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, pdf or json.")] = "md",
+    output_file: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write here (PDF needs it); standard output otherwise.")] = None,
+    plan: Annotated[Path | None, typer.Option(help="Commission plan to cost (YAML/JSON).")] = None,
+    notes: Annotated[Path | None, typer.Option(help="Strategy notes (YAML).")] = None,
+    growth: Annotated[str, typer.Option(help="Target growth over the base year.")] = "10%",
+    cutoff: Annotated[str | None, typer.Option(
+        help="Backtest cutoff (a month's last day); default six months before the data ends.")
+    ] = None,
+    ramp_months: Annotated[int, typer.Option(help="Months a new rep takes to full capacity.")] = 3,
+    tenant: TenantOpt = DEFAULT_TENANT,
+) -> None:
+    """The plan document: summary, last year's results, goals, segments, forecast and backtest,
+    capacity, commission cost, KPI targets, review timeline and strategy notes."""
+    from . import charts, render, report
+
+    with user_errors(ValueError):
+        if fmt not in REPORT_FORMATS:
+            raise UserError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+        if fmt == "pdf" and output_file is None:
+            raise UserError("--format pdf needs --output FILE")
+        day = None
+        if cutoff is not None:
+            import datetime as dt
+
+            try:
+                day = dt.date.fromisoformat(cutoff)
+            except ValueError:
+                raise UserError(f"--cutoff: {cutoff!r} is not a day (YYYY-MM-DD)") from None
+        data = report.plan_data(engine_from(), tenant, year, growth=_decimal(growth, "growth"),
+                                plan=plan, notes=notes, cutoff=day, ramp_months=ramp_months)
+        if fmt == "json":
+            _write(output.dumps(data), output_file)
+            return
+        blocks = render.blocks(data)
+        if fmt == "md":
+            links = None
+            if output_file is not None:
+                links = {}
+                for name, png in charts.render_all(data).items():
+                    img = output_file.with_name(f"{output_file.stem}-{name}.png")
+                    img.write_bytes(png)
+                    links[name] = img.name
+            _write(render.to_markdown(blocks, links), output_file)
+        elif fmt == "html":
+            _write(render.to_html(blocks, charts.render_all(data)), output_file)
+        else:
+            assert output_file is not None
+            engine = render.to_pdf(blocks, charts.render_all(data), output_file)
+            console.print(f"wrote {output_file} ({engine})", highlight=False)
+
+
+def _write(text: str, path: Path | None) -> None:
+    if path is None:
+        typer.echo(text)
+        return
+    try:
+        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--output: cannot write {path}: {exc.strerror or exc}") from None

@@ -44,7 +44,8 @@ def wilson(won: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def _stats(deals: list[Deal]) -> dict[str, Any]:
+def stats(deals: list[Deal]) -> dict[str, Any]:
+    """Closed and won deals, revenue, win rate, average deal size, cycle days and velocity."""
     closed = [d for d in deals if d.status in ("won", "lost") and d.closed_on]
     won = [d for d in closed if d.status == "won" and d.amount is not None]
     revenue = sum((d.amount for d in won if d.amount is not None), ZERO)
@@ -61,8 +62,8 @@ def performers(h: History, min_deals: int = MIN_DEALS, top: int = 3) -> dict[str
     by_rep: dict[str, list[Deal]] = defaultdict(list)
     for d in h.deals:
         by_rep[d.owner].append(d)
-    company = _stats(h.deals)
-    reps = {r: _stats(ds) for r, ds in sorted(by_rep.items())}
+    company = stats(h.deals)
+    reps = {r: stats(ds) for r, ds in sorted(by_rep.items())}
     eligible = {r: s for r, s in reps.items() if s["closed"] >= min_deals}
     out: dict[str, Any] = {"min_deals": min_deals, "company": company,
                            "too_few": sorted(r for r in reps if r not in eligible), "metrics": {}}
@@ -126,7 +127,7 @@ def segments(h: History) -> dict[str, Any]:
         acc = h.dims.accounts.get(d.account or "")
         by_sector[(acc.sector if acc and acc.sector else None) or "(no sector)"].append(d)
     rows = [{"segment": s, **st} for s, ds in sorted(by_sector.items())
-            if (st := _stats(ds))["closed"]]
+            if (st := stats(ds))["closed"]]
     scored = [r for r in rows if r["win_rate"] is not None and r["avg_deal_size"] is not None
               and r["cycle_days"] is not None]
 
