@@ -27,7 +27,8 @@ def csv_deals() -> list[CsvDeal]:
         return [CsvDeal(r["opportunity_id"], r["sales_agent"].strip(),
                         teams.get(r["sales_agent"].strip()),
                         names.get("".join(r["product"].split()).casefold(), r["product"]),
-                        r["deal_stage"], parse_date(r["engage_date"]), parse_date(r["close_date"]),
+                        r["account"].strip(), r["deal_stage"], parse_date(r["engage_date"]),
+                        parse_date(r["close_date"]),
                         r["close_value"].strip() or None)
                 for r in csv.DictReader(f)]
 

@@ -22,6 +22,7 @@ class CsvDeal:
     rep: str
     manager: str | None
     product: str
+    account: str
     stage: str
     engaged: dt.date | None
     closed: dt.date | None
