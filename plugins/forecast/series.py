@@ -13,7 +13,8 @@ The model is statsmodels' ``ETSModel`` (additive errors), chosen by how much his
 
 Prediction intervals come from simulating the fitted model (``simulate``, 2,000 paths, anomaly
 ``"bootstrap"`` off: normal errors) with a fixed seed, so the same data always gives the same
-figures; a quarter's interval is the quantile of the simulated quarter sums. Figures are rounded
+figures; a quarter's interval is the quantile of the simulated quarter sums. Revenue is never
+negative: paths and means below 0 are cut at 0. Figures are rounded
 to cents (Decimal) on the way out; the model itself works in floats.
 """
 
@@ -108,7 +109,8 @@ def fit(values: Sequence[Decimal], horizon: int, model: str | None = None) -> Fi
         paths = np.asarray(res.simulate(horizon, repetitions=PATHS, anchor="end",
                                         random_errors=None,
                                         rng=np.random.default_rng(SEED)))
-    return Fit(name, mean, paths.reshape(horizon, PATHS))
+    # won revenue is never negative: a path (or mean) below 0 is cut at 0
+    return Fit(name, np.maximum(mean, 0.0), np.maximum(paths.reshape(horizon, PATHS), 0.0))
 
 
 def money(x: float) -> Decimal:

@@ -156,3 +156,12 @@ def test_forecast_user_errors(ro_cli: ForecastCli, wide_errors: None) -> None:
         assert res.exit_code == 2, (args, res.stdout, res.stderr)
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_forecast_by_rep_is_never_negative(ro_cli: ForecastCli) -> None:
+    """Sparse per-rep series: the simulated paths are cut at 0, so no bound is below 0."""
+    r = ro_cli.json("forecast", "--no-save", "--by", "rep", "--period", "2018-Q1",
+                    "--format", "json")
+    assert len({p["group"] for p in r["periods"]}) > 30
+    for p in r["periods"]:
+        assert D(0) <= p["lower"] <= p["forecast"] <= p["upper"], p
