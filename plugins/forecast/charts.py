@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from attain.core import Period
+from attain.core import Period, UserError
 
 
 def _png(fig: Any) -> bytes:
@@ -18,7 +18,11 @@ def _png(fig: Any) -> bytes:
 
 
 def _plt() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("the plan document's charts need matplotlib: pip install "
+                        "'attain[forecast]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
-from attain.core import Period, PeriodError, UserError, output
-from attain.core.cli_kit import FormatOpt, TenantOpt, console, emit, engine_from, table, user_errors
+from attain.core import Period, PeriodError, UserError, cli_kit, output
+from attain.core.cli_kit import FormatOpt, TenantOpt, emit, engine_from, table, user_errors
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 
@@ -44,15 +44,15 @@ def _day(text: str, what: str) -> dt.date:
 
 
 def _print_forecast(r: dict[str, Any]) -> None:
-    console.print(f"Data as of {r['as_of']}; open pipeline {output.money(r['pipeline'])} "
+    cli_kit.console.print(f"Data as of {r['as_of']}; open pipeline {output.money(r['pipeline'])} "
                   f"({r['open_deals']} deals, {r['estimated_amounts']} valued at their product's "
                   f"average won amount), weighted {output.money(r['weighted_pipeline'])}",
                   highlight=False)
-    console.print(table(r["probabilities"], ["stage", "group", "deals", "won", "probability",
+    cli_kit.console.print(table(r["probabilities"], ["stage", "group", "deals", "won", "probability",
                                              "median_days_to_close", "used"],
                         f"Stage win probabilities (learned; per {r['grouping']} from "
                         f"{r.get('min_sample', pipeline.MIN_SAMPLE)} deals, else pooled)"))
-    console.print(table(r["periods"], ["group", "period", "model", "forecast", "lower", "upper",
+    cli_kit.console.print(table(r["periods"], ["group", "period", "model", "forecast", "lower", "upper",
                                        "weighted", "commit", "best_case"],
                         f"Forecast of won revenue ({int(r['interval'] * 100)}% interval); "
                         f"commit = open deals with p ≥ {r['commit_probability']}", MONEY))
@@ -99,7 +99,7 @@ def forecast(
     else:
         _print_forecast(r)
         if show_deals:
-            console.print(table(r["deals"], ["deal", "owner", "group", "stage", "amount",
+            cli_kit.console.print(table(r["deals"], ["deal", "owner", "group", "stage", "amount",
                                              "estimated", "probability", "basis", "sample",
                                              "weighted", "expected_close"], "Open deals", MONEY))
 
@@ -133,12 +133,12 @@ def backtest(
     if fmt is Format.csv:
         typer.echo(output.to_csv(rows, ["kind", "name", "mape", "coverage"]), nl=False)
         return
-    console.print(table(rows, ["kind", "name", "mape", "coverage", "note"],
+    cli_kit.console.print(table(rows, ["kind", "name", "mape", "coverage", "note"],
                         f"Backtest: trained {r['train'][0]}..{r['train'][1]}, tested "
                         f"{r['test'][0]}..{r['test'][1]} (MAPE %, {int(r['interval'] * 100)}% "
                         "interval coverage)"))
     for v in r["verdicts"]:
-        console.print(v, highlight=False)
+        cli_kit.console.print(v, highlight=False)
 
 
 @forecast_app.command("accuracy")
@@ -155,7 +155,7 @@ def accuracy(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) 
         typer.echo(output.to_csv(r["rows"], cols), nl=False)
         return
     emit(r["rows"], cols, fmt, "Stored forecasts of past periods", MONEY)
-    console.print(f"MAPE {r['mape']}% over {r['periods']} period(s), interval coverage "
+    cli_kit.console.print(f"MAPE {r['mape']}% over {r['periods']} period(s), interval coverage "
                   f"{r['coverage']}", highlight=False)
 
 
@@ -184,14 +184,14 @@ def insight_cmd(
     rows = [{"metric": m, "side": side, "rep": x["rep"], "value": x["value"], "deals": x["deals"]}
             for m, v in r["performers"]["metrics"].items() for side in ("top", "under")
             for x in v[side]]
-    console.print(table(rows, ["metric", "side", "rep", "value", "deals"],
+    cli_kit.console.print(table(rows, ["metric", "side", "rep", "value", "deals"],
                         f"Performers against peers (at least {min_deals} closed deals; win rate: "
                         "95% Wilson interval clear of the company rate)"))
     b = r["bottlenecks"]
     steps = list(b["company"])
-    console.print(table([{"team": "company", **b["company"]}] + b["teams"],
+    cli_kit.console.print(table([{"team": "company", **b["company"]}] + b["teams"],
                         ["team", *steps, "bottleneck"], "Funnel conversion per team"))
-    console.print(table(seg["segments"], SEGMENT_COLUMNS,
+    cli_kit.console.print(table(seg["segments"], SEGMENT_COLUMNS,
                         f"Account segments (ICP: {seg['icp']})", ("revenue", "avg_deal_size")))
 
 

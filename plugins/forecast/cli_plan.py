@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from attain.core import UserError, output
-from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, table, user_errors
+from attain.core import UserError, cli_kit, output
+from attain.core.cli_kit import FormatOpt, TenantOpt, engine_from, table, user_errors
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 
@@ -61,7 +61,7 @@ def whatif(
         "expected_coverage", "capacity_gap", "hires_needed", "headcount", "fte",
         "commission_cost", "commission_rate", "cost_of_sales", "cost_of_sales_ratio")]
     levers = ", ".join(f"{k} {v}" for k, v in r["levers"].items() if v)
-    console.print(table(summary, ["figure", "value"],
+    cli_kit.console.print(table(summary, ["figure", "value"],
                         f"What-if {r['year']} (from {r['base_year']}; {levers or 'no change'})"))
 
 
@@ -119,7 +119,7 @@ def plan_report(
         else:
             assert output_file is not None
             engine = render.to_pdf(blocks, charts.render_all(data), output_file)
-            console.print(f"wrote {output_file} ({engine})", highlight=False)
+            cli_kit.console.print(f"wrote {output_file} ({engine})", highlight=False)
 
 
 def _write(text: str, path: Path | None) -> None:

@@ -95,7 +95,10 @@ class Fit:
 
 def fit(values: Sequence[Decimal], horizon: int, model: str | None = None) -> Fit:
     """Fit ``model`` (or the one the length allows) and forecast ``horizon`` months."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    try:
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    except ImportError:
+        raise UserError("forecasting needs statsmodels: pip install 'attain[forecast]'") from None
 
     name = model or choose_model(len(values))
     need, kwargs = MODELS[name]
