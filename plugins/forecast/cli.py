@@ -171,8 +171,11 @@ def insight_cmd(
     with _errors():
         if min_deals < 1:
             raise UserError("--min-deals must be 1 or more")
-        h = hist.load(engine_from(), tenant)
-        r = {"performers": insight.performers(h, min_deals), "bottlenecks": insight.bottlenecks(h),
+        engine = engine_from()
+        h = hist.load(engine, tenant)
+        r = {"performers": insight.performers(h, min_deals,
+                                              activities=insight.activity_counts(engine, tenant)),
+             "bottlenecks": insight.bottlenecks(h),
              "segments": insight.segments(h)}
     if fmt is Format.json:
         typer.echo(output.dumps(r))

@@ -2,7 +2,8 @@
 and account segments (the ideal customer profile).
 
 * **Performers** per metric — win rate, average deal size, cycle days, velocity (won revenue per
-  day of cycle: revenue ÷ average cycle days) — over the reps' closed deals. A rep with fewer
+  day of cycle: revenue ÷ average cycle days), and logged activities when there are any — over
+  the reps' closed deals. A rep with fewer
   than ``min_deals`` closed deals is not ranked (listed as ``too_few``). For the win rate the
   small-sample guard is also a 95 % Wilson interval: a rep is *above* peers only when the
   interval's lower bound is above the company rate, *below* only when its upper bound is under
@@ -24,7 +25,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from attain.core import quantize
+from attain.core import ActivityEvent, Engine, quantize
 
 from .history import Deal, History
 
@@ -58,12 +59,19 @@ def stats(deals: list[Deal]) -> dict[str, Any]:
             "velocity": quantize(revenue / cycle, 2) if cycle else None}
 
 
-def performers(h: History, min_deals: int = MIN_DEALS, top: int = 3) -> dict[str, Any]:
+def performers(h: History, min_deals: int = MIN_DEALS, top: int = 3,
+               activities: dict[str, int] | None = None) -> dict[str, Any]:
+    """``activities``: logged activities per rep (calls, emails, meetings, demos); the
+    ``activities`` metric is ranked when any rep has one."""
     by_rep: dict[str, list[Deal]] = defaultdict(list)
     for d in h.deals:
         by_rep[d.owner].append(d)
     company = stats(h.deals)
     reps = {r: stats(ds) for r, ds in sorted(by_rep.items())}
+    if activities:
+        for r, s in reps.items():
+            s["activities"] = activities.get(r, 0)
+        company["activities"] = quantize(Decimal(sum(activities.values())) / len(reps), 1)
     eligible = {r: s for r, s in reps.items() if s["closed"] >= min_deals}
     out: dict[str, Any] = {"min_deals": min_deals, "company": company,
                            "too_few": sorted(r for r in reps if r not in eligible), "metrics": {}}
@@ -79,8 +87,10 @@ def performers(h: History, min_deals: int = MIN_DEALS, top: int = 3) -> dict[str
             below.append(row)
     out["metrics"]["win_rate"] = {"top": sorted(above, key=lambda x: -x["low"]),
                                   "under": sorted(below, key=lambda x: x["high"])}
-    for metric, higher_better in (("avg_deal_size", True), ("cycle_days", False),
-                                  ("velocity", True)):
+    metrics = [("avg_deal_size", True), ("cycle_days", False), ("velocity", True)]
+    if activities:
+        metrics.append(("activities", True))
+    for metric, higher_better in metrics:
         ranked = sorted(((s[metric], r, s["closed"]) for r, s in eligible.items()
                          if s[metric] is not None), reverse=higher_better)
         rows = [{"rep": r, "value": v, "deals": n} for v, r, n in ranked]
@@ -142,3 +152,12 @@ def segments(h: History) -> dict[str, Any]:
     best = min(scored, key=lambda r: (r["score"], r["segment"]))["segment"] if scored else None
     return {"segments": rows, "icp": best,
             "most_revenue": max(rows, key=lambda r: r["revenue"])["segment"] if rows else None}
+
+
+def activity_counts(engine: Engine, tenant: str) -> dict[str, int]:
+    """Logged activities (calls, emails, meetings, demos) per rep."""
+    out: dict[str, int] = defaultdict(int)
+    for ev in engine.facts(tenant):
+        if isinstance(ev, ActivityEvent):
+            out[ev.owner] += 1
+    return dict(out)

@@ -90,7 +90,9 @@ def _goals(engine: Engine, tenant: str, year: int) -> list[dict[str, Any]]:
 
     year_p = Period.calendar("year", year)
     out = []
-    for g in GoalService(engine, tenant).goals():
+    goals = sorted(GoalService(engine, tenant).goals(),
+                   key=lambda g: (g.period.start, g.period.end, g.id))
+    for g in goals:
         if g.period.overlaps(year_p.start, year_p.end):
             out.append({"id": g.id, "parent": g.parent, "metric": g.metric, "owner": g.owner,
                         "period": g.period.label, "target": g.target, "stretch": g.stretch})
@@ -152,7 +154,7 @@ def plan_data(engine: Engine, tenant: str, year: int, *, growth: Any = None,
         "goals": _goals(engine, tenant, year),
         "segments": insight.segments(h),
         "bottlenecks": insight.bottlenecks(h),
-        "performers": insight.performers(h),
+        "performers": insight.performers(h, activities=insight.activity_counts(engine, tenant)),
         "forecast": {"periods": quarters, "history": fc["history"], "model": fc["models"]["company"],
                      "interval": fc["interval"], "pipeline": fc["pipeline"],
                      "weighted_pipeline": fc["weighted_pipeline"],
