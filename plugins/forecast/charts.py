@@ -50,9 +50,11 @@ def forecast_chart(data: dict[str, Any]) -> bytes:
                                  [h - m for m, h in zip(mid, hi, strict=True)]],
                 fmt="none", ecolor="black", capsize=4,
                 label=f"{int(float(data['forecast']['interval']) * 100)}% interval")
+    top = max([*hi, *(by_q[k] / 1e6 for k in hist_keys)])
+    ax.set_ylim(0, top * 1.4)  # room for the legend above the bars
     ax.set_ylabel("won revenue (millions)")
     ax.set_title("Won revenue per quarter: history and forecast")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
     ax.tick_params(axis="x", labelsize=8)
     return _png(fig)
 
