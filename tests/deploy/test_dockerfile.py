@@ -21,7 +21,7 @@ from .deploykit import DOCKERFILE, ROOT
 pytestmark = pytest.mark.deploy
 
 DOCKERIGNORE = ROOT / ".dockerignore"
-EXTRAS = "[postgres,streams]"
+EXTRAS = "[postgres,streams,forecast]"
 SOURCE_DIRS = ("core", "plugins", "streams")
 
 
@@ -85,7 +85,7 @@ def test_the_builder_makes_the_wheels() -> None:
     wheels = [p for run in builder.of("RUN") for p in pip_commands(run) if p and p[0] == "wheel"]
     assert len(wheels) == 1, wheels
     args = wheels[0]
-    assert f".{EXTRAS}" in args, args  # Attain and every dependency of the two extras
+    assert f".{EXTRAS}" in args, args  # Attain and every dependency of the extras
     assert "--wheel-dir" in args or "-w" in args
     # what the wheel is built from is copied into the builder, and each of it is in the context
     sources = [src for c in builder.of("COPY") for src in c.value[:-1]]
