@@ -22,7 +22,11 @@ snapshots each, lightly shuffled):
 * latency_p50_ms_at_30 / latency_p99_ms_at_30 (and _at_70): new events produced at a steady 30 %
   (then 70 %) of C for --latency-seconds each, every event timed from just before it is sent
   until the first attain.kpi-updates message whose `offsets` cover it arrives;
-* ratio_to_faust_only: C / faust_only_events_per_s;
+* ratio_to_faust_only: C / faust_only_events_per_s; ratio_ceiling: engine_only / (engine_only +
+  faust_only), the most a worker that does both in one process (one GIL) can reach;
+* floor_p99_ms_at_30 / _at_70: the same machine's p99 of the work one event's batch needs before
+  its KPI update can exist (`Engine.process` of a linger window's batch, then its KPI round; no
+  Kafka), the latency floor in this run's conditions (load_average);
 * kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
 
 Prints one JSON object. Targets: latency_p99_ms_at_30 < 100, latency_p99_ms_at_70 < 250,
@@ -140,6 +144,33 @@ def engine_only(url: str, lines: list[bytes], batch: int, timed: int) -> float:
         engine.process([Record(x) for x in lines[i:i + batch]])
     engine.store.dispose()
     return rate
+
+
+def floor(engine: Any, rate: float, within: float, tag: int, batches: int = 40) -> float | None:
+    """p99 wall-clock ms of the work between a batch's arrival and its KPI update, without Kafka:
+    `Engine.process` of the batch one linger window collects at ``rate``, then the KPI round
+    for the cells it changed (the worker's KpiView), on the store of the same data."""
+    from attain.core.engine import Record
+    from attain.streams.kpiview import KpiView
+
+    n = max(1, round(rate * within))
+    lines = generate(n * batches, 1, f"floor{tag}-")
+    view = KpiView(engine.store.engine)
+    dims, metrics = engine.dimensions("default"), engine.metrics("default")
+    own = [0]  # outcomes of these batches: nobody else writes, so the view reads back only them
+
+    def counts() -> tuple[int, int]:
+        return view.store_outcomes("default"), own[0]
+
+    view.changed_rows("default", [], dims, metrics, counts)
+    times = []
+    for i in range(0, len(lines), n):
+        started = time.perf_counter()
+        res = engine.process([Record(x) for x in lines[i:i + n]])
+        own[0] += res.total
+        view.changed_rows("default", [c for _, c in res.changed_cells], dims, metrics, counts)
+        times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 0.99)
 
 
 def outcomes(url: str) -> int:
@@ -313,6 +344,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         engine_rate = engine_only(embedded_url, lines + live_all, args.batch, len(lines))
         a, b = Engine(Store(embedded_url)), Engine(Store(url))
         match = all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
+        floors = {share: floor(a, capacity * share / 100, cfg.batch_within, share) for share in (30, 70)}
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -327,7 +359,10 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         out[f"latency_p50_ms_at_{share}"] = percentile(lat, 0.50)
         out[f"latency_p99_ms_at_{share}"] = percentile(lat, 0.99)
         out[f"latency_events_at_{share}"] = len(lat)
+        out[f"floor_p99_ms_at_{share}"] = floors[share]
     out.update({
+        "ratio_ceiling": round(engine_rate / (engine_rate + faust_rate), 3) if faust_rate else None,
+        "load_average": round(os.getloadavg()[0], 2),
         "kpis_match": match,
         "baseline_events_per_s": round(baseline),
         "engine_only_events_per_s": round(engine_rate),
