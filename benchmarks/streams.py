@@ -374,6 +374,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
 
 def scale_out(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
     """Two workers (one group) on four partitions against PostgreSQL; one worker alone on a copy."""
+    from attain.core.store import Store
     from attain.streams.admin import ensure_topics
     from attain.streams.publish import produce
 
@@ -387,12 +388,13 @@ def scale_out(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, 
         ensure_topics(cfg)
         asyncio.run(produce(cfg, items(lines)))
         url = fresh_database(server, cfg.app_id.replace("-", "_"))
+        Store(url).dispose()  # the schema, before two workers would race to create it
         env = worker_env(cfg, bootstrap, tmp / f"w{n_workers}", args.batch)
-        log = tmp / f"worker{n_workers}.log"
         ports = [free_port() for _ in range(n_workers)]
-        workers = [start_worker(url, env, log, port) for port in ports]
+        logs = [tmp / f"worker{n_workers}-{i}.log" for i in range(n_workers)]
+        workers = [start_worker(url, env, log, port) for port, log in zip(ports, logs, strict=True)]
         try:
-            both, each = watch(url, len(lines), ports, workers, log)
+            both, each = watch(url, len(lines), ports, workers, logs)
         finally:
             for w in workers:
                 w.terminate()
@@ -409,7 +411,7 @@ def scale_out(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, 
 
 
 def watch(url: str, total: int, ports: list[int], workers: list[subprocess.Popen[bytes]],
-          log: Path) -> tuple[float, list[dict[str, Any]]]:
+          logs: list[Path]) -> tuple[float, list[dict[str, Any]]]:
     """Until ``total`` outcomes are in the store: the rate of all workers together, and each
     worker's events and rate (from its /metrics: first to last change of its count)."""
     first: dict[int, tuple[float, int]] = {}
@@ -431,8 +433,9 @@ def watch(url: str, total: int, ports: list[int], workers: list[subprocess.Popen
             started, start_n = now, done
         if done >= total:
             break
-        if any(w.poll() is not None for w in workers):
-            raise SystemExit("worker died:\n" + log.read_text()[-3000:])
+        for w, log in zip(workers, logs, strict=True):
+            if w.poll() is not None:
+                raise SystemExit(f"worker died ({w.returncode}):\n" + log.read_text()[-3000:])
         time.sleep(0.05)
     each: list[dict[str, Any]] = []
     for port in ports:
