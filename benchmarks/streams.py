@@ -1,7 +1,8 @@
 """Stream benchmark: throughput and latency of one `attain worker` on a real Kafka broker.
 
 Usage: python benchmarks/streams.py [--events 100000] [--versions 4] [--latency-seconds 15]
-                                    [--rate 1000] [--batch 500]
+                                    [--batch 500]
+       python benchmarks/streams.py --scale-out [--postgres URL] [--events 100000]
 
 Uses $ATTAIN_KAFKA_BOOTSTRAP, or starts a broker with scripts/kafka (on $ATTAIN_KAFKA_PORT) and
 stops it afterwards. Every run uses fresh topics (a unique prefix) and a fresh SQLite store.
@@ -17,11 +18,25 @@ snapshots each, lightly shuffled):
   (the ceiling Faust's per-message machinery sets);
 * events_per_s: `attain worker` (a subprocess) end to end: from its first committed batch to the
   last event being in the store;
-* latency_p50_ms / latency_p99_ms: events produced at a steady --rate, each timed from just before
-  it is sent until the first attain.kpi-updates message whose `offsets` cover it arrives;
+* capacity_events_per_s (= events_per_s): what one `attain worker` does on the backlog, C;
+* latency_p50_ms_at_30 / latency_p99_ms_at_30 (and _at_70): new events produced at a steady 30 %
+  (then 70 %) of C for --latency-seconds each, every event timed from just before it is sent
+  until the first attain.kpi-updates message whose `offsets` cover it arrives;
+* ratio_to_faust_only: C / faust_only_events_per_s; ratio_ceiling: engine_only / (engine_only +
+  faust_only), the most a worker that does both in one process (one GIL) can reach;
+* floor_p99_ms_at_30 / _at_70: the same machine's p99 of the work one event's batch needs before
+  its KPI update can exist (`Engine.process` of a linger window's batch, then its KPI round; no
+  Kafka), the latency floor in this run's conditions (load_average);
 * kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
 
-Prints one JSON object. Targets: ratio >= 0.3, latency_p99_ms < 250.
+Prints one JSON object. Targets: latency_p99_ms_at_30 < 100, latency_p99_ms_at_70 < 250,
+ratio_to_faust_only >= 0.6.
+
+--scale-out: two `attain worker` processes (one consumer group) on the topic's four partitions,
+against PostgreSQL (a fresh database on the server of --postgres, default
+$ATTAIN_TEST_POSTGRES_URL), and, in the same run, one worker alone on a copy of the topic; prints
+the throughput of each of the two (events it processed / its busy time), of both together and of
+the single worker.
 """
 
 from __future__ import annotations
@@ -131,6 +146,33 @@ def engine_only(url: str, lines: list[bytes], batch: int, timed: int) -> float:
     return rate
 
 
+def floor(engine: Any, rate: float, within: float, tag: int, batches: int = 40) -> float | None:
+    """p99 wall-clock ms of the work between a batch's arrival and its KPI update, without Kafka:
+    `Engine.process` of the batch one linger window collects at ``rate``, then the KPI round
+    for the cells it changed (the worker's KpiView), on the store of the same data."""
+    from attain.core.engine import Record
+    from attain.streams.kpiview import KpiView
+
+    n = max(1, round(rate * within))
+    lines = generate(n * batches, 1, f"floor{tag}-")
+    view = KpiView(engine.store.engine)
+    dims, metrics = engine.dimensions("default"), engine.metrics("default")
+    own = [0]  # outcomes of these batches: nobody else writes, so the view reads back only them
+
+    def counts() -> tuple[int, int]:
+        return view.store_outcomes("default"), own[0]
+
+    view.changed_rows("default", [], dims, metrics, counts)
+    times = []
+    for i in range(0, len(lines), n):
+        started = time.perf_counter()
+        res = engine.process([Record(x) for x in lines[i:i + n]])
+        own[0] += res.total
+        view.changed_rows("default", [c for _, c in res.changed_cells], dims, metrics, counts)
+        times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 0.99)
+
+
 def outcomes(url: str) -> int:
     from sqlalchemy import create_engine, text
 
@@ -208,99 +250,244 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(s[min(len(s) - 1, int(q * len(s)))], 1)
 
 
+def worker_env(cfg: Any, bootstrap: str, tmp: Path, batch: int) -> dict[str, str]:
+    return {**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": bootstrap, "ATTAIN_KAFKA_TOPIC_PREFIX": cfg.topic_prefix,
+            "ATTAIN_FAUST_APP_ID": cfg.app_id, "ATTAIN_FAUST_DATADIR": str(tmp / "faust"),
+            "ATTAIN_STREAM_BATCH": str(batch)}
+
+
+def start_worker(url: str, env: dict[str, str], log: Path, web_port: int | None = None) -> subprocess.Popen[bytes]:
+    extra = ["--web-port", str(web_port)] if web_port else []
+    return subprocess.Popen([*ATTAIN, "--db", url, "worker", *extra], env=env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+
+
+def backlog_rate(url: str, total: int, workers: list[subprocess.Popen[bytes]], log: Path) -> float:
+    """Events/s from the first committed batch until ``total`` outcomes are in the store."""
+    first_t, first_n, now = 0.0, 0, 0.0
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        n = outcomes(url)
+        now = time.perf_counter()
+        if n and not first_t:
+            first_t, first_n = now, n
+        if n >= total:
+            break
+        if any(w.poll() is not None for w in workers):
+            raise SystemExit("worker died:\n" + log.read_text()[-3000:])
+        time.sleep(0.05)
+    return (total - first_n) / (now - first_t)
+
+
+def processed(port: int) -> int | None:
+    """Events one worker handed to the engine, from its /metrics (either metrics generation)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    old = [ln for ln in text.splitlines() if ln.startswith("attain_stream_events_total")]
+    new = [ln for ln in text.splitlines() if ln.startswith("attain_events_total")]
+    lines = old or new
+    return int(sum(float(ln.rsplit(" ", 1)[1]) for ln in lines)) if lines else None
+
+
+def kafka_bootstrap() -> tuple[str, bool]:
+    bootstrap = os.environ.get("ATTAIN_KAFKA_BOOTSTRAP", "").strip()
+    if bootstrap:
+        return bootstrap, False
+    env = {k: v for k, v in os.environ.items() if k != "ATTAIN_KAFKA_BOOTSTRAP"}
+    started = subprocess.run([str(ROOT / "scripts" / "kafka"), "status"], env=env,
+                             capture_output=True).returncode != 0
+    out = subprocess.run([str(ROOT / "scripts" / "kafka"), "start"], env=env, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip().splitlines()[-1], started
+
+
+def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
+    """One worker: capacity, then latency at 30 % and 70 % of it; the references in the same run."""
+    from attain.core.engine import Engine
+    from attain.core.kpi import GROUPINGS
+    from attain.core.store import Store
+    from attain.streams.admin import ensure_topics
+    from attain.streams.publish import produce
+
+    cfg = bench_config(bootstrap, args.batch)
+    lines = generate(args.events, args.versions, "d")
+    ensure_topics(cfg)
+    asyncio.run(produce(cfg, items(lines)))
+    baseline = asyncio.run(bare_consumer(cfg.brokers, cfg.events_topic, len(lines)))
+    faust_rate = faust_only(bootstrap, cfg.events_topic, len(lines), tmp, args.batch)
+
+    url = f"sqlite:///{tmp / 'stream.db'}"
+    log = tmp / "worker.log"
+    worker = start_worker(url, worker_env(cfg, bootstrap, tmp, args.batch), log)
+    try:
+        capacity = backlog_rate(url, len(lines), [worker], log)
+        time.sleep(1.0)  # let the backlog's KPI updates drain
+        phases: dict[int, list[float]] = {}
+        live_all: list[bytes] = []
+        for share in (30, 70):
+            rate = capacity * share / 100
+            live = generate(int(rate * args.latency_seconds), 1, f"live{share}-")
+            live_all += live
+            phases[share] = asyncio.run(latency_run(cfg, live, rate))
+            time.sleep(1.0)
+        deadline = time.monotonic() + 120
+        while outcomes(url) < len(lines) + len(live_all) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker.terminate()
+        worker.wait(timeout=120)
+        embedded_url = f"sqlite:///{tmp / 'embedded.db'}"
+        engine_rate = engine_only(embedded_url, lines + live_all, args.batch, len(lines))
+        a, b = Engine(Store(embedded_url)), Engine(Store(url))
+        match = all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
+        floors = {share: floor(a, capacity * share / 100, cfg.batch_within, share) for share in (30, 70)}
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    out: dict[str, Any] = {
+        "events": len(lines),
+        "capacity_events_per_s": round(capacity),
+        "faust_only_events_per_s": round(faust_rate) if faust_rate else None,
+        "ratio_to_faust_only": round(capacity / faust_rate, 3) if faust_rate else None,
+    }
+    for share, lat in phases.items():
+        out[f"latency_rate_per_s_at_{share}"] = round(capacity * share / 100)
+        out[f"latency_p50_ms_at_{share}"] = percentile(lat, 0.50)
+        out[f"latency_p99_ms_at_{share}"] = percentile(lat, 0.99)
+        out[f"latency_events_at_{share}"] = len(lat)
+        out[f"floor_p99_ms_at_{share}"] = floors[share]
+    out.update({
+        "ratio_ceiling": round(engine_rate / (engine_rate + faust_rate), 3) if faust_rate else None,
+        "load_average": round(os.getloadavg()[0], 2),
+        "kpis_match": match,
+        "baseline_events_per_s": round(baseline),
+        "engine_only_events_per_s": round(engine_rate),
+        "batch": args.batch,
+        "partitions": cfg.partitions,
+    })
+    return out
+
+
+def scale_out(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
+    """Two workers (one group) on four partitions against PostgreSQL; one worker alone on a copy."""
+    from attain.core.store import Store
+    from attain.streams.admin import ensure_topics
+    from attain.streams.publish import produce
+
+    server = args.postgres or os.environ.get("ATTAIN_TEST_POSTGRES_URL", "")
+    if not server:
+        raise SystemExit("--scale-out needs --postgres URL (or $ATTAIN_TEST_POSTGRES_URL)")
+    lines = generate(args.events, args.versions, "d")
+    out: dict[str, Any] = {"events": len(lines), "partitions": 4, "batch": args.batch, "store": "postgresql"}
+    for n_workers in (1, 2):
+        cfg = bench_config(bootstrap, args.batch).with_(partitions=4)
+        ensure_topics(cfg)
+        asyncio.run(produce(cfg, items(lines)))
+        url = fresh_database(server, cfg.app_id.replace("-", "_"))
+        Store(url).dispose()  # the schema, before two workers would race to create it
+        env = worker_env(cfg, bootstrap, tmp / f"w{n_workers}", args.batch)
+        ports = [free_port() for _ in range(n_workers)]
+        logs = [tmp / f"worker{n_workers}-{i}.log" for i in range(n_workers)]
+        workers = [start_worker(url, env, log, port) for port, log in zip(ports, logs, strict=True)]
+        try:
+            both, each = watch(url, len(lines), ports, workers, logs)
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(timeout=120)
+        if n_workers == 1:
+            out["one_worker_events_per_s"] = round(both)
+        else:
+            out["workers"] = each
+            out["both_events_per_s"] = round(both)
+            out["speedup"] = round(both / out["one_worker_events_per_s"], 2)
+    out["cpus"] = os.cpu_count()
+    return out
+
+
+def watch(url: str, total: int, ports: list[int], workers: list[subprocess.Popen[bytes]],
+          logs: list[Path]) -> tuple[float, list[dict[str, Any]]]:
+    """Until ``total`` outcomes are in the store: the rate of all workers together, and each
+    worker's events and rate (from its /metrics: first to last change of its count)."""
+    first: dict[int, tuple[float, int]] = {}
+    last: dict[int, tuple[float, int]] = {}
+    started, start_n, now = 0.0, 0, 0.0
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        now = time.perf_counter()
+        for port in ports:
+            n = processed(port)
+            if n is None:
+                continue
+            if n and port not in first:
+                first[port] = (now, n)
+            if n != last.get(port, (0.0, -1))[1]:
+                last[port] = (now, n)
+        done = outcomes(url)
+        if done and not started:
+            started, start_n = now, done
+        if done >= total:
+            break
+        for w, log in zip(workers, logs, strict=True):
+            if w.poll() is not None:
+                raise SystemExit(f"worker died ({w.returncode}):\n" + log.read_text()[-3000:])
+        time.sleep(0.05)
+    each: list[dict[str, Any]] = []
+    for port in ports:
+        (t0, n0), (t1, n1) = first.get(port, (0.0, 0)), last.get(port, (0.0, 0))
+        each.append({"events": n1, "events_per_s": round((n1 - n0) / (t1 - t0)) if t1 > t0 else None})
+    return (total - start_n) / (now - started), each
+
+
+def bench_config(bootstrap: str, batch: int) -> Any:
+    from attain.streams.config import StreamConfig
+
+    tag = uuid.uuid4().hex[:8]
+    return StreamConfig.from_env().with_(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.",
+                                         app_id=f"attain-bench-{tag}", batch_size=batch)
+
+
+def fresh_database(server: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--versions", type=int, default=4)
     ap.add_argument("--latency-seconds", type=float, default=15.0)
-    ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--batch", type=int, default=int(os.environ.get("ATTAIN_STREAM_BATCH", "500")))
+    ap.add_argument("--scale-out", action="store_true", help="two workers on PostgreSQL")
+    ap.add_argument("--postgres", help="a PostgreSQL server URL (a fresh database is created on it)")
     args = ap.parse_args()
-
     sys.path.insert(0, str(ROOT))
-    from attain.core.engine import Engine
-    from attain.core.kpi import GROUPINGS
-    from attain.core.store import Store
-    from attain.streams.admin import ensure_topics
-    from attain.streams.config import StreamConfig
-    from attain.streams.publish import produce
 
-    started_broker = False
-    bootstrap = os.environ.get("ATTAIN_KAFKA_BOOTSTRAP", "").strip()
-    if not bootstrap:
-        env = {k: v for k, v in os.environ.items() if k != "ATTAIN_KAFKA_BOOTSTRAP"}
-        started_broker = subprocess.run([str(ROOT / "scripts" / "kafka"), "status"], env=env,
-                                        capture_output=True).returncode != 0
-        out = subprocess.run([str(ROOT / "scripts" / "kafka"), "start"], env=env, capture_output=True,
-                             text=True, check=True)
-        bootstrap = out.stdout.strip().splitlines()[-1]
-    tag = uuid.uuid4().hex[:8]
-    cfg = StreamConfig.from_env().with_(bootstrap=bootstrap, topic_prefix=f"bench-{tag}.",
-                                        app_id=f"attain-bench-{tag}", batch_size=args.batch)
-    worker = None
+    bootstrap, started_broker = kafka_bootstrap()
     try:
         with tempfile.TemporaryDirectory(prefix="attain-bench-") as tmpdir:
-            tmp = Path(tmpdir)
-            lines = generate(args.events, args.versions, "d")
-            live = generate(int(args.rate * args.latency_seconds), 1, "live")
-            ensure_topics(cfg)
-            asyncio.run(produce(cfg, items(lines)))
-
-            baseline = asyncio.run(bare_consumer(cfg.brokers, cfg.events_topic, len(lines)))
-            embedded_url = f"sqlite:///{tmp / 'embedded.db'}"
-            engine_rate = engine_only(embedded_url, lines + live, args.batch, len(lines))
-            faust_rate = faust_only(bootstrap, cfg.events_topic, len(lines), tmp, args.batch)
-
-            url = f"sqlite:///{tmp / 'stream.db'}"
-            env = {**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": bootstrap, "ATTAIN_KAFKA_TOPIC_PREFIX": cfg.topic_prefix,
-                   "ATTAIN_FAUST_APP_ID": cfg.app_id, "ATTAIN_FAUST_DATADIR": str(tmp / "faust"),
-                   "ATTAIN_STREAM_BATCH": str(args.batch)}
-            worker = subprocess.Popen([*ATTAIN, "--db", url, "worker"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=(tmp / "worker.log").open("wb"))
-            first_t, first_n = 0.0, 0
-            deadline = time.monotonic() + 900
-            while time.monotonic() < deadline:
-                n = outcomes(url)
-                now = time.perf_counter()
-                if n and not first_t:
-                    first_t, first_n = now, n
-                if n >= len(lines):
-                    break
-                if worker.poll() is not None:
-                    raise SystemExit("worker died:\n" + (tmp / "worker.log").read_text()[-3000:])
-                time.sleep(0.05)
-            rate = (len(lines) - first_n) / (now - first_t)
-
-            time.sleep(1.0)  # let the bulk phase's KPI updates drain
-            latencies = asyncio.run(latency_run(cfg, live, args.rate))
-            deadline = time.monotonic() + 120
-            while outcomes(url) < len(lines) + len(live) and time.monotonic() < deadline:
-                time.sleep(0.1)
-
-            a, b = Engine(Store(embedded_url)), Engine(Store(url))
-            match = all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
-            worker.terminate()
-            worker.wait(timeout=120)
-            worker = None
-            print(json.dumps({
-                "events": len(lines),
-                "events_per_s": round(rate),
-                "baseline_events_per_s": round(baseline),
-                "ratio": round(rate / baseline, 3),
-                "latency_p50_ms": percentile(latencies, 0.50),
-                "latency_p99_ms": percentile(latencies, 0.99),
-                "kpis_match": match,
-                "engine_only_events_per_s": round(engine_rate),
-                "faust_only_events_per_s": round(faust_rate) if faust_rate else None,
-                "ratio_to_engine_only": round(rate / engine_rate, 3),
-                "latency_events": len(latencies),
-                "latency_rate_per_s": args.rate,
-                "batch": args.batch,
-                "partitions": cfg.partitions,
-            }))
+            run = scale_out if args.scale_out else single
+            print(json.dumps(run(args, bootstrap, Path(tmpdir))))
     finally:
-        if worker is not None:
-            worker.kill()
         if started_broker:
             subprocess.run([str(ROOT / "scripts" / "kafka"), "stop"], capture_output=True)
 

@@ -11,26 +11,28 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from . import output
-from .batching import batched
-from .cli_kit import FormatOpt, TenantOpt, console, err, fitted_tables, state
-from .connectors import ConnectorError, process_batch, read_through
-from .engine import Engine
+from .cli_kit import DEFAULT_TENANT, FormatOpt, TenantOpt, console, err, fitted_tables, state
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
-from .kpi import GROUPINGS
-from .models import event_json_schema
 from .output import Format
 from .plugins import PluginError, get_plugins
-from .records import Record, Result
-from .store import DEFAULT_TENANT
+
+if TYPE_CHECKING:  # imported by the commands that use them: `attain --help` starts fast
+    from rich.progress import Progress
+
+    from .engine import Engine
+    from .records import Record, Result
+
+#: the groupings of ``attain kpi --by`` (= ``attain.core.kpi.GROUPINGS``, checked by a test; not
+#: imported here so that ``attain --help`` does not import the KPI and event models)
+GROUPING_NAMES = ("all", "rep", "manager", "region", "product", "series", "sector", "account", "quarter")
 
 app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -111,6 +113,8 @@ def _configure_logging() -> None:
 
 
 def _progress(disable: bool = False) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err, disable=disable or not err.is_terminal,
                     transient=False)
@@ -121,6 +125,9 @@ def run_records(engine: Engine, records: Any, total: int | None, tenant: str | N
                 linger: float | None = None) -> Result:
     """Process ``records`` in batches of ``batch_size`` (one transaction each); with ``linger``,
     a batch is also committed when the input pauses that many seconds."""
+    from .batching import batched
+    from .records import Result
+
     result = Result()
     with _progress(disable=quiet) as progress:
         task = progress.add_task(label, total=total)
@@ -136,6 +143,8 @@ def run_records(engine: Engine, records: Any, total: int | None, tenant: str | N
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of every event type."""
+    from .models import event_json_schema
+
     console.print_json(output.dumps(event_json_schema()))
 
 
@@ -158,6 +167,8 @@ def import_source(engine: Engine, connector: str, source: str, tenant: str,
                   quiet: bool = False) -> Result:
     """``attain import``: read through the connector (:func:`attain.core.read_through`) and
     process its records in batches."""
+    from .connectors import process_batch, read_through
+
     batch = read_through(engine, connector, source, tenant,
                          warn=lambda w: typer.echo(f"warning: {w}", err=True))
     with _progress(disable=quiet) as progress:
@@ -166,6 +177,8 @@ def import_source(engine: Engine, connector: str, source: str, tenant: str,
 
 
 def _lines(stream: IO[bytes], name: str) -> Iterator[Record]:
+    from .records import Record
+
     for i, raw in enumerate(stream, start=1):
         line = raw.strip()
         if not line:
@@ -210,7 +223,7 @@ KPI_COLUMNS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate
 
 @app.command()
 def kpi(
-    by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPINGS))] = "rep",
+    by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPING_NAMES))] = "rep",
     tenant: TenantOpt = DEFAULT_TENANT,
     fmt: FormatOpt = Format.table,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing changed KPI rows as the "
@@ -221,6 +234,8 @@ def kpi(
         "--timeout", min=0, help="With --follow: stop after this many seconds.")] = None,
 ) -> None:
     """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
+    from .kpi import GROUPINGS
+
     if by not in GROUPINGS:
         raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
                                  param_hint="--by")
@@ -455,8 +470,10 @@ def build_app() -> typer.Typer:
 def main() -> None:
     try:
         build_app()(standalone_mode=True)
-    except (PluginError, ConnectorError) as exc:  # raised while the plugins load, before any command
-        if debug_enabled():
+    except Exception as exc:  # a plugin error raised while the plugins load, before any command
+        from .connectors import ConnectorError
+
+        if not isinstance(exc, (PluginError, ConnectorError)) or debug_enabled():
             raise
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc

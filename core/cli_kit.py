@@ -5,6 +5,8 @@
 * :class:`user_errors` — a decorator (or ``with`` block) that turns a plugin's own error types
   into ``error: …`` line(s) on standard error and exit status 2; everything else escapes to the
   root group (:mod:`attain.core.errors`), which prints one line for it;
+* :func:`lazy_commands` — a plugin's commands, imported only when one of them runs (so
+  ``attain --help`` does not import every plugin's command modules);
 * :func:`engine_from` / :data:`state` — the engine of the database chosen with ``--db``;
   :meth:`CliState.reset` forgets it (tests run many commands in one process).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ContextDecorator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -22,11 +24,18 @@ from rich.table import Table
 from rich.text import Text
 
 from . import output
-from .engine import Engine
 from .errors import UserError
+from .lazy_cli import lazy_commands
 from .output import Format
 from .plugins import get_plugins
-from .store import DEFAULT_TENANT, Store
+
+if TYPE_CHECKING:  # imported when a command needs them (`attain --help` needs neither)
+    from .engine import Engine
+    from .store import Store
+
+#: = ``attain.core.store.DEFAULT_TENANT`` (a test checks it): defined here as well so that
+#: declaring a command's ``--tenant`` default does not import the store (and SQLAlchemy)
+DEFAULT_TENANT: Final = "default"
 
 console = Console()
 err = Console(stderr=True)
@@ -44,10 +53,14 @@ class CliState:
 
     def store(self) -> Store:
         if self._store is None:
+            from .store import Store
+
             self._store = Store(self.db_url)
         return self._store
 
     def engine(self) -> Engine:
+        from .engine import Engine
+
         return Engine(self.store(), get_plugins())
 
     def use(self, db_url: str | None) -> None:
@@ -167,4 +180,4 @@ class user_errors(ContextDecorator):  # noqa: N801 (used as a decorator)
 
 
 __all__ = ["DEFAULT_TENANT", "CliState", "Format", "FormatOpt", "TenantOpt", "console", "emit",
-           "engine_from", "err", "error_line", "message_of", "state", "table", "user_errors"]
+           "engine_from", "err", "error_line", "lazy_commands", "message_of", "state", "table", "user_errors"]

@@ -22,8 +22,9 @@ import re
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 from typer.exceptions import TyperException
+
+from .lazy_cli import LazyGroup
 
 
 class UserError(Exception):
@@ -94,8 +95,9 @@ def describe(exc: BaseException, db_url: str | None = None) -> tuple[str, int]:
             "(an unexpected error; run with --debug for the traceback)"), 1
 
 
-class ErrorHandlingGroup(TyperGroup):
-    """The root command group: exceptions from any sub-command become one line (see module)."""
+class ErrorHandlingGroup(LazyGroup):
+    """The root command group: exceptions from any sub-command become one line (see module);
+    plugins' lazy commands are imported when they run (:mod:`attain.core.lazy_cli`)."""
 
     #: set by the root callback: the database URL the command used (for messages)
     db_url: str | None = None

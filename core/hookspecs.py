@@ -197,7 +197,10 @@ def attain_register_commands(cli: typer.Typer) -> None:
 
     :param cli: the root :class:`typer.Typer` application; call ``cli.add_typer(...)`` or
         ``cli.command()(fn)``. Read commands should accept ``--format json`` (see
-        :mod:`attain.core.cli_kit`). Called once per plugin and application.
+        :mod:`attain.core.cli_kit`). Called once per plugin and application. So that
+        ``attain --help`` stays fast, keep the command module out of the plugin's own module and
+        add it with ``attain.core.cli_kit.lazy_commands(cli, "my_plugin.cli:register",
+        {"big-deals": "Big deals."})``: the module is imported only when one of its commands runs.
     :return: nothing; the return value is ignored.
 
     Example::

@@ -34,15 +34,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
-from .kpi import CORE_METRICS, Metric
-from .store.migrations import Migrations
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (imported where used: loading the plugin manager imports no SQLAlchemy)
     import typer
 
     from .connectors import Connector
     from .engine import Engine
+    from .kpi import Metric
     from .models import AnyEvent, DealEvent
+    from .store.migrations import Migrations
 
 log = logging.getLogger("attain.plugins")
 trace_log = logging.getLogger("attain.trace")
@@ -83,6 +83,8 @@ class _CorePlugin:
 
     @hookimpl
     def attain_register_metrics(self, register: Callable[[Metric], None]) -> None:
+        from .kpi import CORE_METRICS
+
         for m in CORE_METRICS:
             register(m)
 
@@ -95,6 +97,8 @@ def _env_list(name: str) -> set[str] | None:
 
 
 def _check_metric(item: Any, plugin: str) -> Metric:
+    from .kpi import Metric
+
     name = item.name
     if not isinstance(item, Metric):
         raise RegistrationError(f"plugin {plugin!r}: metric {name!r} must be an attain.core.Metric")
@@ -104,6 +108,8 @@ def _check_metric(item: Any, plugin: str) -> Metric:
 
 
 def _check_migrations(item: Any, plugin: str) -> Migrations:
+    from .store.migrations import Migrations
+
     if not isinstance(item, Migrations) or not item.versions.is_dir():
         raise RegistrationError(f"plugin {plugin!r}: migrations {item.name!r} must be an "
                                 "attain.core.Migrations naming an existing folder")
@@ -163,7 +169,8 @@ class Plugins:
         if load_entry_points:
             self._load_entry_points()
         self.pm.check_pending()
-        self._build_registries()
+        self._build_lock = threading.RLock()
+        self._reset_registries()  # each kind is built on first use (attain --help needs none)
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -202,7 +209,7 @@ class Plugins:
         self.pm.register(plugin, name=name)
         self.distributions.setdefault(name, (None, None))
         self.pm.check_pending()
-        self._build_registries()
+        self._build_registries()  # at once: a clash is the caller's error, raised here
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
@@ -210,15 +217,45 @@ class Plugins:
 
     # -- registries --------------------------------------------------------------------------
 
-    def _build_registries(self) -> None:
+    def _reset_registries(self) -> None:
         self._callers = {}
-        self.registries: dict[str, dict[str, Any]] = {k: {} for k in self.registry_hooks}
+        self._registries: dict[str, dict[str, Any]] = {}
         self.owners: dict[tuple[str, str], Owner] = {}
-        for kind, hookname in self.registry_hooks.items():
-            for plugin in self._implementers(hookname):
-                self._caller(hookname, plugin)(register=self._registrar(kind, plugin))
 
-    def _registrar(self, kind: str, plugin: str) -> Callable[[Any], None]:
+    def _build_registries(self) -> None:
+        """Every kind now (after a plugin was registered at run time)."""
+        with self._build_lock:
+            self._reset_registries()
+            for kind in list(self.registry_hooks):
+                self._kind(kind)
+
+    def _kind(self, kind: str) -> dict[str, Any]:
+        """The registry of ``kind``, filled by its hook on first use (once)."""
+        built = self._registries.get(kind)
+        if built is not None:
+            return built
+        with self._build_lock:
+            built = self._registries.get(kind)
+            if built is not None:
+                return built
+            hookname = self.registry_hooks[kind]
+            items: dict[str, Any] = {}
+            try:
+                for plugin in self._implementers(hookname):
+                    self._caller(hookname, plugin)(register=self._registrar(kind, plugin, items))
+            except BaseException:
+                for key in [k for k in self.owners if k[0] == kind]:
+                    del self.owners[key]
+                raise
+            self._registries[kind] = items
+            return items
+
+    @property
+    def registries(self) -> dict[str, dict[str, Any]]:
+        """Every registry by kind (each built on first use)."""
+        return {kind: self._kind(kind) for kind in list(self.registry_hooks)}
+
+    def _registrar(self, kind: str, plugin: str, items: dict[str, Any]) -> Callable[[Any], None]:
         check = CHECKS.get(kind)
 
         def register(item: Any) -> None:
@@ -235,29 +272,31 @@ class Plugins:
                 )
             dist, version = self.distributions.get(plugin, (None, None))
             self.owners[(kind, name)] = Owner(plugin, dist, version)
-            self.registries[kind][name] = item
+            items[name] = item
 
         return register
 
     def registry(self, kind: str) -> dict[str, Any]:
         """Registered items of one kind by name (empty for a kind nobody declared)."""
-        return self.registries.get(kind, {})
+        return self._kind(kind) if kind in self.registry_hooks else {}
 
     def owner(self, kind: str, name: str) -> Owner | None:
         """The plugin (and distribution, version) that registered ``name`` of ``kind``."""
+        if kind in self.registry_hooks:
+            self._kind(kind)
         return self.owners.get((kind, name))
 
     @property
     def metrics(self) -> dict[str, Metric]:
-        return self.registries["metrics"]
+        return self._kind("metrics")
 
     @property
     def connectors(self) -> dict[str, Connector]:
-        return self.registries["connectors"]
+        return self._kind("connectors")
 
     @property
     def migrations(self) -> dict[str, Migrations]:
-        return self.registries["migrations"]
+        return self._kind("migrations")
 
     def metrics_for(self, disabled: Iterable[str] = ()) -> list[Metric]:
         off = set(disabled)
@@ -371,6 +410,7 @@ class Plugins:
 
     def info(self) -> list[dict[str, Any]]:
         """Name, distribution, version and implemented hooks of every loaded plugin."""
+        self.registries  # noqa: B018 (every kind built: what each plugin provides)
         out = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda x: x[0] or ""):
             if name is None:

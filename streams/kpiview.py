@@ -169,8 +169,9 @@ class KpiView:
 
     def store_outcomes(self, tenant: str) -> int:
         """Every event outcome the store counted for ``tenant`` (bumped in each batch's transaction)."""
+        # (the pattern is a parameter: a literal % in the text breaks psycopg's paramstyle)
         rows = self._query("SELECT coalesce(sum(value), 0) FROM counters WHERE tenant = ? "
-                           "AND name LIKE 'attain_events_total%'", (tenant,))
+                           "AND name LIKE ?", (tenant, "attain_events_total%"))
         return int(rows[0][0] or 0)
 
     def changed_rows(self, tenant: str, touched: Iterable[CellKey], dims: Dimensions,

@@ -11,16 +11,26 @@ and ``attain worker`` says what to install.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import typer
 from attain.core import hookimpl
+
+if TYPE_CHECKING:
+    import typer
+
+
+#: the commands ``cli.register`` adds, with their help (imported only when one of them runs)
+COMMANDS = {"worker": "Run a stream worker: consume attain.events, update the store, publish KPI "
+                      "updates.",
+            "publish": "Publish events to attain.events: `attain publish FILE` or `attain publish "
+                       "crm-csv DIR`."}
 
 
 @hookimpl
 def attain_register_commands(cli: typer.Typer) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.streams.cli:register", COMMANDS)
 
 
 @hookimpl

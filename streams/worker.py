@@ -61,7 +61,7 @@ from attain.core.kpi import CellKey
 from attain.core.store import save_stream_offsets
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
-from faust.types import EventT
+from faust.types import TP, EventT
 from sqlalchemy.engine import Connection
 
 from . import codec
@@ -114,7 +114,7 @@ class StreamWorker(Repair, KpiPublisher):
         self._pending: dict[str, set[CellKey]] = {}
         self._pending_offsets: dict[int, int] = {}
         self._dirty = asyncio.Event()
-        self._backlog = False  # the agent's last batch was at least half full: events are waiting
+        self._backlog = False  # events were waiting behind the agent's last batch (see _waiting)
         self._out: Any = None
         self._out_lock = asyncio.Lock()
         self._closing = False
@@ -213,7 +213,7 @@ class StreamWorker(Repair, KpiPublisher):
         for msg in msgs:
             offsets[msg.partition] = max(offsets.get(msg.partition, -1), msg.offset)
         started = time.perf_counter()
-        self._backlog = 2 * len(events) >= self.cfg.batch_size
+        self._backlog = len(events) >= self.cfg.batch_size or self._waiting(offsets) >= self.cfg.batch_size
         if log.isEnabledFor(logging.DEBUG):
             oldest = min(msg.timestamp for msg in msgs)
             log.debug("batch of %d events; the oldest was produced %.1f ms ago", len(events),
@@ -244,6 +244,23 @@ class StreamWorker(Repair, KpiPublisher):
             s.last_offsets[p] = max(s.last_offsets.get(p, -1), o)
             self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
         self._dirty.set()
+
+    def _waiting(self, offsets: dict[int, int]) -> int:
+        """Events already in Kafka behind this batch on its partitions (from the highwater marks
+        the consumer's last fetches returned; 0 when unknown). A backlog is a full batch's worth:
+        then KPI rounds are paced for throughput, otherwise they follow the batches at once."""
+        consumer = self.app.kafka_commits.consumer
+        if consumer is None:
+            return 0
+        waiting = 0
+        for p, o in offsets.items():
+            try:
+                hw = consumer.highwater(TP(self.cfg.events_topic, p))
+            except Exception:  # not assigned (any more), no fetch yet
+                continue
+            if hw is not None:
+                waiting += max(0, int(hw) - o - 1)
+        return waiting
 
     async def _process_messages(self, msgs: Sequence[Any]) -> Result:
         """Process Kafka messages (the agent's or re-read ones): the store transaction(s) with

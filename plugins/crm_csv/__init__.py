@@ -30,75 +30,30 @@ Broken files (see :mod:`.reader`, :mod:`.history`, :mod:`.reference`):
   letter (source ``sales_pipeline.csv:LINE``) and none of its snapshots count. So is every row
   of an opportunity that two rows give different values (which one is right is unknown).
 * A file with a header and no rows imports nothing from it, with a warning.
+
+The connector lives in :mod:`.connector`; this module is the plugin (entry point ``crm_csv``) and
+imports it only when the connector registry is built, so loading the plugin is cheap.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from attain.core import hookimpl
-from attain.core.connectors import Batch, ConnectorError
-
-from . import reference
-from .history import OPEN_STAGES, PIPELINE_COLUMNS, deal_history, key, pipeline_records
-from .reader import FileProblem, Table, header_problem, read_table
 
 __all__ = ["FILES", "OPEN_STAGES", "REQUIRED", "CrmCsvConnector", "deal_history"]
 
 
-PIPELINE = "sales_pipeline.csv"
-FILES = (PIPELINE, "sales_teams.csv", "accounts.csv", "products.csv")
-REQUIRED: dict[str, tuple[str, ...]] = {  # the columns read from each file
-    PIPELINE: PIPELINE_COLUMNS,
-    "sales_teams.csv": ("sales_agent", "manager", "regional_office"),
-    "accounts.csv": ("account", "sector", "subsidiary_of"),
-    "products.csv": ("product", "series", "sales_price"),
-}
+def __getattr__(name: str) -> Any:  # the connector's names, imported on first use
+    if name in __all__ or name == "read_tables":
+        from . import connector
 
-
-def read_tables(root: Path) -> dict[str, Table]:
-    """Every file of the layout, checked: raises one :class:`ConnectorError` naming each file
-    that is missing, unreadable or lacks a column."""
-    missing = [f for f in FILES if not (root / f).is_file()]
-    if missing:
-        raise ConnectorError(f"{root}: missing {', '.join(missing)} (CRM Sales Opportunities layout)")
-    tables: dict[str, Table] = {}
-    problems: list[str] = []
-    for name in FILES:
-        try:
-            table = read_table(root / name)
-        except FileProblem as exc:
-            problems.append(str(exc))
-            continue
-        problem = header_problem(table, REQUIRED[name])
-        if problem is not None:
-            problems.append(problem)
-        tables[name] = table
-    if problems:
-        raise ConnectorError("; ".join(problems) + "; nothing was imported")
-    return tables
-
-
-class CrmCsvConnector:
-    name = "crm-csv"
-    description = "CRM Sales Opportunities CSV export (sales_pipeline, sales_teams, accounts, products)"
-
-    def read(self, source: str, tenant: str) -> Batch:
-        tables = read_tables(Path(source))
-        try:
-            products = reference.products(tables["products.csv"])
-            reps = reference.reps(tables["sales_teams.csv"])
-            accounts = reference.accounts(tables["accounts.csv"])
-        except FileProblem as exc:
-            raise ConnectorError(f"{exc}; nothing was imported") from exc
-        warnings = [f"{name} has no rows (only a header)" for name in FILES if not tables[name].rows]
-        records = pipeline_records(tables[PIPELINE], {key(p.name): p.name for p in products},
-                                   tenant)
-        return Batch(records=records, reps=reps, accounts=accounts, products=products,
-                     total=len(records), warnings=warnings)
+        return getattr(connector, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
 def attain_register_connectors(register: Any) -> None:
+    from .connector import CrmCsvConnector
+
     register(CrmCsvConnector())

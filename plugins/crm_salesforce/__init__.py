@@ -12,9 +12,12 @@ from typing import Any
 
 from attain.core import hookimpl
 
+#: the command ``cli.register`` adds, with its help (imported only when it runs)
+COMMANDS = {"sync": "Sync data from external systems (incremental)."}
+
 
 @hookimpl
 def attain_register_commands(cli: Any) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.crm_salesforce.cli:register", COMMANDS)

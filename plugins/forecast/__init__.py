@@ -16,18 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
-from attain.core import Migrations, hookimpl
+from attain.core import hookimpl
+
+if TYPE_CHECKING:
+    import typer
+    from attain.core import Migrations
 
 
 @hookimpl
 def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    from attain.core import Migrations
+
     register(Migrations("forecast", Path(__file__).parent / "migrations", "forecast runs and figures"))
+
+
+#: the commands (imported only when one runs); ``plan`` adds ``report`` to the goals plugin's
+#: ``plan`` group (this hook runs last, after the goals plugin named it)
+COMMANDS = {"forecast": "Forecast revenue: weighted pipeline, time series, backtest.",
+            "whatif": "Recompute next year's plan under changed assumptions: expected revenue, "
+                      "quota coverage, capacity gap, hires needed, commission cost and cost of sales.",
+            "plan": "Planning: the plan document."}
 
 
 @hookimpl(trylast=True)
 def attain_register_commands(cli: typer.Typer) -> None:
-    from .commands import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.forecast.commands:register", COMMANDS)

@@ -18,17 +18,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from attain.core import Engine, Migrations, Plugins, hookimpl
-from attain.core.models import AnyEvent
+from attain.core import hookimpl
 
-from . import hookspecs, live
-from .model import ACTIVITY, OUTCOME, Goal, GoalError, GoalType
-from .service import GoalService
+from . import hookspecs
+
+if TYPE_CHECKING:  # what the hooks need is imported when they run: loading the plugin is cheap
+    import typer
+    from attain.core import Engine, Migrations, Plugins
+    from attain.core.models import AnyEvent
+
+    from .model import ACTIVITY, OUTCOME, Goal, GoalError, GoalType
+    from .service import GoalService
 
 __all__ = ["ACTIVITY", "OUTCOME", "Goal", "GoalError", "GoalService", "GoalType"]
+
+#: the commands ``cli.register`` adds, with their help (imported only when one of them runs)
+COMMANDS = {"goals": "SMART goals and quotas: define, cascade, track pace and status.",
+            "plan": "Planning: propose rep and team quotas for a year."}
+
+
+def __getattr__(name: str) -> Any:  # the public names, imported on first use
+    if name == "GoalService":
+        from .service import GoalService
+
+        return GoalService
+    if name in __all__:
+        from . import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
@@ -38,24 +58,30 @@ def attain_add_hookspecs(pluginmanager: Plugins) -> None:
 
 @hookimpl
 def attain_register_goal_types(register: Callable[[GoalType], None]) -> None:
+    from .model import ACTIVITY, OUTCOME
+
     register(OUTCOME)
     register(ACTIVITY)
 
 
 @hookimpl
 def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    from attain.core import Migrations
+
     register(Migrations("goals", Path(__file__).parent / "migrations", "goals, statuses, settings"))
 
 
 @hookimpl
 def attain_register_commands(cli: typer.Typer) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.goals.cli:register", COMMANDS)
 
 
 @hookimpl
 def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], engine: Engine) -> None:
+    from . import live
+
     live.on_batch(tenant, outcomes, engine)
 
 

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from attain.core import Engine, Migrations, Plugins, hookimpl
-from attain.core.models import AnyEvent, DealEvent
+from attain.core import hookimpl
 
 from . import hookspecs
+
+if TYPE_CHECKING:  # what the hooks need is imported when they run: loading the plugin is cheap
+    import typer
+    from attain.core import Engine, Migrations, Plugins
+    from attain.core.models import AnyEvent, DealEvent
+
+#: the command ``cli.register`` adds, with its help (imported only when it runs)
+COMMANDS = {"commission": "Commissions: plans, statements, explanations, approvals, what-if and "
+                          "live accruals."}
 
 
 @hookimpl
@@ -33,6 +40,8 @@ def attain_add_hookspecs(pluginmanager: Plugins) -> None:
 
 @hookimpl
 def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    from attain.core import Migrations
+
     register(Migrations("incentives", Path(__file__).parent / "migrations",
                         "plans, assignments, statements, accruals, audit"))
 
@@ -47,9 +56,9 @@ def attain_register_commission_rules(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def attain_register_commands(cli: typer.Typer) -> None:
-    from .cli import commission_app
+    from attain.core.cli_kit import lazy_commands
 
-    cli.add_typer(commission_app, name="commission")
+    lazy_commands(cli, "attain.plugins.incentives.cli:register", COMMANDS)
 
 
 @hookimpl

@@ -481,3 +481,8 @@ def audit_cmd(limit: Annotated[int, typer.Option(help="Most recent N entries.")]
     """Who did what: plans, assignments, runs, locks, approvals, inquiries, adjustments."""
     _emit(_svc(tenant).audit(limit), ["at", "actor", "action", "rep", "period", "details"], fmt,
           "Audit log")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``commission`` to the root app (through :func:`attain.core.lazy_cli.lazy_commands`)."""
+    cli.add_typer(commission_app, name="commission")

@@ -18,19 +18,33 @@ The protocol a partner implements: :class:`Criterion` (or an object with its att
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from attain.core import Migrations, Plugins, hookimpl
+from attain.core import hookimpl
 
 from . import hookspecs
-from .data import TenantData
-from .model import LEVELS, STANDARD, Criterion, Level, MaturityError, MaturityModel, Measurement
-from .service import Maturity
+
+if TYPE_CHECKING:  # the public names are imported on first use (`attain --help` needs none)
+    import typer
+    from attain.core import Migrations, Plugins
+
+    from .data import TenantData
+    from .model import LEVELS, STANDARD, Criterion, Level, MaturityError, MaturityModel, Measurement
+    from .service import Maturity
 
 __all__ = ["LEVELS", "STANDARD", "Criterion", "Level", "Maturity", "MaturityError", "MaturityModel",
            "Measurement", "TenantData"]
+_WHERE = {**{n: "model" for n in __all__}, "TenantData": "data", "Maturity": "service"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 @hookimpl
@@ -50,11 +64,14 @@ def attain_register_maturity_criteria(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def attain_register_migrations(register: Callable[[Migrations], None]) -> None:
+    from attain.core import Migrations
+
     register(Migrations("maturity", Path(__file__).parent / "migrations", "answers, assessments"))
 
 
 @hookimpl
 def attain_register_commands(cli: typer.Typer) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.maturity.cli:register",
+                  {"maturity": "The five-level sales & marketing maturity assessment."})

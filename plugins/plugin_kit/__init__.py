@@ -14,6 +14,9 @@ from attain.core import hookimpl
 
 @hookimpl
 def attain_register_commands(cli: Any) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.plugin_kit.cli:register",
+                  {"new-plugin": "Create a ready-to-publish plugin package: pyproject.toml with the "
+                                 "`attain` entry point, the plugin, its tests (attain.testing; a "
+                                 "connector's run the contract suite), README, CI."})

@@ -218,3 +218,27 @@ def test_how_the_kafka_tests_get_a_broker() -> None:
     assert kafka_plan({"ATTAIN_KAFKA_BOOTSTRAP": ""}, have_java=True) == ("start", "")
     how, why = kafka_plan({}, have_java=False)
     assert how == "missing" and "ATTAIN_KAFKA_BOOTSTRAP" in why and "Java" in why
+
+
+def test_the_backlog_is_what_waits_in_kafka_behind_the_batch() -> None:
+    """``_waiting``: per partition of the batch, highwater − (the batch's last offset + 1), from the
+    consumer's highwater marks; a partition without one (no fetch yet, not assigned) counts 0."""
+    pytest.importorskip("faust")
+    from attain.streams.worker import StreamWorker
+
+    marks = {0: 1000, 1: 40}  # partition -> the next offset Kafka will write (highwater)
+
+    class Consumer:
+        def highwater(self, tp: Any) -> int | None:
+            if tp.partition == 3:
+                raise RuntimeError("not assigned")
+            return marks.get(tp.partition)
+
+    worker: Any = StreamWorker.__new__(StreamWorker)
+    worker.cfg = SimpleNamespace(events_topic="attain.events")
+    worker.app = SimpleNamespace(kafka_commits=SimpleNamespace(consumer=Consumer()))
+    # The batch ended at offset 499 of partition 0 (500 waiting: 500..999), 39 of partition 1
+    # (none waiting), 7 of partition 2 (no highwater known) and 5 of partition 3 (unassigned).
+    assert worker._waiting({0: 499, 1: 39, 2: 7, 3: 5}) == 1000 - 499 - 1
+    worker.app.kafka_commits.consumer = None  # before the consumer exists
+    assert worker._waiting({0: 499}) == 0
