@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,7 +46,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attain.core import Engine, Plugins, Record, Result, Store
+
+# pytest-xdist starts its workers with COLUMNS=80 and LINES=24 set; rich fixes a console's width
+# from COLUMNS when the console is made (when the CLI is first imported, possibly while pytest
+# loads the plugins), which would pin every in-process command to 80 columns whatever width a
+# test gives it (``cli(..., env={"COLUMNS": "250"})``). A terminal's real width is unaffected.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("COLUMNS", "LINES"):
+        os.environ.pop(_var, None)
+
+from attain.core import Engine, Plugins, Record, Result, Store  # noqa: E402
 
 from .builders import activity, customer, deal, lead, reset_ids
 

@@ -21,6 +21,11 @@ from testkit import pytest_runtest_makereport as pytest_runtest_makereport  # on
 # leak in (tests that need them set them with monkeypatch and reset the plugin manager).
 for _var in ("ATTAIN_LOAD_PLUGINS", "ATTAIN_DISABLE_PLUGINS", "ATTAIN_DATABASE_URL"):
     os.environ.pop(_var, None)
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set; rich fixes a console's width from
+# COLUMNS when the console is made (on the CLI's first import), which would pin every in-process
+# command to 80 columns whatever width a test asks for (env={"COLUMNS": ...}).
+for _var in ("COLUMNS", "LINES"):
+    os.environ.pop(_var, None)
 BACKENDS = ("sqlite", "postgresql")
 
 
