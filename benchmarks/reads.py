@@ -51,7 +51,6 @@ def generate(path: Path, deals: int) -> None:
 
 def reference_data(url: str) -> None:
     from attain.core import Account, Engine, Product, Rep, Store
-
     from deal_events import PRODUCTS
 
     engine = Engine(Store(url))

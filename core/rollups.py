@@ -328,13 +328,18 @@ def finish(sums: Mapping[object, Mapping[str, Decimal]], metrics: Sequence[Metri
     """KPI rows of summed components per group, sorted by won_revenue (then key) descending;
     ``key`` is the group (a list of the groups for several groupings)."""
     rows: list[dict[str, object]] = []
-    prefixes = [(m, f"{m.plugin}:") for m in metrics]
+    empty: dict[str, Decimal] = {}
     for key, comp in sums.items():
         row: dict[str, object] = {"key": list(key) if composite else key}  # type: ignore[call-overload]
-        for m, prefix in prefixes:
-            n = len(prefix)
-            local = {k[n:]: v for k, v in comp.items() if k.startswith(prefix)}
-            row[m.name] = _normalize(m.compute(local))
+        local: dict[str, dict[str, Decimal]] = {}  # per plugin: its components without the prefix
+        for k, v in comp.items():
+            plugin, _, name = k.partition(":")
+            d = local.get(plugin)
+            if d is None:
+                d = local[plugin] = {}
+            d[name] = v
+        for m in metrics:
+            row[m.name] = _normalize(m.compute(local.get(m.plugin, empty)))
         rows.append(row)
 
     def sort_key(r: dict[str, object]) -> tuple[Decimal, str]:
