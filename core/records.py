@@ -87,7 +87,8 @@ class Result:
     * ``rejected``: invalid input, dead-lettered with the reason.
 
     Besides the counts: ``changed_cells`` (``(tenant, (dim, name, grain, period))`` of every KPI
-    roll-up row the batch changed, see :mod:`attain.core.rollups`), ``outcomes`` (per tenant, every valid event with its outcome, in batch order),
+    roll-up row the batch changed, see :mod:`attain.core.rollups`), ``outcomes`` (per tenant,
+    every valid event with its outcome, in batch order),
     ``previous`` (per tenant, the stored snapshot each accepted deal replaced, by deal id; a new
     deal has none) and ``rejections`` (every dead-lettered input, conflicts included).
     """

@@ -117,16 +117,19 @@ def _bucket(grain: str, day: dt.date) -> Period:
 
 
 def tiles(start: dt.date, end: dt.date, grains: Sequence[str]) -> list[tuple[str, str]] | None:
-    """The fewest whole ``(grain, label)`` tiles (years, quarters, months, then days at the edges)
-    covering ``start..end``; None when ``grains`` cannot cover it (no day grain at a ragged edge)."""
+    """Few whole ``(grain, label)`` tiles (years, quarters, months, then ISO weeks inside a month
+    and days at the edges) covering ``start..end`` exactly once; None when ``grains`` cannot
+    cover it (no day grain at a ragged edge)."""
     out: list[tuple[str, str]] = []
     d = start
     while d <= end:
-        for g in ("year", "quarter", "month", "day"):
+        month_end = _bucket("month", d).end
+        for g in ("year", "quarter", "month", "week", "day"):
             if g not in grains:
                 continue
             p = _bucket(g, d)
-            if p.start == d and p.end <= end:
+            # a week only inside one month, so the whole months after it stay whole tiles
+            if p.start == d and p.end <= end and (g != "week" or p.end <= month_end):
                 out.append((g, p.label))
                 d = p.end + dt.timedelta(days=1)
                 break
@@ -200,10 +203,16 @@ def expand(cells: Mapping[DayCell, Mapping[str, Decimal]], priced: frozenset[str
         if not comps or not any(comps.values()):  # retracted and added again unchanged
             continue
         flat = _priced_per_product(comps, product, priced)
-        add_comps(rep, (owner, day), flat)
-        add_comps(prod, (product, day), comps)
-        add_comps(acct, (account, day), flat)
-        add_comps(every, ("", day), flat)
+        for target, key, c in ((rep, (owner, day), flat), (prod, (product, day), comps),
+                               (acct, (account, day), flat)):
+            acc = target.get(key)
+            if acc is None:
+                target[key] = dict(c)
+            else:
+                for k, v in c.items():
+                    acc[k] = acc.get(k, ZERO) + v
+    for (product, pday), comps in prod.items():  # all = Σ products (fewer entries than cells)
+        add_comps(every, ("", pday), _priced_per_product(comps, product, priced))
     out: dict[RollKey, Components] = {}
     for dim, level in by_dim.items():
         _grains(dim, level, grains[dim], out)
