@@ -17,7 +17,8 @@ from attain.core import Account, Engine, Product, Record, Rep, Store
 from testkit import Cli
 
 REPS = {"Ann": ("Mia", "East"), "Bob": ("Mia", "East"), "Cy": ("Ola", "West"), "Di": ("Ola", "West")}
-PRODUCTS: dict[str, tuple[str, Decimal | None]] = {"P1": ("Alpha", Decimal("100.00")), "P2": ("Alpha", Decimal("250.50")), "P3": ("Beta", None)}
+PRODUCTS: dict[str, tuple[str, Decimal | None]] = {
+    "P1": ("Alpha", Decimal("100.00")), "P2": ("Alpha", Decimal("250.50")), "P3": ("Beta", None)}
 ACCOUNTS = {"Acme": "retail", "Globex": "software", "Initech": "software"}
 
 

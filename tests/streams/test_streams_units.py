@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from attain.core.engine import Engine, Record
 from attain.core.kpi import GROUPINGS
 from attain.core.plugins import get_plugins
