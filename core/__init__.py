@@ -7,7 +7,8 @@ A plugin needs one import::
 Everything a plugin may use is listed in :data:`__all__` (and in docs/architecture.md); besides
 these names, plugins may import the public modules ``attain.core.models`` (event models),
 ``attain.core.output`` (exact JSON/CSV), ``attain.core.cli_kit`` (command-line helpers),
-``attain.core.store`` (persistence helpers), ``attain.core.periods`` and ``attain.core.kpi``.
+``attain.core.store`` (persistence helpers), ``attain.core.periods``, ``attain.core.kpi`` and
+``attain.core.rollups`` (the KPI roll-ups' pure functions).
 Names starting with an underscore and ``attain.core.cli`` are internal.
 """
 

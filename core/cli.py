@@ -22,6 +22,7 @@ from . import output
 from .cli_kit import DEFAULT_TENANT, FormatOpt, TenantOpt, console, err, fitted_tables, state
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
 from .output import Format
+from .periods import PeriodError
 from .plugins import PluginError, get_plugins
 
 if TYPE_CHECKING:  # imported by the commands that use them: `attain --help` starts fast
@@ -32,7 +33,8 @@ if TYPE_CHECKING:  # imported by the commands that use them: `attain --help` sta
 
 #: the groupings of ``attain kpi --by`` (= ``attain.core.kpi.GROUPINGS``, checked by a test; not
 #: imported here so that ``attain --help`` does not import the KPI and event models)
-GROUPING_NAMES = ("all", "rep", "manager", "region", "product", "series", "sector", "account", "quarter")
+GROUPING_NAMES = ("all", "rep", "manager", "region", "product", "series", "sector", "account",
+                  "quarter", "year", "month", "week", "day")
 
 app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -223,7 +225,13 @@ KPI_COLUMNS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate
 
 @app.command()
 def kpi(
-    by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPING_NAMES))] = "rep",
+    by: Annotated[str, typer.Option("--by", "-b", help="Grouping: " + ", ".join(GROUPING_NAMES) +
+                                    "; several at once with commas (region,quarter).")] = "rep",
+    period: Annotated[str | None, typer.Option(
+        "--period", "-p", help="Only this period: 2017, 2017-Q3, 2017-07, 2017-W27, 2017-07-14 "
+        "or 2017-07-01..2017-08-15 (open deals have no KPI day and are left out).")] = None,
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", "-m", help="Only these columns (metric names, comma-separated).")] = None,
     tenant: TenantOpt = DEFAULT_TENANT,
     fmt: FormatOpt = Format.table,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing changed KPI rows as the "
@@ -233,13 +241,22 @@ def kpi(
     timeout: Annotated[float | None, typer.Option(
         "--timeout", min=0, help="With --follow: stop after this many seconds.")] = None,
 ) -> None:
-    """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions')."""
-    from .kpi import GROUPINGS
+    """KPIs per group, sorted by won revenue (definitions: README, 'KPI definitions').
 
-    if by not in GROUPINGS:
-        raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
-                                 param_hint="--by")
+    With several groupings, a JSON row's "key" is the list of its groups (in the order of --by);
+    CSV and table output have one column per grouping."""
+    from .rollups import GroupingError, parse_groupings, parse_read_period
+
+    try:
+        groups = parse_groupings(by)
+        per = None if period is None else parse_read_period(period)
+    except (GroupingError, PeriodError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--by" if "grouping" in str(exc) else "--period") from None
+    names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
     if follow:
+        if len(groups) > 1 or per is not None or names is not None:
+            raise typer.BadParameter("--follow takes one grouping, without --period/--metrics",
+                                     param_hint="--follow")
         follower = get_plugins().follower(tenant, by, fmt.value, max_updates, timeout)
         if follower is None:
             raise UserError("kpi --follow needs the streams plugin: pip install 'attain[streams]'")
@@ -248,21 +265,35 @@ def kpi(
     if max_updates is not None or timeout is not None:
         raise typer.BadParameter("only with --follow", param_hint="--max-updates/--timeout")
     engine = state.engine()
-    rows = engine.kpis(tenant, by)
-    names = [m.name for m in engine.metrics(tenant)]
-    columns = [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
+    try:
+        rows = engine.kpis(tenant, groups, period=per, metrics=names)
+    except GroupingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--metrics") from None
+    shown = engine.metrics(tenant)
+    if names is not None:
+        columns = list(dict.fromkeys(names))
+    else:
+        all_names = [m.name for m in shown]
+        columns = [c for c in KPI_COLUMNS if c in all_names] + [n for n in all_names if n not in KPI_COLUMNS]
     if fmt is Format.json:
         typer.echo(output.dumps([{"key": r["key"], **{c: r.get(c) for c in columns}} for r in rows]))
-    elif fmt is Format.csv:
-        typer.echo(output.to_csv(rows, ["key", *columns]), nl=False)
-    else:
-        units = {m.name: m.unit for m in engine.metrics(tenant)}
-        cells = [[str(r["key"] if r["key"] is not None else "–"),
-                  *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
-                    for c in columns]] for r in rows]
-        for part in fitted_tables(f"KPIs by {by} (tenant {tenant})", [by], columns, cells,
-                                  right=columns, width=console.width):
-            console.print(part)
+        return
+    single = len(groups) == 1
+    if fmt is Format.csv:
+        flat = rows if single else [{**dict(zip(groups, r["key"], strict=True)), **r} for r in rows]  # type: ignore[call-overload]
+        typer.echo(output.to_csv(flat, ["key", *columns] if single else [*groups, *columns]), nl=False)
+        return
+    units = {m.name: m.unit for m in shown}
+    title = f"KPIs by {', '.join(groups)}" + (f" in {per.label}" if per is not None else "")
+    cells = []
+    for r in rows:
+        keys = [r["key"]] if single else list(r["key"])  # type: ignore[call-overload]
+        cells.append([*[str(k) if k is not None else "–" for k in keys],
+                      *[output.money(r.get(c)) if units.get(c) == "money" else output.plain(r.get(c))
+                        for c in columns]])
+    for part in fitted_tables(f"{title} (tenant {tenant})", groups, columns, cells, right=columns,
+                              width=console.width):
+        console.print(part)
 
 
 # -- dead letters ---------------------------------------------------------------------------------

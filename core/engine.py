@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,23 +29,35 @@ from sqlalchemy import Connection
 from .batching import batched
 from .kpi import (
     FACT_TYPES,
-    CellKey,
     Components,
     Contributor,
     Dimensions,
     Fact,
     Metric,
     add_into,
-    cell_of,
-    fact_cell,
+    day_cell,
+    fact_day_cell,
     kpi_rows,
-    rollup,
 )
 from .models import Account, ActivityEvent, AnyEvent, DealEvent, LeadEvent, Product, Rep
+from .periods import Period
 from .periods import naive_utc as _naive_utc
 from .planner import plan_batch
 from .plugins import Plugins, get_plugins
 from .records import Record, Rejection, Result, payload_text, storable_payload
+from .rollups import (
+    GRAINS,
+    TIME_GRAINS,
+    DayCell,
+    cell_rows,
+    expand,
+    fast_dim,
+    parse_groupings,
+    parse_read_period,
+    pick_metrics,
+    plan_tiles,
+    rollup_rows,
+)
 from .store import Store, bump_counters, lock_tenant
 from .store import reads as store_reads
 from .store.writer import (
@@ -323,33 +335,42 @@ class Engine:
         store_reads.set_meta(conn, tenant, SIGNATURE_KEY, sig)
 
     def _rebuild(self, conn: Connection, tenant: str) -> None:
-        """Recompute every KPI cell of ``tenant`` from the deals' latest snapshots and the stored
-        facts (lead and activity events)."""
+        """Recompute every KPI roll-up of ``tenant`` from the deals' latest snapshots and the
+        stored facts (lead and activity events)."""
         contribute = self.contributor()
-        cells: dict[CellKey, Components] = {}
+        cells: dict[DayCell, Components] = {}
         for d in store_reads.read_snapshots(conn, tenant):
-            add_into(cells, cell_of(d), contribute(d))
+            add_into(cells, day_cell(d), contribute(d))
         if contribute.fact_types:
             for _, f in store_reads.read_events(conn, tenant, types=contribute.fact_types):
                 comps = contribute(f)
                 if comps:
-                    add_into(cells, fact_cell(f), comps)
-        store_reads.replace_cells(conn, tenant, cells)
+                    add_into(cells, fact_day_cell(f), comps)
+        store_reads.replace_rollups(conn, tenant, expand(cells, contribute.priced))
 
     def rebuild(self, tenant: str) -> None:
-        """Recompute the tenant's KPI cells from the stored snapshots and facts."""
+        """Recompute the tenant's KPI roll-ups from the stored snapshots and facts."""
         with self.store.transaction(tenant) as conn:
             self._rebuild(conn, tenant)
             store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self.signature())
 
-    def cells(self, tenant: str) -> dict[CellKey, Components]:
-        """The tenant's KPI cells (rebuilt first when the loaded metrics changed)."""
+    def _fresh(self, tenant: str) -> None:
+        """Rebuild the tenant's roll-ups first when the loaded metrics changed (or when they were
+        never built for stored events: a database migrated from the cell cube)."""
         with self.store.connect() as conn:
             sig = store_reads.get_meta(conn, tenant, SIGNATURE_KEY)
-        if sig is not None and sig != self.signature():
+            stale = sig != self.signature() and (sig is not None or store_reads.has_data(conn, tenant))
+        if stale:
             self.rebuild(tenant)
+
+    def rollup_rows(self, tenant: str, dim: str, grain: str, periods: Sequence[str] | None = None,
+                    names: Sequence[str] | None = None) -> list[tuple[str, str, str, Components]]:
+        """The tenant's stored roll-up rows ``(name, grain, period, components)`` of ``dim``
+        (``all``, ``rep``, ``product``, ``account``) and ``grain`` (``total``, ``year`` …
+        ``day``), of ``periods`` / ``names`` (all when None): see :mod:`attain.core.rollups`."""
+        self._fresh(tenant)
         with self.store.connect() as conn:
-            return store_reads.read_cells(conn, tenant)
+            return store_reads.read_rollups(conn, tenant, dim, grain, periods, names)
 
     # -- public reads --------------------------------------------------------------------------
 
@@ -363,9 +384,77 @@ class Engine:
         """The metrics shown for ``tenant`` (those of plugins it has not disabled)."""
         return self.plugins.metrics_for(self.disabled(tenant))
 
-    def kpis(self, tenant: str, grouping: str) -> list[dict[str, object]]:
-        """KPI rows for a grouping (see :func:`attain.core.kpi.rollup`)."""
-        return rollup(self.cells(tenant), grouping, self.dimensions(tenant), self.metrics(tenant))
+    def kpis(self, tenant: str, groupings: str | Sequence[str] = "all", *,
+             period: str | Period | None = None, metrics: Sequence[str] | None = None,
+             where: Callable[[Any], bool] | None = None,
+             owners: Collection[str] | None = None) -> list[dict[str, object]]:
+        """KPI rows of ``groupings``, sorted by won_revenue (then key) descending.
+
+        :param groupings: one grouping (``"rep"``) or several (``"region,quarter"`` or a list):
+            with several, each row's ``key`` is the list of its groups in that order; at most one
+            time grouping (``year``, ``quarter``, ``month``, ``week``, ``day``).
+        :param period: only what is attributed to days of this period (``2017``, ``2017-Q3``,
+            ``2017-07``, ``2017-W27``, ``2017-07-14``, ``2017-07-01..2017-08-15``); open deals
+            (no KPI day) are then left out. A time grouping's groups are clipped to it.
+        :param metrics: only these metrics' columns (names), in this order.
+        :param where: only the deals and facts this predicate keeps (the scan path, as
+            :meth:`kpis_where`).
+        :param owners: only the deals and facts owned by these reps.
+
+        Reads the stored roll-ups (rows ∝ groups × periods asked) when every attribute grouping
+        comes from one base dim (rep/manager/region, product/series, account/sector, all) and the
+        roll-ups hold the grain; otherwise (rep × product, account × week, ``where`` …) it scans
+        the deals and facts (:func:`attain.core.rollups.cell_rows`): the same figures.
+        """
+        groups = parse_groupings(groupings)
+        shown = pick_metrics(self.metrics(tenant), metrics)
+        per = None if period is None else parse_read_period(period)
+        dims = self.dimensions(tenant)
+        dim = None if where is not None else fast_dim(groups)
+        if dim is not None and owners is not None:
+            dim = "rep" if dim in ("all", "rep") else None
+        if dim is not None:
+            tgrain = next((g for g in groups if g in TIME_GRAINS), None)
+            plan = plan_tiles(tgrain, per, GRAINS[dim])
+            if plan is not None:
+                names = None if owners is None else sorted(set(owners))
+                want: dict[str, list[str] | None] = {}
+                for g, p in plan:  # per grain: the periods to read (None: every one)
+                    if p is None:
+                        want[g] = None
+                    elif (ps := want.setdefault(g, [])) is not None:
+                        ps.append(p)
+                rows: list[tuple[str, str, str, Components]] = []
+                if names != []:
+                    for g, ps in want.items():
+                        rows += self.rollup_rows(tenant, dim, g, ps, names)
+                return rollup_rows(rows, dim, groups, plan, dims, shown)
+        return self._scan(tenant, groups, per, shown, dims, where, owners)
+
+    def _scan(self, tenant: str, groups: Sequence[str], per: Period | None, shown: list[Metric],
+              dims: Dimensions, where: Callable[[Any], bool] | None,
+              owners: Collection[str] | None) -> list[dict[str, object]]:
+        """The scan path: day-level cells of the deals and facts kept, rolled up."""
+        fn = self.contributor()
+        types = {t for m in shown for t in m.events}
+        keep = None if owners is None else set(owners)
+        cells: dict[DayCell, Components] = {}
+        if "deal" in types:
+            closed = None if per is None else (per.start, per.end)
+            with self.store.connect() as conn:
+                for d in store_reads.read_snapshots(conn, tenant, closed=closed):
+                    if (keep is None or d.owner in keep) and (where is None or where(d)):
+                        add_into(cells, day_cell(d), fn(d))
+        if types.intersection(FACT_TYPES):
+            for f in self.facts(tenant):
+                if f.type not in types or (keep is not None and (f.owner or "") not in keep):
+                    continue
+                cell = fact_day_cell(f)
+                if (per is None or per.contains(cell[3])) and (where is None or where(f)):
+                    comps = fn(f)
+                    if comps:
+                        add_into(cells, cell, comps)
+        return cell_rows(cells, groups, dims, shown)
 
     def snapshots(self, tenant: str, deal_ids: Iterable[str] | None = None) -> list[DealEvent]:
         """The latest stored snapshot of each deal of ``deal_ids`` that exists (every deal of

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -53,6 +53,10 @@ GROUPINGS: dict[str, str] = {
     "account": "the deal's (or activity's) account",
     "quarter": "the calendar quarter of closed_on, e.g. 2017-Q2 (open deals have none); "
                "for lead and activity events, of occurred_at",
+    "year": "the calendar year of the KPI day (closed_on; a fact's UTC day of occurred_at)",
+    "month": "the calendar month of the KPI day, e.g. 2017-07",
+    "week": "the ISO week of the KPI day, e.g. 2017-W27",
+    "day": "the KPI day itself, e.g. 2017-07-14",
 }
 
 ZERO = Decimal(0)
@@ -62,6 +66,21 @@ ONE = Decimal(1)
 def cell_of(deal: DealEvent) -> CellKey:
     """The cube cell a deal snapshot contributes to."""
     return (deal.owner, deal.product or "", deal.account or "", quarter_of(deal.closed_on))
+
+
+def day_cell(deal: DealEvent) -> tuple[str, str, str, dt.date | None]:
+    """The day-level cell a deal snapshot contributes to: (owner, product, account, closed_on)."""
+    return (deal.owner, deal.product or "", deal.account or "", deal.closed_on)
+
+
+def fact_day_cell(event: Any) -> tuple[str, str, str, dt.date | None]:
+    """The day-level cell of a fact: its owner, no product, its account and the UTC day of
+    ``occurred_at`` (:func:`attain.core.periods.utc_day`: the one event-day rule)."""
+    t = event.occurred_at
+    if t.tzinfo is not None and t.utcoffset() != _NO_OFFSET:  # inline utc_day: once per fact
+        t = t.astimezone(dt.UTC)
+    return (getattr(event, "owner", None) or "", "", getattr(event, "account", None) or "",
+            t.date())
 
 
 Fact = LeadEvent | ActivityEvent
@@ -246,11 +265,15 @@ class Contributor:
         on_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         seen: dict[str, dict[int, tuple[str, Contribute]]] = {}
-        for m in metrics:
+        metrics_list = list(metrics)
+        for m in metrics_list:
             for t in m.events:
                 seen.setdefault(t, {}).setdefault(id(m.contribute), (m.plugin, m.contribute))
         self._by_type = {t: list(fns.values()) for t, fns in seen.items()}
         self._fns = self._by_type.get("deal", [])
+        #: the components (``plugin:name``) that some metric prices by the product's list price
+        self.priced: frozenset[str] = frozenset(f"{m.plugin}:{p}" for m in metrics_list
+                                                for p in m.priced)
         #: the non-deal event types some metric takes
         self.fact_types: tuple[str, ...] = tuple(sorted(t for t in self._by_type if t != "deal"))
         self._on_error = on_error
@@ -277,7 +300,7 @@ class Contributor:
         return out
 
 
-def add_into(target: dict[CellKey, Components], cell: CellKey, comps: Mapping[str, Number],
+def add_into(target: dict[Any, Components], cell: Any, comps: Mapping[str, Number],
              sign: int = 1) -> None:
     """``target[cell] += sign * comps`` (component-wise, exact)."""
     acc = target.setdefault(cell, {})
@@ -395,29 +418,32 @@ def kpi_rows(
     facts: Iterable[Fact],
     dims: Dimensions,
     metrics: Iterable[Metric],
-    grouping: str,
+    grouping: str | Sequence[str],
     where: Callable[[Any], bool] | None = None,
     contribute: Callable[[Any], Mapping[str, Number]] | None = None,
 ) -> list[dict[str, object]]:
-    """KPI rows of ``grouping`` over the given deal snapshots and facts (those ``where`` keeps):
-    the pure function behind :meth:`attain.core.engine.Engine.kpis_where`.
+    """KPI rows of ``grouping`` (one, or several: see :meth:`Engine.kpis`) over the given deal
+    snapshots and facts (those ``where`` keeps): the pure function behind :meth:`attain.core.engine.Engine.kpis_where`.
 
     ``deals`` are latest snapshots (one per deal), ``facts`` lead and activity events;
     ``contribute`` defaults to a :class:`Contributor` of ``metrics``. A caller holding snapshots
     in memory (the goals plugin evaluating many goals over one read) gets exactly the figures
     of :meth:`~attain.core.engine.Engine.kpis` on the same events.
     """
+    from .rollups import cell_rows, parse_groupings  # the roll-up module builds on this one
+
     shown = list(metrics)
+    groups = parse_groupings(grouping)
     fn = contribute if contribute is not None else Contributor(shown)
     fact_types = {t for m in shown for t in m.events if t != "deal"}
-    cells: dict[CellKey, Components] = {}
+    cells: dict[Any, Components] = {}
     for d in deals:
         if where is None or where(d):
-            add_into(cells, cell_of(d), fn(d))
+            add_into(cells, day_cell(d), fn(d))
     if fact_types:
         for f in facts:
             if f.type in fact_types and (where is None or where(f)):
                 comps = fn(f)
                 if comps:
-                    add_into(cells, fact_cell(f), comps)
-    return rollup(cells, grouping, dims, shown)
+                    add_into(cells, fact_day_cell(f), comps)
+    return cell_rows(cells, groups, dims, shown)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .kpi import CellKey, Components, Contributor, add_into, cell_of, classify, fact_cell
+from .kpi import Components, Contributor, add_into, classify, day_cell, fact_day_cell
 from .models import AnyEvent, DealEvent, entity_key
 from .records import Record, Result
+from .rollups import DayCell, expand
 from .store.writer import BatchWriter, Plan
 from .validation import CONFLICT_REASON, same_content
 
@@ -74,7 +75,8 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
     res.conflicts = len(conflicts)
 
     changed = [d for d, e in current.items() if stored.get(d) is not e]
-    deltas = cell_deltas(contribute, stored, current, changed, facts) if changed or facts else {}
+    cells = cell_deltas(contribute, stored, current, changed, facts) if changed or facts else {}
+    deltas = expand(cells, contribute.priced) if cells else {}
     res.changed_cells = {(tenant, c) for c in deltas}
     counts = {
         'attain_events_total{outcome="accepted"}': res.accepted,
@@ -107,20 +109,21 @@ def _ids_to_look_up(items: Sequence[tuple[Record, AnyEvent]], stored: dict[str, 
 
 
 def cell_deltas(contribute: Contributor, stored: dict[str, DealEvent], current: dict[str, DealEvent],
-                changed: Sequence[str], facts: Sequence[AnyEvent]) -> dict[CellKey, Components]:
-    """KPI cell deltas: each changed deal's old snapshot retracted and its new one added; each
-    accepted fact added once (facts never change, and an accepted one's id is new)."""
-    deltas: dict[CellKey, Components] = {}
+                changed: Sequence[str], facts: Sequence[AnyEvent]) -> dict[DayCell, Components]:
+    """Day-level KPI cell deltas (:func:`attain.core.rollups.expand` turns them into roll-up
+    deltas): each changed deal's old snapshot retracted and its new one added; each accepted
+    fact added once (facts never change, and an accepted one's id is new)."""
+    deltas: dict[DayCell, Components] = {}
     for d in changed:
         old = stored.get(d)
         if old is not None:
-            add_into(deltas, cell_of(old), contribute(old), -1)
+            add_into(deltas, day_cell(old), contribute(old), -1)
         new = current[d]
-        add_into(deltas, cell_of(new), contribute(new), +1)
+        add_into(deltas, day_cell(new), contribute(new), +1)
     fact_types = contribute.fact_types
     for ev in facts:
         if ev.type in fact_types:
             comps = contribute(ev)
             if comps:
-                add_into(deltas, fact_cell(ev), comps)
+                add_into(deltas, fact_day_cell(ev), comps)
     return deltas

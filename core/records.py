@@ -1,7 +1,7 @@
 """What goes into :meth:`attain.core.engine.Engine.process` and what comes out of it.
 
 * :class:`Record` — one input (raw JSON, a dict or a validated event) with where it came from;
-* :class:`Result` — what a batch did: counts, the changed KPI cells, and the accepted events and
+* :class:`Result` — what a batch did: counts, the changed KPI roll-up rows, and the accepted events and
   rejected inputs themselves (so a caller needs no hook to learn them);
 * :func:`storable_payload` — a rejected input as text any database can hold, plus its exact bytes.
 """
@@ -86,8 +86,9 @@ class Result:
       kept, this one is dead-lettered (reason "event_id reused with different content");
     * ``rejected``: invalid input, dead-lettered with the reason.
 
-    Besides the counts: ``changed_cells`` (``(tenant, cell)`` of every KPI cell the batch
-    changed), ``outcomes`` (per tenant, every valid event with its outcome, in batch order),
+    Besides the counts: ``changed_cells`` (``(tenant, (dim, name, grain, period))`` of every KPI
+    roll-up row the batch changed, see :mod:`attain.core.rollups`), ``outcomes`` (per tenant,
+    every valid event with its outcome, in batch order),
     ``previous`` (per tenant, the stored snapshot each accepted deal replaced, by deal id; a new
     deal has none) and ``rejections`` (every dead-lettered input, conflicts included).
     """

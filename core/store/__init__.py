@@ -4,7 +4,8 @@
 * :mod:`.db` — :class:`Store`: the database URL, connections, transactions, settings, counters;
 * :mod:`.sql` — :func:`upsert`, :func:`lock_tenant`, :func:`bump_counters`, driver-level SQL;
 * :mod:`.cells` — how a KPI cell's id and components are encoded (:func:`cell_id`, :func:`cell_key`);
-* :mod:`.writer` — the batch writer on the engine's hot path;
+* :mod:`.writer` — the batch writer on the engine's hot path (events, deals, KPI roll-up deltas);
+* :mod:`.reads` — tenant-scoped reads (:func:`read_rollups`: the KPI roll-ups);
 * :mod:`.migrations` — Alembic migrations of the core and of every plugin (:class:`Migrations`).
 
 Plugins use :class:`Store` (``store.connect()``, ``store.transaction(tenant)``), :func:`upsert`,
@@ -15,6 +16,7 @@ by its arguments.
 from .cells import cell_id, cell_key, dumps_components, loads_components
 from .db import Store, default_url, make_engine, save_stream_offsets
 from .migrations import Migrations, create_missing, migrate
+from .reads import read_rollups
 from .schema import (
     DEFAULT_TENANT,
     ID_TYPE,
@@ -25,7 +27,7 @@ from .schema import (
     DealRow,
     EventRow,
     ExactDecimal,
-    KpiCellRow,
+    KpiRollupRow,
     MetaRow,
     PluginSettingRow,
     ProductRow,
@@ -36,8 +38,9 @@ from .sql import bump_counters, fetch_all, in_chunks, lock_tenant, placeholders,
 
 __all__ = [
     "DEFAULT_TENANT", "ID_TYPE", "AccountRow", "Base", "CounterRow", "DealRow", "DeadLetterRow",
-    "EventRow", "ExactDecimal", "KpiCellRow", "MetaRow", "Migrations", "PluginSettingRow",
+    "EventRow", "ExactDecimal", "KpiRollupRow", "MetaRow", "Migrations", "PluginSettingRow",
     "ProductRow", "RepRow", "Store", "StreamOffsetRow", "bump_counters", "cell_id", "cell_key",
     "create_missing", "default_url", "dumps_components", "fetch_all", "in_chunks", "loads_components",
-    "lock_tenant", "make_engine", "migrate", "placeholders", "save_stream_offsets", "upsert",
+    "lock_tenant", "make_engine", "migrate", "placeholders", "read_rollups", "save_stream_offsets",
+    "upsert",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,9 +13,9 @@ from sqlalchemy import Connection, delete, insert, select
 
 from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
 from ..validation import explain_validation
-from .cells import CellKey, cell_id, dumps_components, loads_components
-from .schema import AccountRow, DealRow, EventRow, KpiCellRow, MetaRow, ProductRow, RepRow
-from .sql import in_chunks, upsert
+from .cells import dumps_components, loads_components
+from .schema import AccountRow, DealRow, EventRow, KpiRollupRow, MetaRow, ProductRow, RepRow
+from .sql import fetch_all, in_chunks, placeholders, upsert
 
 log = logging.getLogger("attain.store")
 
@@ -32,11 +32,15 @@ def deal_from_row(r: Any) -> DealEvent:
     )
 
 
-def read_snapshots(conn: Connection, tenant: str,
-                   deal_ids: Iterable[str] | None = None) -> Iterator[DealEvent]:
-    """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist)."""
+def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None = None,
+                   closed: tuple[dt.date, dt.date] | None = None) -> Iterator[DealEvent]:
+    """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist);
+    with ``closed``, only the deals whose closed_on is in that range (both days included)."""
     if deal_ids is None:
-        for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant)):
+        q = select(DealRow).where(DealRow.tenant == tenant)
+        if closed is not None:
+            q = q.where(DealRow.closed_on >= closed[0], DealRow.closed_on <= closed[1])
+        for r in conn.execute(q):
             yield deal_from_row(r)
         return
     for chunk in in_chunks(sorted(set(deal_ids))):
@@ -135,23 +139,45 @@ def save_dimensions(conn: Connection, tenant: str, reps: Iterable[Rep] = (),
            ("tenant", "name"), ("series", "list_price"))
 
 
-def read_cells(conn: Connection, tenant: str) -> dict[CellKey, Components]:
-    t = KpiCellRow.__table__
-    return {
-        (o, p, a, q): loads_components(c)
-        for o, p, a, q, c in conn.execute(
-            select(t.c.owner, t.c.product, t.c.account, t.c.quarter, t.c.components)
-            .where(t.c.tenant == tenant))
-    }
+def read_rollups(conn: Connection, tenant: str, dim: str, grain: str,
+                 periods: Sequence[str] | None = None, names: Sequence[str] | None = None,
+                 ) -> list[tuple[str, str, str, Components]]:
+    """``(name, grain, period, components)`` of the tenant's roll-up rows of ``dim`` and
+    ``grain``, of ``periods`` (all when None) and ``names`` (all when None); a range scan of the
+    primary key. Rows whose components are all zero are left out."""
+    base = "SELECT name, period, components FROM kpi_rollups WHERE tenant = ? AND dim = ? AND grain = ?"
+    out: list[tuple[str, str, str, Components]] = []
+    pchunks: Iterable[Sequence[str] | None] = [None] if periods is None else in_chunks(list(periods), 400)
+    for pchunk in pchunks:
+        nchunks: Iterable[Sequence[str] | None] = [None] if names is None else in_chunks(list(names), 400)
+        for nchunk in nchunks:
+            q, params = base, [tenant, dim, grain]
+            if pchunk is not None:
+                q += f" AND period IN ({placeholders(len(pchunk))})"
+                params += pchunk
+            if nchunk is not None:
+                q += f" AND name IN ({placeholders(len(nchunk))})"
+                params += nchunk
+            for name, period, comps in fetch_all(conn, q, params):
+                if comps != "{}":
+                    out.append((name, grain, period, loads_components(comps)))
+    return out
 
 
-def replace_cells(conn: Connection, tenant: str, cells: dict[CellKey, Components]) -> None:
-    """Replace every stored KPI cell of ``tenant`` (a rebuild)."""
-    conn.execute(delete(KpiCellRow).where(KpiCellRow.tenant == tenant))
-    rows = [{"tenant": tenant, "cell": cell_id(k), "owner": k[0], "product": k[1], "account": k[2],
-             "quarter": k[3], "components": dumps_components(v)} for k, v in cells.items()]
-    if rows:
-        conn.execute(insert(KpiCellRow), rows)
+def replace_rollups(conn: Connection, tenant: str, rollups: Mapping[tuple[str, str, str, str], Components]
+                    ) -> None:
+    """Replace every stored KPI roll-up row of ``tenant`` (a rebuild)."""
+    conn.execute(delete(KpiRollupRow).where(KpiRollupRow.tenant == tenant))
+    rows = [{"tenant": tenant, "dim": d, "name": n, "grain": g, "period": p,
+             "components": dumps_components(v)} for (d, n, g, p), v in rollups.items()]
+    for i in range(0, len(rows), 20000):
+        conn.execute(insert(KpiRollupRow), rows[i:i + 20000])
+
+
+def has_data(conn: Connection, tenant: str) -> bool:
+    """Whether the tenant has any stored event."""
+    t = EventRow.__table__
+    return conn.execute(select(t.c.id).where(t.c.tenant == tenant).limit(1)).first() is not None
 
 
 def get_meta(conn: Connection, tenant: str, key: str) -> str | None:

@@ -86,17 +86,19 @@ class DealRow(Base):
     closed_on: Mapped[dt.date | None] = mapped_column()
 
 
-class KpiCellRow(Base):
-    """Additive KPI components per cube cell (owner, product, account, quarter); '' = none."""
+class KpiRollupRow(Base):
+    """Additive KPI components summed per (dim, name, grain, period): see
+    :mod:`attain.core.rollups`. A clustered table on SQLite (WITHOUT ROWID): the primary key is
+    the only index, and reads of one dim and grain are range scans of it."""
 
-    __tablename__ = "kpi_cells"
+    __tablename__ = "kpi_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
-    cell: Mapped[str] = mapped_column(String(1000), primary_key=True)  # the four keys joined by US
-    owner: Mapped[str] = mapped_column(String(200))
-    product: Mapped[str] = mapped_column(String(200))
-    account: Mapped[str] = mapped_column(String(200))
-    quarter: Mapped[str] = mapped_column(String(10))
+    dim: Mapped[str] = mapped_column(String(10), primary_key=True)  # all | rep | product | account
+    grain: Mapped[str] = mapped_column(String(10), primary_key=True)  # total | year | … | day
+    period: Mapped[str] = mapped_column(String(12), primary_key=True)  # "" for total / no day
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # "" for all / none
     components: Mapped[str] = mapped_column(Text)  # JSON object of exact decimal strings
 
 

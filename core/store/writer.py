@@ -21,13 +21,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..models import DealEvent
 from ..periods import naive_utc
 from ..records import Record, storable_payload
-from .cells import CellKey, cell_id, dumps_components, loads_components
+from .cells import dumps_components, loads_components
 from .schema import DeadLetterRow
 from .sql import bump_counters, driver_sql, in_chunks, placeholders
 
 log = logging.getLogger("attain.store")
 
 Components = dict[str, Decimal]
+RollKey = tuple[str, str, str, str]  # dim, name, grain, period
 ZERO = Decimal(0)
 
 DEAL_COLUMNS = ("tenant", "deal_id", "version", "event_id", "occurred_at", "owner", "account",
@@ -52,12 +53,12 @@ def database_reason(exc: BaseException) -> str:
 @dataclass
 class Plan:
     """What one batch writes for one tenant: event-log rows, new deal snapshots (as rows), KPI
-    cell deltas, counters, and the inputs it turned away (conflicts) with their reasons."""
+    roll-up deltas, counters, and the inputs it turned away (conflicts) with their reasons."""
 
     tenant: str
     log_rows: list[tuple[Any, ...]]
     deal_rows: list[tuple[Any, ...]]
-    deltas: dict[CellKey, Components]
+    deltas: dict[RollKey, Components]
     counts: dict[str, int]
     conflicts: list[tuple[Record, str]] = field(default_factory=list)
 
@@ -160,23 +161,40 @@ class BatchWriter:
                f"ON CONFLICT (tenant, deal_id) DO UPDATE SET {sets}")
         self._many(sql, rows)
 
-    def apply_cell_deltas(self, tenant: str, deltas: Mapping[CellKey, Components]) -> None:
-        """Add ``deltas`` to the stored components of their cells."""
-        ids = {cell_id(k): k for k in deltas}
-        existing: dict[CellKey, Components] = {}
-        for chunk in in_chunks(list(ids)):
-            q = (f"SELECT cell, components FROM kpi_cells WHERE tenant = ? "
-                 f"AND cell IN ({placeholders(len(chunk))})")
-            for cid, comps in self._query(q, (tenant, *chunk)):
-                existing[ids[cid]] = loads_components(comps)
+    def apply_rollup_deltas(self, tenant: str, deltas: Mapping[RollKey, Components]) -> None:
+        """Add ``deltas`` to the stored components of their roll-up rows: per (dim, grain), one
+        SELECT of the stored rows (``period IN … AND name IN …``: the primary key's index), the
+        merge in Python, one upsert of every touched row."""
+        groups: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+        for dim, name, grain, period in deltas:
+            g = groups.get((dim, grain))
+            if g is None:
+                g = groups[(dim, grain)] = (set(), set())
+            g[0].add(period)
+            g[1].add(name)
+        existing: dict[RollKey, Components] = {}
+        for (dim, grain), (periods, names) in groups.items():
+            plist, nlist = sorted(periods), sorted(names)
+            for pchunk in in_chunks(plist, 200):
+                for nchunk in in_chunks(nlist, 500):
+                    q = (f"SELECT period, name, components FROM kpi_rollups WHERE tenant = ? "
+                         f"AND dim = ? AND grain = ? AND period IN ({placeholders(len(pchunk))}) "
+                         f"AND name IN ({placeholders(len(nchunk))})")
+                    for period, name, comps in self._query(q, (tenant, dim, grain, *pchunk, *nchunk)):
+                        key = (dim, name, grain, period)
+                        if key in deltas:
+                            existing[key] = loads_components(comps)
         rows = []
-        for cid, key in ids.items():
-            acc = existing.get(key, {})
-            for k, v in deltas[key].items():
-                acc[k] = acc.get(k, ZERO) + v
-            rows.append((tenant, cid, *key, dumps_components(acc)))
-        self._many("INSERT INTO kpi_cells (tenant, cell, owner, product, account, quarter, components) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, cell) "
+        for key, delta in deltas.items():
+            acc = existing.get(key)
+            if acc is None:
+                acc = dict(delta)
+            else:
+                for k, v in delta.items():
+                    acc[k] = acc.get(k, ZERO) + v
+            rows.append((tenant, key[0], key[2], key[3], key[1], dumps_components(acc)))
+        self._many("INSERT INTO kpi_rollups (tenant, dim, grain, period, name, components) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, dim, grain, period, name) "
                    "DO UPDATE SET components = excluded.components", rows)
 
     def write_plan(self, plan: Plan) -> None:
@@ -184,7 +202,7 @@ class BatchWriter:
         self.insert_events(plan.log_rows)
         self.upsert_deals(plan.deal_rows)
         if plan.deltas:
-            self.apply_cell_deltas(plan.tenant, plan.deltas)
+            self.apply_rollup_deltas(plan.tenant, plan.deltas)
         bump_counters(self.conn, plan.tenant, plan.counts)
         if plan.conflicts:
             write_dead_letters(self.conn, plan.tenant, dead_letter_rows(plan.tenant, plan.conflicts),

@@ -1,5 +1,7 @@
 """Goals of one tenant: validation with the tenant's data, cascades, re-balancing, progress and
-status transitions. Every figure comes from :meth:`attain.core.engine.Engine.kpis_where`."""
+status transitions. Figures attributed to the KPI day (closed_on, a fact's UTC day) come from
+:meth:`attain.core.engine.Engine.kpis` (the KPI roll-ups); others (a goal type attributing deals
+to another day) from the core's :func:`attain.core.kpi.kpi_rows` over a snapshot of the deals."""
 
 from __future__ import annotations
 
@@ -234,6 +236,12 @@ class GoalService:
                                    "disabled for this tenant)"])
         dims = self.dims()
         date_of = self._date_of(kind)
+        if date_of is OUTCOME.date_of or "deal" not in m.events:
+            # Attributed to the KPI day (closed_on; a fact's UTC day): the engine's roll-ups of
+            # the owner's reps over the period's tiles answer it.
+            fast = self._from_rollups(metric, owner, period, grouping, dims)
+            self._cache[key] = fast
+            return fast
         start, end = period.start, period.end
 
         def where(event: DealEvent | LeadEvent | ActivityEvent) -> bool:
@@ -248,6 +256,19 @@ class GoalService:
             k = r["key"]
             out[None if k is None else str(k)] = v if isinstance(v, Decimal) or v is None else Decimal(str(v))
         self._cache[key] = out
+        return out
+
+    def _from_rollups(self, metric: str, owner: Owner, period: Period, grouping: str,
+                      dims: Dimensions) -> dict[str | None, Decimal | None]:
+        """``metric`` per group from :meth:`Engine.kpis` (the KPI roll-ups of the owner's reps)."""
+        reps = None if owner.kind == "company" else (
+            [owner.name or ""] if owner.kind == "rep" else [r for r in dims.reps if owner.matches(r, dims)])
+        rows = self.engine.kpis(self.tenant, grouping, period=period, metrics=[metric], owners=reps)
+        out: dict[str | None, Decimal | None] = {}
+        for r in rows:
+            v = r.get(metric)
+            k = r["key"]
+            out[None if k is None else str(k)] = v if isinstance(v, Decimal) or v is None else Decimal(str(v))
         return out
 
     def empty_value(self, metric: str) -> Decimal | None:
