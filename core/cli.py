@@ -6,6 +6,7 @@ import base64
 import gc
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from .cli_kit import FormatOpt, TenantOpt, console, err, state
 from .connectors import ConnectorError, read_through
 from .engine import Engine
 from .errors import ErrorHandlingGroup, UserError, debug_enabled
+from .fx import parse_fx_csv
 from .kpi import GROUPINGS
 from .models import event_json_schema
 from .output import Format
@@ -119,10 +121,37 @@ def import_(
     source: Annotated[str, typer.Argument(help="What the connector reads (a folder, a URL …).")],
     tenant: TenantOpt = DEFAULT_TENANT,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    reporting: Annotated[str | None, typer.Option(
+        "--reporting-currency", help="With `import fx`: the tenant's reporting currency "
+        "(default USD).")] = None,
 ) -> None:
-    """Import data through a registered connector (e.g. `attain import crm-csv DIR`)."""
+    """Import data through a registered connector (e.g. `attain import crm-csv DIR`), or
+    exchange rates: `attain import fx FILE.csv` (columns date, currency, rate)."""
+    if connector == "fx":
+        import_fx(source, tenant, reporting)
+        return
+    if reporting is not None:
+        raise typer.BadParameter("only with `attain import fx`", param_hint="--reporting-currency")
     result = import_source(state.engine(), connector, source, tenant, quiet=quiet)
     typer.echo(result.summary())
+
+
+def import_fx(source: str, tenant: str, reporting: str | None) -> None:
+    """Exchange rates (reference data: imported whole or not at all); rebuilds the KPIs."""
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    if reporting is not None and not re.fullmatch(r"[A-Z]{3}", reporting):
+        raise UserError(f"--reporting-currency {reporting!r} is not a 3-letter code (USD)")
+    try:
+        rows = parse_fx_csv(text, path.name)
+    except ValueError as exc:
+        raise UserError(f"{exc}; nothing was imported") from None
+    rates = state.engine().save_rates(tenant, rows, reporting)
+    typer.echo(f"{len(rows)} rates imported for {len(rates.table)} currencies; "
+               f"reporting currency {rates.reporting}")
 
 
 def import_source(engine: Engine, connector: str, source: str, tenant: str,
@@ -204,6 +233,10 @@ def kpi(
         raise typer.BadParameter("only with --follow", param_hint="--max-updates/--timeout")
     engine = state.engine()
     rows = engine.kpis(tenant, by)
+    for (kind, cur), n in engine.unconverted(tenant).items():
+        err.print(f"warning: {n} {kind} event(s) in {cur} have no exchange rate to "
+                  f"{engine.rates(tenant).reporting} and are left out of the figures "
+                  f"(attain import fx FILE.csv)", markup=False, highlight=False)
     names = [m.name for m in engine.metrics(tenant)]
     columns = [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
     if fmt is Format.json:
@@ -213,7 +246,9 @@ def kpi(
     else:
         units = {m.name: m.unit for m in engine.metrics(tenant)}
         table = Table(title=Text(f"KPIs by {by} (tenant {tenant})"))
-        table.add_column(by)
+        # the group's name is never cut short, however many metric columns share the width
+        table.add_column(by, no_wrap=True,
+                         min_width=max([len(by), *(len(str(r["key"] or "–")) for r in rows)]))
         for c in columns:
             table.add_column(c, justify="right")
         for r in rows:
@@ -266,7 +301,9 @@ def stats(
                                      "(text exposition format).")] = "table",
 ) -> None:
     """Counters: events accepted, duplicate, stale and rejected; plugin errors."""
-    counters = state.store().counters(tenant)
+    counters = dict(state.store().counters(tenant))
+    for (kind, cur), n in state.engine().unconverted(tenant).items():  # gauges: current state
+        counters[f'attain_unconverted_events{{type="{kind}",currency="{cur}"}}'] = n
     rows = [{"name": k, "value": v} for k, v in sorted(counters.items())]
     if fmt == "json":
         typer.echo(output.dumps(rows))
@@ -295,7 +332,7 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
     # A label value escapes backslash, double quote and line feed (exposition format 0.0.4).
     quoted = tenant.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     for family, samples in families.items():
-        lines.append(f"# TYPE {family} counter")
+        lines.append(f"# TYPE {family} {'counter' if family.endswith('_total') else 'gauge'}")
         for labels, value in samples:
             all_labels = f'tenant="{quoted}"' + (f",{labels}" if labels else "")
             lines.append(f"{family}{{{all_labels}}} {value}")

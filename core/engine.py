@@ -22,11 +22,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from .batching import batched
+from .fx import NO_RATES, Rates
 from .kpi import (
     FACT_TYPES,
     CellKey,
@@ -41,12 +43,12 @@ from .kpi import (
     kpi_rows,
     rollup,
 )
-from .models import Account, ActivityEvent, AnyEvent, DealEvent, LeadEvent, Product, Rep
+from .models import Account, AnyEvent, DealEvent, Product, Rep
 from .periods import naive_utc as _naive_utc
 from .planner import plan_batch
 from .plugins import Plugins, get_plugins
 from .records import Record, Rejection, Result, payload_text, storable_payload
-from .store import Store, bump_counters, lock_tenant
+from .store import Store, bump_counters, fxrates, lock_tenant
 from .store import reads as store_reads
 from .store.writer import (
     CONTENT_ERRORS,
@@ -104,6 +106,7 @@ class Engine:
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
         self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
+        self._rates_cache: dict[str, tuple[str, Rates]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -117,8 +120,11 @@ class Engine:
             self._disabled_cache[tenant] = hit
         return hit[1]
 
-    def contributor(self) -> Contributor:
-        """Components are kept for every loaded metric; tenants' settings filter what is shown."""
+    def contributor(self, tenant: str | None = None) -> Contributor:
+        """Components are kept for every loaded metric; tenants' settings filter what is shown.
+
+        With ``tenant``, deal amounts are converted to the tenant's reporting currency at its
+        exchange rates (:mod:`attain.core.fx`); without, amounts are taken as they are."""
         key = frozenset(self.plugins.metrics)
         c = self._contributors.get(key)
         if c is None:
@@ -127,7 +133,24 @@ class Engine:
                 on_error=lambda plugin, exc: self.plugins.record_error(plugin, "contribute", exc),
             )
             self._contributors = {key: c}
-        return c
+        if tenant is None:
+            return c
+        with self.store.connect() as conn:
+            return c.with_rates(self._rates(conn, tenant))
+
+    def _rates(self, conn: Connection, tenant: str) -> Rates:
+        """The tenant's exchange rates, read again only when their generation changed."""
+        gen = fxrates.generation(conn, tenant)
+        hit = self._rates_cache.get(tenant)
+        if hit is None or hit[0] != gen:
+            hit = (gen, fxrates.read_rates(conn, tenant) if gen else NO_RATES)
+            self._rates_cache[tenant] = hit
+        return hit[1]
+
+    def _tenant_signature(self, conn: Connection, tenant: str) -> str:
+        """The metrics' signature and the tenant's exchange-rate generation: a change of either
+        rebuilds the tenant's KPI cells."""
+        return f"{self.signature()}/fx:{fxrates.generation(conn, tenant)}"
 
     def signature(self) -> str:
         """Which metric plugins (and versions) the stored KPI components were computed with."""
@@ -241,8 +264,8 @@ class Engine:
 
     def _write(self, writer: BatchWriter, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
                w: Written, check_all_ids: bool) -> None:
-        plan, res, outs, previous = plan_batch(writer, self.contributor(), tenant, items,
-                                               check_all_ids)
+        contribute = self.contributor().with_rates(self._rates(writer.conn, tenant))
+        plan, res, outs, previous = plan_batch(writer, contribute, tenant, items, check_all_ids)
         writer.write_plan(plan)
         w.result.add(res)
         w.outcomes.setdefault(tenant, []).extend(outs)
@@ -316,7 +339,7 @@ class Engine:
     # -- KPI cells: rebuild and read -----------------------------------------------------------
 
     def _ensure_signature(self, conn: Connection, tenant: str) -> None:
-        sig = self.signature()
+        sig = self._tenant_signature(conn, tenant)
         if store_reads.get_meta(conn, tenant, SIGNATURE_KEY) == sig:
             return
         self._rebuild(conn, tenant)
@@ -325,7 +348,7 @@ class Engine:
     def _rebuild(self, conn: Connection, tenant: str) -> None:
         """Recompute every KPI cell of ``tenant`` from the deals' latest snapshots and the stored
         facts (lead and activity events)."""
-        contribute = self.contributor()
+        contribute = self.contributor().with_rates(self._rates(conn, tenant))
         cells: dict[CellKey, Components] = {}
         for d in store_reads.read_snapshots(conn, tenant):
             add_into(cells, cell_of(d), contribute(d))
@@ -340,13 +363,15 @@ class Engine:
         """Recompute the tenant's KPI cells from the stored snapshots and facts."""
         with self.store.transaction(tenant) as conn:
             self._rebuild(conn, tenant)
-            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self.signature())
+            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self._tenant_signature(conn, tenant))
 
     def cells(self, tenant: str) -> dict[CellKey, Components]:
-        """The tenant's KPI cells (rebuilt first when the loaded metrics changed)."""
+        """The tenant's KPI cells (rebuilt first when the loaded metrics or the tenant's
+        exchange rates changed)."""
         with self.store.connect() as conn:
             sig = store_reads.get_meta(conn, tenant, SIGNATURE_KEY)
-        if sig is not None and sig != self.signature():
+            want = self._tenant_signature(conn, tenant)
+        if sig is not None and sig != want:
             self.rebuild(tenant)
         with self.store.connect() as conn:
             return store_reads.read_cells(conn, tenant)
@@ -426,10 +451,11 @@ class Engine:
             return store_reads.read_tail(c, tenant, position, types, known)
 
     def facts(self, tenant: str) -> Iterator[Fact]:
-        """Every stored lead and activity event of ``tenant``, validated, in arrival order.
-        Facts never change; each event id appears once."""
+        """Every stored fact of ``tenant`` (lead, activity, customer, cost and rep events,
+        :data:`~attain.core.kpi.FACT_TYPES`), validated, in arrival order. Facts never change;
+        each event id appears once."""
         for ev in self.events(tenant, types=FACT_TYPES):
-            if isinstance(ev, (LeadEvent, ActivityEvent)):
+            if not isinstance(ev, DealEvent):
                 yield ev
 
     def kpis_where(self, tenant: str, grouping: str, where: Callable[[Any], bool],
@@ -451,7 +477,36 @@ class Engine:
         deals = self.deals(tenant) if "deal" in types else ()
         facts = self.facts(tenant) if types.intersection(FACT_TYPES) else ()
         return kpi_rows(deals, facts, self.dimensions(tenant), shown, grouping, where,
-                        self.contributor())
+                        self.contributor(tenant))
+
+    def unconverted(self, tenant: str) -> dict[tuple[str, str], int]:
+        """Events whose amount has no exchange rate to the reporting currency, per (event type,
+        currency): deals, costs, customer events. They are left out of every figure (never
+        summed in another currency); the event log keeps them."""
+        out: dict[tuple[str, str], int] = {}
+        for comps in self.cells(tenant).values():
+            for k, v in comps.items():
+                if k.startswith("core:unconverted") and v:
+                    what, _, cur = k.partition(":")[2].partition(":")
+                    key = ("deal" if what == "unconverted" else what[len("unconverted_"):], cur)
+                    out[key] = out.get(key, 0) + int(v)
+        return {k: n for k, n in sorted(out.items()) if n}
+
+    def save_rates(self, tenant: str, rows: Iterable[tuple[str, dt.date, Decimal]],
+                   reporting: str | None = None) -> Rates:
+        """Add or replace exchange rates (``(currency, day, rate)``: units of the reporting
+        currency per unit from ``day`` on) and optionally set the reporting currency; the
+        tenant's KPI cells are rebuilt at the new rates in the same transaction."""
+        with self.store.transaction(tenant) as conn:
+            rates = fxrates.save_rates(conn, tenant, rows, reporting)
+            self._rebuild(conn, tenant)
+            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self._tenant_signature(conn, tenant))
+        return rates
+
+    def rates(self, tenant: str) -> Rates:
+        """The tenant's reporting currency and exchange rates."""
+        with self.store.connect() as conn:
+            return self._rates(conn, tenant)
 
     def save_dimensions(self, tenant: str, reps: Iterable[Rep] = (),
                         accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:
