@@ -7,13 +7,15 @@ A plugin needs one import::
 Everything a plugin may use is listed in :data:`__all__` (and in docs/architecture.md); besides
 these names, plugins may import the public modules ``attain.core.models`` (event models),
 ``attain.core.output`` (exact JSON/CSV), ``attain.core.cli_kit`` (command-line helpers),
-``attain.core.store`` (persistence helpers), ``attain.core.periods`` and ``attain.core.kpi``.
+``attain.core.store`` (persistence helpers), ``attain.core.periods``, ``attain.core.kpi`` and
+``attain.core.fx`` (exchange rates).
 Names starting with an underscore and ``attain.core.cli`` are internal.
 """
 
 from .connectors import Batch, Connector, ConnectorError, read_through
 from .engine import Engine
 from .errors import UserError
+from .fx import Rates
 from .kpi import FACT_TYPES, Dimensions, Metric, kpi_rows, quantize, rollup
 from .models import (
     Account,
@@ -35,7 +37,7 @@ __all__ = [
     "DEFAULT_TENANT", "FACT_TYPES", "Account", "ActivityEvent", "AnyEvent", "Batch", "Connector",
     "ConnectorError", "CustomerEvent", "DealEvent", "Dimensions", "Engine", "ExactDecimal",
     "LeadEvent", "Metric", "Migrations", "Period", "PeriodError", "PluginError", "Plugins",
-    "Product", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
+    "Product", "Rates", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
     "get_plugins", "hookimpl", "read_through", "kpi_rows", "parse_event", "parse_period",
     "quantize", "rollup", "upsert", "utc_day",
 ]

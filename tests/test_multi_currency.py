@@ -127,3 +127,20 @@ def test_cli_import_fx_stats_and_warning(cli: Cli, tmp_path: Path) -> None:
     bad.write_text("date,currency,rate\n2017-01-01,EUR,0\n")
     res = cli("import", "fx", str(bad), ok=False)
     assert res.exit_code == 2 and "bad.csv:2: rate '0' must be a positive number; nothing was imported" in res.stderr
+
+
+def test_commissions_use_the_same_conversion() -> None:
+    """The incentives plugin's deal facts (what commissions are computed on): D1 EUR 1000 won
+    on 2017-05-10 → 1050.00, D7 EUR 0.50 → 0.52 (as the KPIs), D6 in JPY has no rate: no
+    fact (it earns nothing) and is counted as unconverted."""
+    from attain.core.models import DealEvent
+    from attain.plugins.incentives.facts import FactBook, snap_of
+
+    book = FactBook(rates=Rates.of("USD", RATES))
+    for d in DEALS:
+        ev = DealEvent.model_validate(d)
+        book.add(ev.deal_id, snap_of(ev))
+    amounts = {f.deal_id: f.amount for f in book.facts()}
+    assert amounts == {"D1": Decimal("1050.00"), "D2": Decimal("383.33"), "D5": Decimal("500"),
+                       "D7": Decimal("0.52")}
+    assert book.unconverted == {"D3": "GBP", "D6": "JPY"}

@@ -28,7 +28,7 @@ def register(cli: typer.Typer) -> None:
         figures of one period (definitions: docs/kpis.md)."""
         p = parse_period(period)
         engine = engine_from()
-        figures = economics(engine.deals(tenant), engine.facts(tenant), p)
+        figures = economics(engine.deals(tenant), engine.facts(tenant), p, engine.rates(tenant))
         if Format(str(fmt)) is Format.json:
             typer.echo(output.dumps(figures))
             return

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from attain.core import Period, quantize, utc_day
+from attain.core import Period, Rates, quantize, utc_day
+from attain.core.fx import convert_deal, convert_fact
 from attain.core.models import CostEvent, CustomerEvent, DealEvent, LeadEvent, RepEvent
 
 ZERO = Decimal(0)
@@ -36,13 +37,27 @@ class Inputs:
     reps: list[RepEvent]
     leads: list[LeadEvent]
 
+    unconverted: int = 0
+
     @staticmethod
-    def of(deals: Iterable[DealEvent], facts: Iterable[Any]) -> Inputs:
-        inp = Inputs(list(deals), [], [], [], [])
+    def of(deals: Iterable[DealEvent], facts: Iterable[Any], rates: Rates | None = None) -> Inputs:
+        """With ``rates``, amounts in the reporting currency (the KPIs' conversion); a deal or
+        cost whose amount has no rate keeps no amount (deal) or is left out (cost), counted."""
+        inp = Inputs([], [], [], [], [])
+        for d in deals:
+            if rates is not None and d.currency != rates.reporting:
+                d, missing = convert_deal(d, rates)
+                inp.unconverted += missing is not None
+            inp.deals.append(d)
         for f in facts:
             if isinstance(f, CustomerEvent):
                 inp.customers.append(f)
             elif isinstance(f, CostEvent):
+                if rates is not None and f.currency != rates.reporting:
+                    f, missing = convert_fact(f, rates)
+                    if missing is not None:
+                        inp.unconverted += 1
+                        continue
                 inp.costs.append(f)
             elif isinstance(f, RepEvent):
                 inp.reps.append(f)
@@ -164,11 +179,13 @@ def lead_figures(inp: Inputs, p: Period) -> dict[str, Any]:
                                          for r, n in sorted(reasons.items(), key=lambda t: (-t[1], t[0]))]}
 
 
-def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period) -> dict[str, Any]:
-    """Every state-across-events figure of ``period``, company-wide."""
-    inp = Inputs.of(deals, facts)
+def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
+              rates: Rates | None = None) -> dict[str, Any]:
+    """Every state-across-events figure of ``period``, company-wide (money in the reporting
+    currency of ``rates``; ``unconverted``: deals and costs without a rate, left out of money)."""
+    inp = Inputs.of(deals, facts, rates)
     return {"period": period.key, **customer_figures(inp, period), **team_figures(inp, period),
-            **lead_figures(inp, period)}
+            **lead_figures(inp, period), "unconverted": inp.unconverted}
 
 
 __all__ = ["Inputs", "churn_days", "economics", "first_won"]

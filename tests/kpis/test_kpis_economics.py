@@ -4,6 +4,7 @@ whose figures are worked out in the comments; the same under shuffled and redeli
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -94,6 +95,7 @@ def want() -> dict[str, Any]:
         # L1 of {L1, L2} won; L1 06-01 → 07-20 = 49 days, L3 06-15 → 07-15 = 30 days
         "sql_to_won_rate": Decimal("0.5"), "lead_to_customer_days": Decimal("39.5"),
         "disqualification_reasons": [{"reason": "no budget", "leads": 2}, {"reason": "competitor", "leads": 1}],
+        "unconverted": 0,
     }
 
 
@@ -113,8 +115,6 @@ def test_economics_is_order_independent() -> None:
 
 
 def test_economics_command(cli: Cli, tmp_path: Any) -> None:
-    import json
-
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
     cli("ingest", str(path))
@@ -124,3 +124,27 @@ def test_economics_command(cli: Cli, tmp_path: Any) -> None:
     assert "churn_rate" in table and "disqualified: no budget" in table
     bad = cli("economics", "--period", "2017-Q5", ok=False)
     assert bad.exit_code == 2 and "2017-Q5" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_economics_converts_like_the_kpis() -> None:
+    """C's deal in EUR at 1.10 (1000 → 1100.00) and the sales cost in GBP at 1.30 (900 →
+    1170.00): revenue 2000 + 1100, spend 600 + 1170; a JPY cost without a rate is left out."""
+    import datetime as dt
+
+    from attain.core import Rates
+    from attain.core.models import parse_event
+
+    events = [dict(e) for e in EVENTS]
+    for e in events:
+        if e["type"] == "deal" and e["deal_id"] == "DC":
+            e["currency"] = "EUR"
+        if e.get("cost_id") == "K2":
+            e["currency"] = "GBP"
+    events.append(fact("cost", cost_id="K4", category="sales", amount="5", currency="JPY", period="2017-07"))
+    parsed = [parse_event(json.dumps(e)) for e in events]
+    rates = Rates.of("USD", [("EUR", dt.date(2017, 1, 1), Decimal("1.10")),
+                             ("GBP", dt.date(2017, 1, 1), Decimal("1.30"))])
+    deals = {d.deal_id: d for d in parsed if d.type == "deal"}
+    got = economics(deals.values(), [f for f in parsed if f.type != "deal"], parse_period("2017-Q3"), rates)
+    assert got["won_revenue"] == Decimal("3100.00") and got["sales_and_marketing_cost"] == Decimal("1770.00")
+    assert got["cac"] == Decimal("1770.00") and got["unconverted"] == 1
