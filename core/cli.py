@@ -399,6 +399,9 @@ def demo(
     fmt: FormatOpt = Format.table,
     keep: Annotated[bool, typer.Option(help="Add to the existing demo database instead of "
                                        "starting fresh.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Also import SYNTHETIC leads, activities, "
+                                       "costs, renewals and rep start dates (the kpis plugin's "
+                                       "kpis-demo connector; seeded, the same every time).")] = False,
 ) -> None:
     """Import the bundled CRM data set into a fresh local database and show live KPIs."""
     if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
@@ -417,6 +420,11 @@ def demo(
     engine = state.engine()
     result = import_source(engine, "crm-csv", str(bundled_data()), DEFAULT_TENANT,
                            quiet=fmt is Format.json)
+    if full:
+        if "kpis-demo" not in engine.plugins.connectors:
+            raise UserError("demo --full needs the kpis plugin (its kpis-demo connector)")
+        result.add(import_source(engine, "kpis-demo", str(bundled_data()), DEFAULT_TENANT,
+                                 quiet=fmt is Format.json))
     elapsed = time.perf_counter() - started
     reps = engine.kpis(DEFAULT_TENANT, "rep")
     summary = engine.kpis(DEFAULT_TENANT, "all")

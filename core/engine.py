@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from .batching import batched
-from .fx import NO_RATES, Rates
+from .fx import NO_RATES, Rates, unconverted_counts
 from .kpi import (
     FACT_TYPES,
     CellKey,
@@ -483,14 +483,7 @@ class Engine:
         """Events whose amount has no exchange rate to the reporting currency, per (event type,
         currency): deals, costs, customer events. They are left out of every figure (never
         summed in another currency); the event log keeps them."""
-        out: dict[tuple[str, str], int] = {}
-        for comps in self.cells(tenant).values():
-            for k, v in comps.items():
-                if k.startswith("core:unconverted") and v:
-                    what, _, cur = k.partition(":")[2].partition(":")
-                    key = ("deal" if what == "unconverted" else what[len("unconverted_"):], cur)
-                    out[key] = out.get(key, 0) + int(v)
-        return {k: n for k, n in sorted(out.items()) if n}
+        return unconverted_counts(self.cells(tenant).values())
 
     def save_rates(self, tenant: str, rows: Iterable[tuple[str, dt.date, Decimal]],
                    reporting: str | None = None) -> Rates:

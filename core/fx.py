@@ -129,4 +129,18 @@ def convert_fact(event: Any, rates: Rates) -> tuple[Any, str | None]:
     return event.model_copy(update={"amount": converted, "currency": rates.reporting}), None
 
 
-__all__ = ["DEFAULT_CURRENCY", "NO_RATES", "Rates", "convert_deal", "convert_fact", "parse_fx_csv"]
+def unconverted_counts(cells: Iterable[Mapping[str, Decimal]]) -> dict[tuple[str, str], int]:
+    """(event type, currency) → events left out for want of a rate, from KPI components
+    (``core:unconverted:<CUR>`` for deals, ``core:unconverted_<type>:<CUR>`` for facts)."""
+    out: dict[tuple[str, str], int] = {}
+    for comps in cells:
+        for k, v in comps.items():
+            if k.startswith("core:unconverted") and v:
+                what, _, cur = k.partition(":")[2].partition(":")
+                key = ("deal" if what == "unconverted" else what[len("unconverted_"):], cur)
+                out[key] = out.get(key, 0) + int(v)
+    return {k: n for k, n in sorted(out.items()) if n}
+
+
+__all__ = ["DEFAULT_CURRENCY", "NO_RATES", "Rates", "convert_deal", "convert_fact", "parse_fx_csv",
+           "unconverted_counts"]

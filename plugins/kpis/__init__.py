@@ -6,6 +6,7 @@ Registered through the ``attain`` entry-point group like any partner plugin:
   its share, costs and marketing ROI, churn and renewals, coaching and training hours, hires
   and departures: additive, exact, live, usable as goal metrics;
 * the ``costs`` connector (:mod:`.costs_csv`): ``attain import costs FILE.csv``;
+* the ``kpis-demo`` connector (:mod:`.demo`): the SYNTHETIC data of ``attain demo --full``;
 * :mod:`.economics`: the figures that need state across events (new and active customers,
   churn rate, CAC, LTV, headcount, turnover, tenure): ``attain economics``.
 
@@ -20,6 +21,7 @@ from typing import Any
 from attain.core import Connector, Metric, hookimpl
 
 from .costs_csv import CostsConnector
+from .demo import KpisDemoConnector
 from .metrics import METRICS
 
 
@@ -32,6 +34,7 @@ def attain_register_metrics(register: Callable[[Metric], None]) -> None:
 @hookimpl
 def attain_register_connectors(register: Callable[[Connector], None]) -> None:
     register(CostsConnector())
+    register(KpisDemoConnector())
 
 
 @hookimpl
