@@ -245,6 +245,11 @@ def kpi(
         typer.echo(output.to_csv(rows, ["key", *columns]), nl=False)
     else:
         units = {m.name: m.unit for m in engine.metrics(tenant)}
+        hidden = {m.name for m in engine.metrics(tenant) if not m.in_table}
+        if hidden:
+            columns = [c for c in columns if c not in hidden]
+            err.print(f"{len(hidden)} more KPIs (e.g. {', '.join(sorted(hidden)[:3])}) are in "
+                      f"--format json or csv", markup=False, highlight=False)
         table = Table(title=Text(f"KPIs by {by} (tenant {tenant})"))
         # the group's name is never cut short, however many metric columns share the width
         table.add_column(by, no_wrap=True,

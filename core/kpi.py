@@ -131,6 +131,9 @@ class Metric:
     priced: tuple[str, ...] = ()
     plugin: str = field(default="", compare=False)
     events: tuple[str, ...] = ("deal",)
+    #: whether ``attain kpi``'s table shows it (JSON and CSV show every metric): a plugin
+    #: registering many figures keeps the table readable with ``in_table=False``
+    in_table: bool = True
 
 
 def quantize(value: Decimal | None, places: int) -> Decimal | None:

@@ -60,9 +60,10 @@ def test_the_reference_reads_the_kpi_definitions() -> None:
     assert by_rep[None]["leads_created"] == 1 and by_rep[None]["won_revenue"] == 0
     assert by_rep["Bob"]["win_rate"] is None and by_rep["Bob"]["avg_first_response_hours"] == Decimal("1.75")
     quarters = {r["key"]: r for r in got["quarter"]}
-    # The lead of 2017-03-31T23:00-02:00 is in 2017-Q1 (its date as written), the open deals
-    # have no quarter, the call of 06-30 23:59:59Z is in Q2.
-    assert quarters["2017-Q1"]["mqls"] == 1 and quarters["2017-Q1"]["won_deals"] == 1
+    # The lead of 2017-03-31T23:00-02:00 is in 2017-Q2 (its UTC day, 2017-04-01: the one
+    # event-day rule), the open deals have no quarter, the call of 06-30 23:59:59Z is in Q2.
+    assert quarters["2017-Q1"]["mqls"] == 0 and quarters["2017-Q1"]["won_deals"] == 1
+    assert quarters["2017-Q2"]["mqls"] == 1
     assert quarters[None]["open_deals"] == 3 and quarters["2017-Q2"]["calls"] == 1
     sectors = {r["key"]: r for r in got["sector"]}
     assert sectors["technology"]["won_revenue"] == Decimal("1000.50")

@@ -13,6 +13,7 @@ computed over the stored snapshots and facts by :mod:`.economics`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -209,5 +210,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("reps_left", "number of rep events of kind left", contribute,
            _get("left"), "count", events=("rep",)),
 )
+
+# a table for people cannot hold every figure: these are in `attain kpi --format json|csv`
+METRICS = tuple(dataclasses.replace(m, in_table=False) for m in METRICS)
 
 __all__ = ["METRICS", "contribute", "deal_contribution", "fact_contribution"]
