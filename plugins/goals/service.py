@@ -60,6 +60,7 @@ class Snapshot:
         self.tenant = tenant
         self._deals: list[DealEvent] | None = None
         self._dims: Dimensions | None = None
+        self._contribute: Any = None
         self._index: dict[Any, tuple[list[dt.date], list[DealEvent]]] = {}
         self._facts: tuple[list[dt.date], list[Fact]] | None = None
 
@@ -107,8 +108,9 @@ class Snapshot:
         keeps."""
         deals = self.deals_between(date_of, start, end) if "deal" in metric.events else ()
         facts = self.facts_between(start, end) if takes_facts(metric) else ()
-        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where,
-                        self.engine.contributor(self.tenant))
+        if self._contribute is None:  # one read of the tenant's exchange rates per view
+            self._contribute = self.engine.contributor(self.tenant)
+        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where, self._contribute)
 
 
 def builtin_goal_types() -> dict[str, GoalType]:
