@@ -8,7 +8,7 @@ Everything a plugin may use is listed in :data:`__all__` (and in docs/architectu
 these names, plugins may import the public modules ``attain.core.models`` (event models),
 ``attain.core.output`` (exact JSON/CSV), ``attain.core.cli_kit`` (command-line helpers),
 ``attain.core.store`` (persistence helpers), ``attain.core.periods``, ``attain.core.kpi`` and
-``attain.core.rollups`` (the KPI roll-ups' pure functions).
+``attain.core.rollups`` (the KPI roll-ups' pure functions) and ``attain.core.fx`` (exchange rates).
 Names starting with an underscore and ``attain.core.cli`` are internal.
 """
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the names are imported on first use (``attain --help`` need
     from .connectors import Batch, Connector, ConnectorError, process_batch, read_through
     from .engine import Engine
     from .errors import UserError
+    from .fx import Rates
     from .kpi import FACT_TYPES, Dimensions, Metric, kpi_rows, quantize, rollup
     from .models import (
         Account,
@@ -41,6 +42,7 @@ _PROVIDERS: dict[str, list[str]] = {
     "connectors": ["Batch", "Connector", "ConnectorError", "process_batch", "read_through"],
     "engine": ["Engine"],
     "errors": ["UserError"],
+    "fx": ["Rates"],
     "kpi": ["FACT_TYPES", "Dimensions", "Metric", "kpi_rows", "quantize", "rollup"],
     "models": ["Account", "ActivityEvent", "AnyEvent", "CustomerEvent", "DealEvent", "LeadEvent",
                "Product", "Rep", "parse_event"],
@@ -71,7 +73,7 @@ __all__ = [
     "DEFAULT_TENANT", "FACT_TYPES", "Account", "ActivityEvent", "AnyEvent", "Batch", "Connector",
     "ConnectorError", "CustomerEvent", "DealEvent", "Dimensions", "Engine", "ExactDecimal",
     "LeadEvent", "Metric", "Migrations", "Period", "PeriodError", "PluginError", "Plugins",
-    "Product", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
+    "Product", "Rates", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
     "get_plugins", "hookimpl", "process_batch", "read_through", "kpi_rows", "parse_event", "parse_period",
     "quantize", "rollup", "upsert", "utc_day",
 ]

@@ -6,6 +6,7 @@ import base64
 import gc
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -159,10 +160,39 @@ def import_(
     source: Annotated[str, typer.Argument(help="What the connector reads (a folder, a URL …).")],
     tenant: TenantOpt = DEFAULT_TENANT,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    reporting: Annotated[str | None, typer.Option(
+        "--reporting-currency", help="With `import fx`: the tenant's reporting currency "
+        "(default USD).")] = None,
 ) -> None:
-    """Import data through a registered connector (e.g. `attain import crm-csv DIR`)."""
+    """Import data through a registered connector (e.g. `attain import crm-csv DIR`), or
+    exchange rates: `attain import fx FILE.csv` (columns date, currency, rate)."""
+    if connector == "fx":
+        import_fx(source, tenant, reporting)
+        return
+    if reporting is not None:
+        raise typer.BadParameter("only with `attain import fx`", param_hint="--reporting-currency")
     result = import_source(state.engine(), connector, source, tenant, quiet=quiet)
     typer.echo(result.summary())
+
+
+def import_fx(source: str, tenant: str, reporting: str | None) -> None:
+    """Exchange rates (reference data: imported whole or not at all); rebuilds the KPIs."""
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    if reporting is not None and not re.fullmatch(r"[A-Z]{3}", reporting):
+        raise UserError(f"--reporting-currency {reporting!r} is not a 3-letter code (USD)")
+    from .fx import parse_fx_csv
+
+    try:
+        rows = parse_fx_csv(text, path.name)
+    except ValueError as exc:
+        raise UserError(f"{exc}; nothing was imported") from None
+    rates = state.engine().save_rates(tenant, rows, reporting)
+    typer.echo(f"{len(rows)} rates imported for {len(rates.table)} currencies; "
+               f"reporting currency {rates.reporting}")
 
 
 def import_source(engine: Engine, connector: str, source: str, tenant: str,
@@ -269,6 +299,10 @@ def kpi(
         rows = engine.kpis(tenant, groups, period=per, metrics=names)
     except GroupingError as exc:
         raise typer.BadParameter(str(exc), param_hint="--metrics") from None
+    for (kind, cur), n in engine.unconverted(tenant).items():
+        err.print(f"warning: {n} {kind} event(s) in {cur} have no exchange rate to "
+                  f"{engine.rates(tenant).reporting} and are left out of the figures "
+                  f"(attain import fx FILE.csv)", markup=False, highlight=False)
     shown = engine.metrics(tenant)
     if names is not None:
         columns = list(dict.fromkeys(names))
@@ -284,6 +318,11 @@ def kpi(
         typer.echo(output.to_csv(flat, ["key", *columns] if single else [*groups, *columns]), nl=False)
         return
     units = {m.name: m.unit for m in shown}
+    hidden = {m.name for m in shown if not m.in_table} if names is None else set()
+    if hidden:
+        columns = [c for c in columns if c not in hidden]
+        err.print(f"{len(hidden)} more KPIs (e.g. {', '.join(sorted(hidden)[:3])}) are in "
+                  f"--format json or csv, or pick them with --metrics", markup=False, highlight=False)
     title = f"KPIs by {', '.join(groups)}" + (f" in {per.label}" if per is not None else "")
     cells = []
     for r in rows:
@@ -339,7 +378,9 @@ def stats(
                                      "(text exposition format).")] = "table",
 ) -> None:
     """Counters: events accepted, duplicate, stale and rejected; plugin errors."""
-    counters = state.store().counters(tenant)
+    counters = dict(state.store().counters(tenant))
+    for (kind, cur), n in state.engine().unconverted(tenant).items():  # gauges: current state
+        counters[f'attain_unconverted_events{{type="{kind}",currency="{cur}"}}'] = n
     rows = [{"name": k, "value": v} for k, v in sorted(counters.items())]
     if fmt == "json":
         typer.echo(output.dumps(rows))
@@ -368,7 +409,7 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
     # A label value escapes backslash, double quote and line feed (exposition format 0.0.4).
     quoted = tenant.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     for family, samples in families.items():
-        lines.append(f"# TYPE {family} counter")
+        lines.append(f"# TYPE {family} {'counter' if family.endswith('_total') else 'gauge'}")
         for labels, value in samples:
             all_labels = f'tenant="{quoted}"' + (f",{labels}" if labels else "")
             lines.append(f"{family}{{{all_labels}}} {value}")
@@ -435,6 +476,9 @@ def demo(
     fmt: FormatOpt = Format.table,
     keep: Annotated[bool, typer.Option(help="Add to the existing demo database instead of "
                                        "starting fresh.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Also import SYNTHETIC leads, activities, "
+                                       "costs, renewals and rep start dates (the kpis plugin's "
+                                       "kpis-demo connector; seeded, the same every time).")] = False,
 ) -> None:
     """Import the bundled CRM data set into a fresh local database and show live KPIs."""
     if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
@@ -453,6 +497,11 @@ def demo(
     engine = state.engine()
     result = import_source(engine, "crm-csv", str(bundled_data()), DEFAULT_TENANT,
                            quiet=fmt is Format.json)
+    if full:
+        if "kpis-demo" not in engine.plugins.connectors:
+            raise UserError("demo --full needs the kpis plugin (its kpis-demo connector)")
+        result.add(import_source(engine, "kpis-demo", str(bundled_data()), DEFAULT_TENANT,
+                                 quiet=fmt is Format.json))
     elapsed = time.perf_counter() - started
     reps = engine.kpis(DEFAULT_TENANT, "rep")
     summary = engine.kpis(DEFAULT_TENANT, "all")

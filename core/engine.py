@@ -22,11 +22,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from .batching import batched
+from .fx import NO_RATES, Rates, unconverted_counts
 from .kpi import (
     FACT_TYPES,
     Components,
@@ -39,7 +41,7 @@ from .kpi import (
     fact_day_cell,
     kpi_rows,
 )
-from .models import Account, ActivityEvent, AnyEvent, DealEvent, LeadEvent, Product, Rep
+from .models import Account, AnyEvent, DealEvent, Product, Rep
 from .periods import Period
 from .periods import naive_utc as _naive_utc
 from .planner import plan_batch
@@ -58,7 +60,7 @@ from .rollups import (
     plan_tiles,
     rollup_rows,
 )
-from .store import Store, bump_counters, lock_tenant
+from .store import Store, bump_counters, fxrates, lock_tenant
 from .store import reads as store_reads
 from .store.writer import (
     CONTENT_ERRORS,
@@ -116,6 +118,7 @@ class Engine:
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
         self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
+        self._rates_cache: dict[str, tuple[str, Rates]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -129,8 +132,11 @@ class Engine:
             self._disabled_cache[tenant] = hit
         return hit[1]
 
-    def contributor(self) -> Contributor:
-        """Components are kept for every loaded metric; tenants' settings filter what is shown."""
+    def contributor(self, tenant: str | None = None) -> Contributor:
+        """Components are kept for every loaded metric; tenants' settings filter what is shown.
+
+        With ``tenant``, deal amounts are converted to the tenant's reporting currency at its
+        exchange rates (:mod:`attain.core.fx`); without, amounts are taken as they are."""
         key = frozenset(self.plugins.metrics)
         c = self._contributors.get(key)
         if c is None:
@@ -139,7 +145,24 @@ class Engine:
                 on_error=lambda plugin, exc: self.plugins.record_error(plugin, "contribute", exc),
             )
             self._contributors = {key: c}
-        return c
+        if tenant is None:
+            return c
+        with self.store.connect() as conn:
+            return c.with_rates(self._rates(conn, tenant))
+
+    def _rates(self, conn: Connection, tenant: str) -> Rates:
+        """The tenant's exchange rates, read again only when their generation changed."""
+        gen = fxrates.generation(conn, tenant)
+        hit = self._rates_cache.get(tenant)
+        if hit is None or hit[0] != gen:
+            hit = (gen, fxrates.read_rates(conn, tenant) if gen else NO_RATES)
+            self._rates_cache[tenant] = hit
+        return hit[1]
+
+    def _tenant_signature(self, conn: Connection, tenant: str) -> str:
+        """The metrics' signature and the tenant's exchange-rate generation: a change of either
+        rebuilds the tenant's KPI cells."""
+        return f"{self.signature()}/fx:{fxrates.generation(conn, tenant)}"
 
     def signature(self) -> str:
         """Which metric plugins (and versions) the stored KPI components were computed with."""
@@ -253,8 +276,8 @@ class Engine:
 
     def _write(self, writer: BatchWriter, tenant: str, items: Sequence[tuple[Record, AnyEvent]],
                w: Written, check_all_ids: bool) -> None:
-        plan, res, outs, previous = plan_batch(writer, self.contributor(), tenant, items,
-                                               check_all_ids)
+        contribute = self.contributor().with_rates(self._rates(writer.conn, tenant))
+        plan, res, outs, previous = plan_batch(writer, contribute, tenant, items, check_all_ids)
         writer.write_plan(plan)
         w.result.add(res)
         w.outcomes.setdefault(tenant, []).extend(outs)
@@ -328,7 +351,7 @@ class Engine:
     # -- KPI cells: rebuild and read -----------------------------------------------------------
 
     def _ensure_signature(self, conn: Connection, tenant: str) -> None:
-        sig = self.signature()
+        sig = self._tenant_signature(conn, tenant)
         if store_reads.get_meta(conn, tenant, SIGNATURE_KEY) == sig:
             return
         self._rebuild(conn, tenant)
@@ -337,7 +360,7 @@ class Engine:
     def _rebuild(self, conn: Connection, tenant: str) -> None:
         """Recompute every KPI roll-up of ``tenant`` from the deals' latest snapshots and the
         stored facts (lead and activity events)."""
-        contribute = self.contributor()
+        contribute = self.contributor().with_rates(self._rates(conn, tenant))
         cells: dict[DayCell, Components] = {}
         for d in store_reads.read_snapshots(conn, tenant):
             add_into(cells, day_cell(d), contribute(d))
@@ -352,14 +375,16 @@ class Engine:
         """Recompute the tenant's KPI roll-ups from the stored snapshots and facts."""
         with self.store.transaction(tenant) as conn:
             self._rebuild(conn, tenant)
-            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self.signature())
+            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self._tenant_signature(conn, tenant))
 
     def _fresh(self, tenant: str) -> None:
         """Rebuild the tenant's roll-ups first when the loaded metrics changed (or when they were
-        never built for stored events: a database migrated from the cell cube)."""
+        never built for stored events: a database migrated from the cell cube), or the tenant's
+        exchange rates."""
         with self.store.connect() as conn:
             sig = store_reads.get_meta(conn, tenant, SIGNATURE_KEY)
-            stale = sig != self.signature() and (sig is not None or store_reads.has_data(conn, tenant))
+            want = self._tenant_signature(conn, tenant)
+            stale = sig != want and (sig is not None or store_reads.has_data(conn, tenant))
         if stale:
             self.rebuild(tenant)
 
@@ -447,7 +472,7 @@ class Engine:
                         add_into(cells, day_cell(d), fn(d))
         if types.intersection(FACT_TYPES):
             for f in self.facts(tenant):
-                if f.type not in types or (keep is not None and (f.owner or "") not in keep):
+                if f.type not in types or (keep is not None and (getattr(f, "owner", None) or "") not in keep):
                     continue
                 cell = fact_day_cell(f)
                 if (per is None or per.contains(cell[3])) and (where is None or where(f)):
@@ -515,10 +540,11 @@ class Engine:
             return store_reads.read_tail(c, tenant, position, types, known)
 
     def facts(self, tenant: str) -> Iterator[Fact]:
-        """Every stored lead and activity event of ``tenant``, validated, in arrival order.
-        Facts never change; each event id appears once."""
+        """Every stored fact of ``tenant`` (lead, activity, customer, cost and rep events,
+        :data:`~attain.core.kpi.FACT_TYPES`), validated, in arrival order. Facts never change;
+        each event id appears once."""
         for ev in self.events(tenant, types=FACT_TYPES):
-            if isinstance(ev, (LeadEvent, ActivityEvent)):
+            if not isinstance(ev, DealEvent):
                 yield ev
 
     def kpis_where(self, tenant: str, grouping: str, where: Callable[[Any], bool],
@@ -540,7 +566,29 @@ class Engine:
         deals = self.deals(tenant) if "deal" in types else ()
         facts = self.facts(tenant) if types.intersection(FACT_TYPES) else ()
         return kpi_rows(deals, facts, self.dimensions(tenant), shown, grouping, where,
-                        self.contributor())
+                        self.contributor(tenant))
+
+    def unconverted(self, tenant: str) -> dict[tuple[str, str], int]:
+        """Events whose amount has no exchange rate to the reporting currency, per (event type,
+        currency): deals, costs, customer events. They are left out of every figure (never
+        summed in another currency); the event log keeps them."""
+        return unconverted_counts(c for *_, c in self.rollup_rows(tenant, "all", "total"))
+
+    def save_rates(self, tenant: str, rows: Iterable[tuple[str, dt.date, Decimal]],
+                   reporting: str | None = None) -> Rates:
+        """Add or replace exchange rates (``(currency, day, rate)``: units of the reporting
+        currency per unit from ``day`` on) and optionally set the reporting currency; the
+        tenant's KPI cells are rebuilt at the new rates in the same transaction."""
+        with self.store.transaction(tenant) as conn:
+            rates = fxrates.save_rates(conn, tenant, rows, reporting)
+            self._rebuild(conn, tenant)
+            store_reads.set_meta(conn, tenant, SIGNATURE_KEY, self._tenant_signature(conn, tenant))
+        return rates
+
+    def rates(self, tenant: str) -> Rates:
+        """The tenant's reporting currency and exchange rates."""
+        with self.store.connect() as conn:
+            return self._rates(conn, tenant)
 
     def save_dimensions(self, tenant: str, reps: Iterable[Rep] = (),
                         accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:

@@ -24,6 +24,7 @@ How it works
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,7 +32,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
-from .models import Account, ActivityEvent, DealEvent, LeadEvent, Product, Rep
+from .fx import Rates, convert_deal, convert_fact
+from .models import (
+    Account,
+    ActivityEvent,
+    CostEvent,
+    CustomerEvent,
+    DealEvent,
+    LeadEvent,
+    Product,
+    Rep,
+    RepEvent,
+)
 from .periods import naive_utc, quarter_of
 
 _NO_OFFSET = dt.timedelta(0)
@@ -83,15 +95,16 @@ def fact_day_cell(event: Any) -> tuple[str, str, str, dt.date | None]:
             t.date())
 
 
-Fact = LeadEvent | ActivityEvent
+Fact = LeadEvent | ActivityEvent | CustomerEvent | CostEvent | RepEvent
 #: event types whose events are immutable facts that metrics may count
-FACT_TYPES: tuple[str, ...] = ("lead", "activity")
+FACT_TYPES: tuple[str, ...] = ("lead", "activity", "customer", "cost", "rep")
 
 
 def fact_cell(event: Any) -> CellKey:
-    """The cube cell a fact (lead or activity event) contributes to: its owner, no product, its
-    account (activities) and the quarter of the UTC day of ``occurred_at``
-    (:func:`attain.core.periods.utc_day`: the one event-day rule)."""
+    """The cube cell a fact contributes to: its owner (a rep event's rep; none for costs and
+    customer events), no product, its account (activities, customer events) and the quarter
+    of the UTC day of ``occurred_at`` (:func:`attain.core.periods.utc_day`: the one event-day
+    rule)."""
     t = event.occurred_at
     if t.tzinfo is not None and t.utcoffset() != _NO_OFFSET:  # inline utc_day: once per fact
         t = t.astimezone(dt.UTC)
@@ -137,6 +150,9 @@ class Metric:
     priced: tuple[str, ...] = ()
     plugin: str = field(default="", compare=False)
     events: tuple[str, ...] = ("deal",)
+    #: whether ``attain kpi``'s table shows it (JSON and CSV show every metric): a plugin
+    #: registering many figures keeps the table readable with ``in_table=False``
+    in_table: bool = True
 
 
 def quantize(value: Decimal | None, places: int) -> Decimal | None:
@@ -184,9 +200,13 @@ LEAD_COMPONENT = {"created": "leads_created", "mql": "mqls", "sal": "sals", "sql
 
 
 def core_fact_contribution(event: Fact) -> dict[str, Number]:
-    """Components of the core lead and activity KPIs for one fact."""
+    """Components of the core lead and activity KPIs for one fact (enablement activities,
+    ``coaching`` …, are not selling activities: their metrics are the kpis plugin's)."""
     if isinstance(event, ActivityEvent):
-        return {ACTIVITY_COMPONENT[event.kind]: 1, "activities": 1}
+        comp = ACTIVITY_COMPONENT.get(event.kind)
+        return {} if comp is None else {comp: 1, "activities": 1}
+    if not isinstance(event, LeadEvent):
+        return {}
     out: dict[str, Number] = {LEAD_COMPONENT[event.kind]: 1}
     if event.first_response_at is not None:
         # Naive times are taken as UTC (as everywhere in the store).
@@ -277,13 +297,32 @@ class Contributor:
         #: the non-deal event types some metric takes
         self.fact_types: tuple[str, ...] = tuple(sorted(t for t in self._by_type if t != "deal"))
         self._on_error = on_error
+        self.rates: Rates | None = None
+
+    def with_rates(self, rates: Rates) -> Contributor:
+        """This contributor for a tenant with ``rates``: every deal's amount is converted to
+        the reporting currency first (:func:`attain.core.fx.convert_deal`); a deal whose amount
+        has no rate contributes only ``core:unconverted:<CUR>`` (1), to no other figure."""
+        c = copy.copy(self)
+        c.rates = rates
+        return c
 
     def __call__(self, event: Any) -> Components:
         if type(event) is DealEvent:
             if event.status == "deleted":  # a deleted deal leaves every metric, the plugins' too
                 return {}
+            rates = self.rates
+            if rates is not None and event.currency != rates.reporting:
+                event, unconverted = convert_deal(event, rates)
+                if unconverted is not None:
+                    return {f"core:unconverted:{unconverted}": ONE}
             fns = self._fns
         else:
+            rates = self.rates
+            if rates is not None and getattr(event, "currency", rates.reporting) != rates.reporting:
+                event, unconverted = convert_fact(event, rates)
+                if unconverted is not None:
+                    return {f"core:unconverted_{event.type}:{unconverted}": ONE}
             fns = self._by_type.get(event.type, [])
         out: Components = {}
         for plugin, fn in fns:

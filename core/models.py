@@ -2,7 +2,7 @@
 
 Every fact Attain knows arrives as an event. Deal events are *snapshots* (change-data-capture
 style): each carries the full current state of one deal, and the highest ``version`` of a deal
-wins. Lead, activity and customer events are facts that happen once.
+wins. Lead, activity, customer, cost and rep events are facts that happen once.
 
 Money is :class:`decimal.Decimal` end to end; JSON numbers and strings are both accepted on input
 and read as exact decimals. (pydantic reads a JSON number with a fraction or an exponent as a
@@ -109,6 +109,10 @@ class DealEvent(_Event):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     engaged_on: dt.date | None = None
     closed_on: dt.date | None = None
+    lead_source: str | None = Field(
+        default=None, max_length=NAME_LEN,
+        description="The marketing source (campaign or channel) the deal came from, if any: "
+                    "such a deal is marketing-sourced.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DealEvent:
@@ -147,7 +151,10 @@ class LeadEvent(_Event):
         return self
 
 
-ActivityKind = Literal["call", "email", "meeting", "demo"]
+#: selling activities (``call`` … ``demo``) and enablement ones (``coaching``, ``training``,
+#: ``call_review``: a rep being coached, trained or having a call reviewed; ``owner`` is that rep)
+ActivityKind = Literal["call", "email", "meeting", "demo", "coaching", "training", "call_review"]
+ENABLEMENT_KINDS: tuple[str, ...] = ("coaching", "training", "call_review")
 
 
 class ActivityEvent(_Event):
@@ -160,6 +167,8 @@ class ActivityEvent(_Event):
     deal_id: str | None = Field(default=None, max_length=ID_LEN)
     account: str | None = Field(default=None, max_length=NAME_LEN)
     duration_minutes: int | None = Field(default=None, ge=0, le=MAX_MINUTES)
+    coach: str | None = Field(default=None, max_length=NAME_LEN,
+                              description="Who coached, trained or reviewed (enablement kinds).")
 
 
 CustomerKind = Literal["churned", "renewed"]
@@ -175,13 +184,86 @@ class CustomerEvent(_Event):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+CostCategory = Literal["marketing", "sales", "other"]
+
+
+class CostEvent(_Event):
+    """Money spent: a marketing campaign, sales salaries and tools, anything else.
+
+    Give either ``occurred_at`` or ``period`` (a month ``2017-07``, a quarter ``2017-Q3`` or a
+    year ``2017``): a cost for a period counts on the period's first day (00:00 UTC), so it falls
+    in that period for every grouping at least as coarse as it. With both, ``occurred_at`` must
+    be inside ``period``.
+    """
+
+    type: Literal["cost"] = "cost"
+    cost_id: str = Field(min_length=1, max_length=ID_LEN)
+    category: CostCategory
+    channel: str | None = Field(default=None, max_length=NAME_LEN, description="e.g. paid search")
+    campaign: str | None = Field(default=None, max_length=NAME_LEN,
+                                 description="The campaign; leads and deals name it as their source.")
+    amount: Money
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    period: str | None = Field(default=None, max_length=20,
+                               description="The month, quarter or year the cost is for.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _day_from_period(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("period") in (None, ""):
+            return data
+        from .periods import PeriodError, parse_period  # (periods does not import models)
+
+        try:
+            p = parse_period(data["period"])
+        except PeriodError as exc:
+            raise ValueError(str(exc)) from None
+        if p.kind not in ("month", "quarter", "year"):
+            raise ValueError(f"period: {data['period']!r} is not a month, quarter or year")
+        data = dict(data, period=p.key)
+        if data.get("occurred_at") in (None, ""):
+            data["occurred_at"] = dt.datetime.combine(p.start, dt.time(), dt.UTC)
+        return data
+
+    @model_validator(mode="after")
+    def _inside_period(self) -> CostEvent:
+        if self.period is not None:
+            from .periods import parse_period, utc_day
+
+            p = parse_period(self.period)
+            if not p.contains(utc_day(self.occurred_at)):
+                raise ValueError(f"occurred_at {self.occurred_at.isoformat()} is not in period {p.key}")
+        return self
+
+
+RepKind = Literal["hired", "left", "role_change"]
+
+
+class RepEvent(_Event):
+    """A change in the team: a rep was hired, left, or changed role (``occurred_at`` is the
+    date it took effect)."""
+
+    type: Literal["rep"] = "rep"
+    rep: str = Field(min_length=1, max_length=NAME_LEN, description="The rep's name (as deal owner).")
+    kind: RepKind
+    role: str | None = Field(default=None, max_length=STAGE_LEN, description="The (new) role.")
+    manager: str | None = Field(default=None, max_length=NAME_LEN)
+    region: str | None = Field(default=None, max_length=STAGE_LEN)
+
+    @property
+    def owner(self) -> str:
+        """The rep, as the owner that KPIs group by (rep, manager, region)."""
+        return self.rep
+
+
 Event = Annotated[
-    DealEvent | LeadEvent | ActivityEvent | CustomerEvent, Field(discriminator="type")
+    DealEvent | LeadEvent | ActivityEvent | CustomerEvent | CostEvent | RepEvent,
+    Field(discriminator="type"),
 ]
-EVENT_ADAPTER: TypeAdapter[DealEvent | LeadEvent | ActivityEvent | CustomerEvent] = TypeAdapter(
-    Event
-)
-AnyEvent = DealEvent | LeadEvent | ActivityEvent | CustomerEvent
+AnyEvent = DealEvent | LeadEvent | ActivityEvent | CustomerEvent | CostEvent | RepEvent
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
+#: every event type's ``type`` value
+EVENT_TYPES: tuple[str, ...] = ("deal", "lead", "activity", "customer", "cost", "rep")
 
 
 def _instant(t: dt.datetime) -> dt.datetime:
@@ -241,6 +323,10 @@ def entity_key(event: AnyEvent) -> str:
         return event.lead_id
     if isinstance(event, ActivityEvent):
         return event.activity_id
+    if isinstance(event, CostEvent):
+        return event.cost_id
+    if isinstance(event, RepEvent):
+        return event.rep
     return event.account
 
 

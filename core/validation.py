@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 
-from .models import EVENT_ADAPTER, AnyEvent, float_money_seen, parse_event
+from .models import EVENT_ADAPTER, EVENT_TYPES, AnyEvent, float_money_seen, parse_event
 from .records import Record
 
 CONFLICT_REASON = "event_id reused with different content (the first event with this id is kept)"
@@ -18,7 +18,7 @@ def explain_validation(exc: ValidationError) -> str:
     """A one-line, human-readable reason from a pydantic error."""
     parts = []
     for err in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("deal", "lead", "activity", "customer"))
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in EVENT_TYPES)
         msg = err.get("msg", "invalid")
         if err.get("type") == "json_invalid":
             parts.append(f"invalid JSON: {err.get('ctx', {}).get('error', msg)}")

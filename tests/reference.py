@@ -196,11 +196,82 @@ def _fact_row(facts: list[Mapping[str, Any]]) -> Row:
     return row
 
 
+def _rate(num: Fraction | int, den: Fraction | int) -> Decimal | None:
+    return round_half_even(Fraction(num) / Fraction(den), 4) if den else None
+
+
+def kpis_plugin_row(deals: list[Mapping[str, Any]], facts: list[Mapping[str, Any]]) -> Row:
+    """The kpis plugin's figures (plugins/kpis, docs/kpis.md), from the definitions."""
+    def total(items: Iterable[Mapping[str, Any]]) -> Fraction:
+        return sum((Fraction(_decimal(x.get("amount")) or 0) for x in items), Fraction(0))
+
+    won = [d for d in deals if d["status"] == "won"]
+    sourced = [d for d in won if d.get("lead_source")]
+    sourced_open = [d for d in deals if d["status"] == "open" and d.get("lead_source")]
+    n: dict[tuple[str, str], int] = defaultdict(int)
+    minutes: dict[str, int] = defaultdict(int)
+    cost: dict[str, Fraction] = defaultdict(Fraction)
+    amount: dict[str, Fraction] = defaultdict(Fraction)
+    for f in facts:
+        n[(f["type"], f["kind"] if "kind" in f else f.get("category", ""))] += 1
+        if f["type"] == "activity":
+            minutes[f["kind"]] += f.get("duration_minutes") or 0
+        elif f["type"] == "cost":
+            cost[f["category"]] += Fraction(_decimal(f["amount"]) or 0)
+        elif f["type"] == "customer":
+            amount[f["kind"]] += Fraction(_decimal(f.get("amount")) or 0)
+
+    def lead(kind: str) -> int:
+        return n[("lead", kind)]
+
+    def hours(kind: str) -> Decimal:
+        return round_half_even(Fraction(minutes[kind], 60), 2)
+
+    ms = total(sourced)
+    closed = len(won) + len([d for d in deals if d["status"] == "lost"])
+    cycles = [(_date(d["closed_on"]) - _date(d["engaged_on"])).days  # type: ignore[operator]
+              for d in won if d.get("engaged_on") and d.get("closed_on")]
+    velocity = None
+    if won and closed and cycles and sum(cycles):
+        # open deals × win rate × average deal size ÷ average cycle days
+        v = (len([d for d in deals if d["status"] == "open"]) * Fraction(len(won), closed)
+             * (total(won) / len(won)) / Fraction(sum(cycles), len(cycles)))
+        velocity = round_half_even(v, 2)
+    return {
+        "sales_velocity": velocity,
+        "mql_to_sal_rate": _rate(lead("sal"), lead("mql")),
+        "sal_to_sql_rate": _rate(lead("sql"), lead("sal")),
+        "sql_to_converted_rate": _rate(lead("converted"), lead("sql")),
+        "lead_disqualification_rate": _rate(lead("disqualified"), lead("converted") + lead("disqualified")),
+        "marketing_sourced_revenue": round_half_even(ms, 6),
+        "marketing_sourced_deals": Decimal(len(sourced)),
+        "marketing_sourced_pipeline": round_half_even(total(sourced_open), 6),
+        "marketing_sourced_share": _rate(ms, total(won)),
+        "marketing_cost": round_half_even(cost["marketing"], 6),
+        "sales_cost": round_half_even(cost["sales"], 6),
+        "total_cost": round_half_even(sum(cost.values(), Fraction(0)), 6),
+        "sales_and_marketing_cost": round_half_even(cost["sales"] + cost["marketing"], 6),
+        "marketing_roi": _rate(ms, cost["marketing"]),
+        "churned_customers": Decimal(n[("customer", "churned")]),
+        "renewed_customers": Decimal(n[("customer", "renewed")]),
+        "churned_revenue": round_half_even(amount["churned"], 6),
+        "renewed_revenue": round_half_even(amount["renewed"], 6),
+        "renewal_rate": _rate(n[("customer", "renewed")],
+                              n[("customer", "renewed")] + n[("customer", "churned")]),
+        "revenue_retention": _rate(amount["renewed"], amount["renewed"] + amount["churned"]),
+        "coaching_hours": hours("coaching"), "training_hours": hours("training"),
+        "call_review_hours": hours("call_review"),
+        "coaching_sessions": Decimal(n[("activity", "coaching")]),
+        "reps_hired": Decimal(n[("rep", "hired")]), "reps_left": Decimal(n[("rep", "left")]),
+    }
+
+
 def reference_kpis(events: Iterable[str | bytes | Mapping[str, Any]], ref: RefData,
                    tenant: str = "default", extra: Mapping[str, DealCount] | None = None,
-                   ) -> dict[str, list[Row]]:
+                   kpis_plugin: bool = False) -> dict[str, list[Row]]:
     """Every grouping's rows ``{"key", <KPI>: Decimal | None, …}`` for ``tenant``, sorted as
-    ``attain kpi`` sorts them. ``extra``: plugin KPIs that count latest deal snapshots."""
+    ``attain kpi`` sorts them. ``extra``: plugin KPIs that count latest deal snapshots;
+    ``kpis_plugin``: with the kpis plugin's figures (:func:`kpis_plugin_row`)."""
     deals, facts = latest_state(events, tenant)
     out: dict[str, list[Row]] = {}
     for g in GROUPINGS:
@@ -218,6 +289,8 @@ def reference_kpis(events: Iterable[str | bytes | Mapping[str, Any]], ref: RefDa
             row: Row = {"key": key, **_deal_row(grp.deals, ref), **_fact_row(grp.facts)}
             for name, counts in (extra or {}).items():
                 row[name] = Decimal(sum(1 for d in grp.deals if counts(d)))
+            if kpis_plugin:
+                row.update(kpis_plugin_row(grp.deals, grp.facts))
             rows.append(row)
         rows.sort(key=lambda r: (r["won_revenue"], r["key"] or ""), reverse=True)
         out[g] = rows

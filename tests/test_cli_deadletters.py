@@ -43,7 +43,7 @@ REJECTED: dict[int, tuple[str, str]] = {
         "Value error, a won deal needs an amount (0 is allowed)"),
     8: ('{"type": "spaceship", "event_id": "s1"}',
         "Input tag 'spaceship' found using 'type' does not match any of the expected tags: "
-        "'deal', 'lead', 'activity', 'customer'"),
+        "'deal', 'lead', 'activity', 'customer', 'cost', 'rep'"),
     9: ("[1, 2, 3]", "Input should be an object"),
     10: (json.dumps({**deal("x10", "X10", "open"), "tenant": "globex"}),
          "tenant: event is for tenant 'globex', not 'acme'"),

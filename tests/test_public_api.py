@@ -15,7 +15,7 @@ PLUGIN_DIRS = [ROOT / "plugins", ROOT / "streams", ROOT / "examples"]
 #: the public modules of the core a plugin may import (besides attain.core itself)
 PUBLIC_MODULES = {"attain.core", "attain.core.models", "attain.core.output", "attain.core.cli_kit",
                   "attain.core.store", "attain.core.periods", "attain.core.kpi",
-                  "attain.core.connectors", "attain.core.rollups"}
+                  "attain.core.connectors", "attain.core.rollups", "attain.core.fx"}
 
 
 def violations(source: str, filename: str = "<plugin>") -> list[str]:

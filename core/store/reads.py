@@ -29,6 +29,7 @@ def deal_from_row(r: Any) -> DealEvent:
         deal_id=r.deal_id, version=r.version, owner=r.owner, account=r.account,
         product=r.product, stage=r.stage, status=r.status, amount=r.amount,
         currency=r.currency, engaged_on=r.engaged_on, closed_on=r.closed_on,
+        lead_source=r.lead_source,
     )
 
 

@@ -84,6 +84,7 @@ class DealRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     engaged_on: Mapped[dt.date | None] = mapped_column()
     closed_on: Mapped[dt.date | None] = mapped_column()
+    lead_source: Mapped[str | None] = mapped_column(String(200))
 
 
 class KpiRollupRow(Base):
@@ -152,6 +153,18 @@ class ProductRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     series: Mapped[str | None] = mapped_column(String(100))
     list_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+
+
+class FxRateRow(Base):
+    """A dated exchange rate: units of the tenant's reporting currency per unit of ``currency``,
+    from ``day`` until the currency's next rate (reference data, see core/fx.py)."""
+
+    __tablename__ = "fx_rates"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(ExactDecimal)
 
 
 class PluginSettingRow(Base):

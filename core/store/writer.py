@@ -32,7 +32,8 @@ RollKey = tuple[str, str, str, str]  # dim, name, grain, period
 ZERO = Decimal(0)
 
 DEAL_COLUMNS = ("tenant", "deal_id", "version", "event_id", "occurred_at", "owner", "account",
-                "product", "stage", "status", "amount", "currency", "engaged_on", "closed_on")
+                "product", "stage", "status", "amount", "currency", "engaged_on", "closed_on",
+                "lead_source")
 
 #: Exceptions a write raises because of what an event holds (an integer the database cannot
 #: store, text it cannot encode, a constraint): the engine bisects the batch to find the events.
@@ -128,7 +129,7 @@ class BatchWriter:
             q = f"SELECT {cols} FROM deals WHERE tenant = ? AND deal_id IN ({placeholders(len(chunk))})"
             for r in self._query(q, (tenant, *chunk)):
                 (t, deal_id, version, event_id, occurred, owner, account, product, stage, status,
-                 amount, currency, engaged, closed) = r
+                 amount, currency, engaged, closed, lead_source) = r
                 if not self.pg:
                     occurred = dt.datetime.fromisoformat(occurred)
                     engaged = dt.date.fromisoformat(engaged) if engaged else None
@@ -138,7 +139,7 @@ class BatchWriter:
                     deal_id=deal_id, version=version, owner=owner, account=account,
                     product=product, stage=stage, status=status,
                     amount=None if amount is None else Decimal(amount), currency=currency,
-                    engaged_on=engaged, closed_on=closed)
+                    engaged_on=engaged, closed_on=closed, lead_source=lead_source)
         return out
 
     # -- writes --------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class BatchWriter:
         return (e.tenant, e.deal_id, e.version, e.event_id, self._dt(e.occurred_at), e.owner,
                 e.account, e.product, e.stage, e.status,
                 None if e.amount is None else str(e.amount), e.currency,
-                self._date(e.engaged_on), self._date(e.closed_on))
+                self._date(e.engaged_on), self._date(e.closed_on), e.lead_source)
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
         self._many("INSERT INTO events (tenant, event_id, type, entity_id, version, payload) "

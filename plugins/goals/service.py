@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from attain.core import Dimensions, Engine, Metric, kpi_rows, quantize, utc_day
+from attain.core.kpi import Fact
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
 from .allocation import allocate, rebalance
@@ -61,8 +62,9 @@ class Snapshot:
         self.tenant = tenant
         self._deals: list[DealEvent] | None = None
         self._dims: Dimensions | None = None
+        self._contribute: Any = None
         self._index: dict[Any, tuple[list[dt.date], list[DealEvent]]] = {}
-        self._facts: tuple[list[dt.date], list[LeadEvent | ActivityEvent]] | None = None
+        self._facts: tuple[list[dt.date], list[Fact]] | None = None
 
     def all_deals(self) -> list[DealEvent]:
         if self._deals is None:
@@ -78,21 +80,21 @@ class Snapshot:
         days, deals = self._index[date_of]
         return deals[bisect_left(days, start):bisect_right(days, end)]
 
-    def _fact_index(self) -> tuple[list[dt.date], list[LeadEvent | ActivityEvent]]:
+    def _fact_index(self) -> tuple[list[dt.date], list[Fact]]:
         if self._facts is None:
             dated = sorted(((utc_day(f.occurred_at), f) for f in self.engine.facts(self.tenant)),
                            key=lambda t: t[0])
             self._facts = ([d for d, _ in dated], [f for _, f in dated])
         return self._facts
 
-    def all_facts(self) -> list[LeadEvent | ActivityEvent]:
+    def all_facts(self) -> list[Fact]:
         return self._fact_index()[1]
 
     def fact_days(self) -> list[dt.date]:
         """The UTC days of :meth:`all_facts`, sorted."""
         return self._fact_index()[0]
 
-    def facts_between(self, start: dt.date, end: dt.date) -> list[LeadEvent | ActivityEvent]:
+    def facts_between(self, start: dt.date, end: dt.date) -> list[Fact]:
         days, facts = self._fact_index()
         return facts[bisect_left(days, start):bisect_right(days, end)]
 
@@ -108,8 +110,9 @@ class Snapshot:
         keeps."""
         deals = self.deals_between(date_of, start, end) if "deal" in metric.events else ()
         facts = self.facts_between(start, end) if takes_facts(metric) else ()
-        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where,
-                        self.engine.contributor())
+        if self._contribute is None:  # one read of the tenant's exchange rates per view
+            self._contribute = self.engine.contributor(self.tenant)
+        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where, self._contribute)
 
 
 def builtin_goal_types() -> dict[str, GoalType]:
@@ -195,7 +198,7 @@ class GoalService:
         key = ("all-owners",)
         if key not in self._cache:
             self._cache[key] = self.deal_owners() | {
-                f.owner for f in self.view.all_facts() if f.owner}
+                o for f in self.view.all_facts() if (o := getattr(f, "owner", None))}
         return self._cache[key]  # type: ignore[no-any-return]
 
     def _date_of(self, kind: str) -> Callable[[DealEvent], dt.date | None]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from attain.core import Rates
 from attain.core.models import AnyEvent, CustomerEvent, DealEvent
 from attain.core.periods import utc_day
 
@@ -37,6 +38,7 @@ class Snap:
     account: str | None
     engaged_on: dt.date | None
     deal_type: str | None
+    currency: str = "USD"
 
 
 #: the day an event counts on: its UTC calendar day (the core's one rule)
@@ -45,14 +47,22 @@ day_of = utc_day
 
 def snap_of(e: DealEvent) -> Snap:
     return Snap(e.version, e.status, e.owner, e.amount, e.closed_on, day_of(e.occurred_at),
-                e.product, e.account, e.engaged_on, getattr(e, "deal_type", None))
+                e.product, e.account, e.engaged_on, getattr(e, "deal_type", None), e.currency)
 
 
 class FactBook:
-    """Every deal's versions, and churned accounts; derives :class:`DealFact` objects."""
+    """Every deal's versions, and churned accounts; derives :class:`DealFact` objects.
 
-    def __init__(self, series_of: Mapping[str, str | None] | None = None) -> None:
+    With ``rates`` (the tenant's, :meth:`attain.core.Engine.rates`), a won deal's amount is
+    converted to the reporting currency exactly as the KPIs convert it (at the rate of its
+    ``closed_on``, half-even to cents); a won deal whose currency has no rate then has no fact
+    (it earns nothing until a rate exists) and is counted in :attr:`unconverted`."""
+
+    def __init__(self, series_of: Mapping[str, str | None] | None = None,
+                 rates: Rates | None = None) -> None:
         self.series_of: dict[str, str | None] = dict(series_of or {})
+        self.rates = rates
+        self.unconverted: dict[str, str] = {}  # deal id → currency
         self.versions: dict[str, dict[int, Snap]] = {}
         self.churns: set[tuple[str, dt.date]] = set()
 
@@ -96,8 +106,16 @@ class FactBook:
             else:
                 reversal = "reopened"
                 reversed_on = n.occurred_on
+        amount = s.amount if s.amount is not None else ZERO
+        if self.rates is not None and s.currency != self.rates.reporting:
+            converted = self.rates.convert(amount, s.currency, s.closed_on or s.occurred_on)
+            if converted is None:
+                self.unconverted[deal_id] = s.currency
+                return None
+            amount = converted
+        self.unconverted.pop(deal_id, None)
         return DealFact(
-            deal_id=deal_id, owner=s.owner, amount=s.amount if s.amount is not None else ZERO,
+            deal_id=deal_id, owner=s.owner, amount=amount,
             closed_on=s.closed_on or s.occurred_on, product=s.product,
             series=self.series_of.get(s.product) if s.product else None, account=s.account,
             engaged_on=s.engaged_on, deal_type=s.deal_type, reversed_on=reversed_on,

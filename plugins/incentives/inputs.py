@@ -288,7 +288,8 @@ class Inputs:
         if self._facts is not None:
             return self._facts
         dims = self.engine.dimensions(self.tenant)
-        book = FactBook({p.name: p.series for p in dims.products.values()})
+        book = FactBook({p.name: p.series for p in dims.products.values()},
+                        self.engine.rates(self.tenant))
         not_won: list[str] = []
         for d in self.engine.deals(self.tenant):
             book.add(d.deal_id, snap_of(d))

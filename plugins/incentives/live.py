@@ -128,6 +128,7 @@ class LiveBook:
         self.position = engine.log_position(tenant)  # before reading: nothing is missed
         self.svc = Incentives(engine, tenant)
         self.generation = self.svc.generation()
+        self.fx = engine.rates(tenant).generation()  # new exchange rates reload the book
         self.active = bool(self.svc.plan_book().by_payee)
         if self.active:
             self.calc = self.svc.calculator()
@@ -141,7 +142,8 @@ class LiveBook:
         self.checked = now
         if not self.has_tables:
             return _has_tables(self.engine)
-        return self.svc.generation() != self.generation
+        return (self.svc.generation() != self.generation
+                or self.engine.rates(self.tenant).generation() != self.fx)
 
     def on_event(self, event: Any, fresh: bool) -> None:
         """Fold the event in and remember which (payee, period) accruals it changes."""
