@@ -16,29 +16,49 @@ Every definition is in docs/kpis.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attain.core import Connector, Metric, hookimpl
+from attain.core import hookimpl
 
-from .costs_csv import CostsConnector
-from .demo import KpisDemoConnector
-from .metrics import METRICS
+if TYPE_CHECKING:  # imported by the hooks (`attain --help` loads this module and needs none)
+    from attain.core import Connector, Metric
+
+#: the commands, imported only when one runs (their one-line help, shown by `attain --help`)
+COMMANDS = {
+    "economics": "Customers (new, churn, CAC, LTV), team (headcount, turnover, tenure) and lead → "
+                 "won figures of one period (definitions: docs/kpis.md).",
+    "funnel": "The deal funnel from every deal's version history: deals that reached each stage, "
+              "stage-to-stage conversion, mean and median days in stage, the bottleneck.",
+}
+
+
+def __getattr__(name: str) -> Any:  # METRICS, imported on first use
+    if name == "METRICS":
+        from .metrics import METRICS
+
+        return METRICS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
 def attain_register_metrics(register: Callable[[Metric], None]) -> None:
+    from .metrics import METRICS
+
     for m in METRICS:
         register(m)
 
 
 @hookimpl
 def attain_register_connectors(register: Callable[[Connector], None]) -> None:
+    from .costs_csv import CostsConnector
+    from .demo import KpisDemoConnector
+
     register(CostsConnector())
     register(KpisDemoConnector())
 
 
 @hookimpl
 def attain_register_commands(cli: Any) -> None:
-    from .cli import register
+    from attain.core.cli_kit import lazy_commands
 
-    register(cli)
+    lazy_commands(cli, "attain.plugins.kpis.cli:register", COMMANDS)

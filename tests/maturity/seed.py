@@ -73,6 +73,9 @@ def build() -> Seed:
                    "duration_minutes": 15, "occurred_at": f"{day}T1{k}:00:00Z"})
         if rep != "Fay":
             s.active_reps.add(rep)
+            # and a coaching session of 2 h 30 the same day: 5 × 2.5 = 12.5 hours for 6 reps
+            s.add({"type": "activity", "activity_id": f"C{r}", "kind": "coaching", "owner": rep,
+                   "coach": "Mia", "duration_minutes": 150, "occurred_at": f"{day}T15:00:00Z"})
     return s
 
 
