@@ -30,7 +30,7 @@ from .models import event_json_schema
 from .output import Format
 from .plugins import PluginError, get_plugins
 from .records import Record, Result
-from .store import DEFAULT_TENANT
+from .store import DEFAULT_TENANT, Store, migrate, migration_status
 
 app = typer.Typer(name="attain", help="Attain: live sales KPIs, goals and commissions from CRM events.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -39,6 +39,9 @@ plugins_app = typer.Typer(help="List plugins and enable or disable them per tena
 deadletter_app = typer.Typer(help="Inspect events that were rejected.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(deadletter_app, name="deadletter")
+db_app = typer.Typer(help="The database schema: migrations of the core and of every plugin.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 
@@ -300,6 +303,28 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
             all_labels = f'tenant="{quoted}"' + (f",{labels}" if labels else "")
             lines.append(f"{family}{{{all_labels}}} {value}")
     return "\n".join(lines) + "\n"
+
+
+# -- database -------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(fmt: FormatOpt = Format.table) -> None:
+    """Bring the schema to the newest migration: the core's, then every loaded plugin's
+    (idempotent; the migration service of docker-compose.yml runs it before anything starts)."""
+    store = Store(state.db_url, run_migrations=False)
+    try:
+        sets = list(get_plugins().migrations.values())
+        migrate(store.engine, sets)
+        rows = migration_status(store.engine, sets)
+    finally:
+        store.dispose()
+    if fmt is Format.json:
+        typer.echo(output.dumps(rows))
+        return
+    for r in rows:
+        typer.echo(f"{r['name']}: at {', '.join(r['current']) or '(none)'}")  # type: ignore[arg-type]
+    typer.echo(f"schema is current ({len(rows)} migration set(s))")
 
 
 # -- plugins --------------------------------------------------------------------------------------
