@@ -49,13 +49,14 @@ class Scope:
         return self.reps is None or (rep is not None and rep in self.reps)
 
     def sees_owner(self, owner: str) -> bool:
-        """A goal owner (``company``, ``rep:NAME``, ``team:NAME``, ``region:NAME``)."""
+        """A goal owner (``company``, ``rep:NAME``, ``manager:NAME``, ``region:NAME``): a manager
+        sees their own team's goal and their reps', a rep their own goals."""
         if self.reps is None:
             return True
         kind, _, name = owner.partition(":")
         if kind == "rep":
             return name in self.reps
-        if kind == "team":
+        if kind == "manager":
             return self.role == "manager" and name == self.principal.manager
         return False
 
