@@ -24,7 +24,7 @@ from .scope import Scope
 QUEUE_SIZE = 100
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscriber:
     scope: Scope
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
