@@ -387,8 +387,17 @@ def demo(
     fmt: FormatOpt = Format.table,
     keep: Annotated[bool, typer.Option(help="Add to the existing demo database instead of "
                                        "starting fresh.")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the dashboard of the demo data "
+                                        "(the api plugin) and print a sign-in link.")] = False,
+    host: Annotated[str, typer.Option(help="With --serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --serve: the port to listen on.")] = 8000,
 ) -> None:
     """Import the bundled CRM data set into a fresh local database and show live KPIs."""
+    server = None
+    if serve:
+        server = get_plugins().server(host, port, DEFAULT_TENANT, sign_in=True)
+        if server is None:
+            raise UserError("demo --serve needs the api plugin: pip install 'attain[api]'")
     if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
         url = state.db_url or os.environ["ATTAIN_DATABASE_URL"]
     else:
@@ -413,6 +422,8 @@ def demo(
         typer.echo(output.dumps({"database": url, "import": result.as_dict(),
                                  "seconds": round(elapsed, 2), "summary": summary[0] if summary else None,
                                  "regions": regions, "leaderboard": reps}))
+        if server is not None:
+            server()
         return
     err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {escape(url)}")
     board = Table(title="Leaderboard: won revenue by rep")
@@ -436,6 +447,8 @@ def demo(
         console.print(t)
     console.print(f"Explore: attain --db {url} kpi --by region   (or --by manager, product, sector, quarter)",
                   markup=False, highlight=False)
+    if server is not None:
+        server()
 
 
 # -- entry point ----------------------------------------------------------------------------------

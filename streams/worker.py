@@ -191,8 +191,8 @@ class StreamWorker(Repair, KpiPublisher):
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             size = len(self.table.data) if self.table is not None else 0
-            body = self.stats.exposition(cfg.app_id, size, dict(self.ledger.base), self._lag())
-            return web.bytes(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+            text = self.stats.prometheus(cfg.app_id, size, dict(self.ledger.base), self._lag())
+            return web.text(text, content_type="text/plain; version=0.0.4")
 
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
             self._closing = True  # from now on nobody may start a producer (see _producer)

@@ -78,6 +78,12 @@ def kpis(request: Request, scope: Reader,
     return exact(views.kpis(engine_of(request), scope, by, period))
 
 
+@router.get("/trend", summary="The company KPIs of each month with closed deals (at most 24)")
+def trend(request: Request, scope: Reader,
+          last: Annotated[int, Query(ge=1, le=120, description="At most this many months")] = 24) -> Response:
+    return exact(views.trend(engine_of(request), scope, last))
+
+
 @router.get("/funnel", summary="Open deals per CRM stage, with the bottleneck stage")
 def funnel(request: Request, scope: Reader) -> Response:
     return exact(views.funnel(engine_of(request), scope))

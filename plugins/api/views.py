@@ -77,6 +77,27 @@ def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> li
     return [{"key": r["key"], **{c: r.get(c) for c in columns}} for r in rows]
 
 
+def trend(engine: Engine, scope: Scope, last: int = 24) -> list[dict[str, Any]]:
+    """The company row (``by=all``) of every month from the first to the last in which a deal
+    the scope sees closed (at most the ``last`` months up to the newest; a month without a closed
+    deal has zeros): ``{"month": "2017-03", <KPI columns>}``."""
+    closed = [d.closed_on for d in engine.deals(scope.tenant)
+              if d.closed_on is not None and scope.sees(d.owner)]
+    if not closed:
+        return []
+    first, newest = Period.of(min(closed), "month"), Period.of(max(closed), "month")
+    months = [first]
+    while months[-1] != newest:
+        months.append(months[-1].next())
+    out = []
+    for month in months[-last:]:
+        rows = kpis(engine, scope, "all", month.key)
+        values = {k: v for k, v in rows[0].items() if k != "key"} if rows else {
+            c: 0 for c in kpi_columns(engine, scope.tenant)}
+        out.append({"month": month.key, **values})
+    return out
+
+
 def funnel(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
     """Open deals per CRM stage (and their value), in the order of the stages' first
     appearance; ``bottleneck`` marks the stage holding the most open deals."""
@@ -193,5 +214,5 @@ def reps(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
             if scope.sees(r.name)]
 
 
-__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel",
+__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel", "trend",
            "goals_progress", "kpis", "plugins", "reps", "signoff", "statement", "statements"]
