@@ -24,9 +24,10 @@ COPY pyproject.toml README.md ./
 COPY core ./core
 COPY plugins ./plugins
 COPY streams ./streams
+COPY testing ./testing
 # Pinned dependencies: when the lock file lands (packaging issue), COPY it here and add
 # `--constraint <lock file>` to this line (or export it with `uv export --frozen` and use that).
-RUN python -m pip wheel --wheel-dir /wheels ".[postgres,streams]"
+RUN python -m pip wheel --wheel-dir /wheels ".[postgres,streams,api]"
 
 # -- final: the runtime --------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -40,7 +41,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 # Only the builder's wheels (mounted for this step, so they are no layer of the image).
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links /wheels "attain[postgres,streams]"
+    python -m pip install --no-index --find-links /wheels "attain[postgres,streams,api]"
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/attain --create-home \
         --shell /usr/sbin/nologin attain
 USER 10001:10001

@@ -21,7 +21,7 @@ from .deploykit import DOCKERFILE, ROOT
 pytestmark = pytest.mark.deploy
 
 DOCKERIGNORE = ROOT / ".dockerignore"
-EXTRAS = "[postgres,streams]"
+EXTRAS = "[postgres,streams,api]"
 SOURCE_DIRS = ("core", "plugins", "streams")
 
 
