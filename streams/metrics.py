@@ -21,7 +21,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 OUTCOMES = ("accepted", "duplicate", "stale", "conflict", "rejected")
-CONFLICT_PREFIX = "event_id reused with different content"
 
 #: the worker's own counters: (attribute, metric name without _total, help)
 COUNTERS = (
@@ -45,17 +44,10 @@ COUNTERS = (
 )
 
 
-def tenant_outcomes(res: Result) -> dict[tuple[str, str], int]:
-    """(tenant, outcome) → events of a batch's result (outcomes of docs/metrics.md)."""
-    out: dict[tuple[str, str], int] = {}
-    for tenant, outs in res.outcomes.items():
-        for _, outcome in outs:
-            key = (tenant, outcome)
-            out[key] = out.get(key, 0) + 1
-    for r in res.rejections:
-        key = (r.tenant, "conflict" if r.reason.startswith(CONFLICT_PREFIX) else "rejected")
-        out[key] = out.get(key, 0) + 1
-    return out
+def outcome_counts(res: Result) -> dict[str, int]:
+    """outcome (docs/metrics.md) → events of a result."""
+    return {"accepted": res.accepted, "duplicate": res.duplicates, "stale": res.stale,
+            "conflict": res.conflicts, "rejected": res.rejected}
 
 
 @dataclass
@@ -95,12 +87,17 @@ class Stats:
         self.stale += res.stale
         self.conflicts += res.conflicts
         self.rejected += res.rejected
-        for (tenant, outcome), n in tenant_outcomes(res).items():
-            if tenant not in self._tenants:  # every outcome's series exists from the first batch
-                self._tenants.add(tenant)
-                for o in OUTCOMES:
-                    self.events_total.labels(tenant, o)
-            self.events_total.labels(tenant, outcome).inc(n)
+
+    def count_tenant(self, tenant: str, res: Result) -> None:
+        """One tenant's part of a batch (``attain_events_total``; every outcome's series of the
+        tenant exists from its first batch on)."""
+        if tenant not in self._tenants:
+            self._tenants.add(tenant)
+            for o in OUTCOMES:
+                self.events_total.labels(tenant, o)
+        for outcome, n in outcome_counts(res).items():
+            if n:
+                self.events_total.labels(tenant, outcome).inc(n)
 
     def observe_batch(self, seconds: float) -> None:
         """One batch of the agent took ``seconds``."""

@@ -307,6 +307,7 @@ class StreamWorker(Repair, KpiPublisher):
                 partial(loop.run_in_executor, self.sql, self._process, records, tenant,
                         taken.get(tenant, {})))
             total.add(res)
+            self.stats.count_tenant(tenant, res)
             rejected += rej
             latest.update(won)
             released.update(nxt)

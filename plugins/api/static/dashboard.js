@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = "attain.token";
+const SHOWN_LINES = 12;
 const state = { token: null, me: null, reps: [], kpis: [], chart: null, refreshTimer: null };
 
 const money = (v) => v == null ? "–" : Number(v).toLocaleString("en-US", { maximumFractionDigits: 0 });
@@ -128,7 +129,7 @@ function renderTrend(rows) {
   el.dataset.months = rows.map((r) => r.month).join(",");
   if (state.chart) { state.chart.setData([xs, ys]); return; }
   state.chart = new uPlot({ width: Math.max(300, el.clientWidth - 10), height: 220,
-    axes: [{ stroke: "#94a3b8" }, { stroke: "#94a3b8", values: (u, v) => v.map(money) }],
+    axes: [{ stroke: "#94a3b8" }, { stroke: "#94a3b8", size: 90, values: (u, v) => v.map(money) }],
     series: [{}, { label: "won revenue", stroke: "#38bdf8", fill: "rgba(56,189,248,.15)", width: 2 }],
     scales: { x: { time: true } } }, [xs, ys], el);
 }
@@ -141,9 +142,13 @@ async function showStatement(ev) {
     const st = await api(`/api/v1/commission/statements/${encodeURIComponent(rep)}/${encodeURIComponent(period)}/explain`);
     $("statement").innerHTML = `<p>${esc(st.rep || rep)} ${esc(st.period || period)}: total
       <b data-testid="st-total" data-value="${st.total}">${money(st.total)}</b> · ${esc(st.status || "preview")}</p>
-      <table><thead><tr><th>Deal</th><th>Rule</th><th class="num">Amount</th></tr></thead><tbody>
-      ${(st.lines || []).map((l) => `<tr><td>${esc(l.deal_id ?? "")}</td><td>${esc(l.rule)}</td>
-        <td class="num">${Number(l.amount).toFixed(2)}</td></tr>`).join("")}</tbody></table>`;
+      <table><thead><tr><th>Deal</th><th>Rule</th><th class="num">Basis</th><th class="num">Rate</th>
+      <th class="num">Amount</th></tr></thead><tbody>
+      ${(st.lines || []).slice(0, SHOWN_LINES).map((l) => `<tr><td>${esc(l.deal ?? "")}</td><td>${esc(l.rule)}</td>
+        <td class="num">${money(l.basis)}</td><td class="num">${l.rate == null ? "" : pct(l.rate)}</td>
+        <td class="num">${Number(l.amount).toFixed(2)}</td></tr>`).join("")}</tbody></table>
+      ${(st.lines || []).length > SHOWN_LINES ? `<p class="muted">… and ${st.lines.length - SHOWN_LINES} more
+        lines (by rule: ${Object.entries(st.by_rule || {}).map(([k, v]) => `${esc(k)} ${money(v)}`).join(", ")})</p>` : ""}`;
   } catch (e) { $("statement").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
 
