@@ -155,19 +155,24 @@ def statements(engine: Engine, scope: Scope, period: str | None) -> list[dict[st
     return [r for r in rows if scope.sees(r["rep"])]
 
 
-def _own(scope: Scope, rep: str) -> None:
-    if not scope.sees(rep):  # a peer's statement: as if it did not exist
+def _own(scope: Scope, rep: str, engine: Engine | None = None) -> None:
+    """A rep the scope may see and the tenant knows (its roster or a stored statement); anything
+    else is 404, a peer's statement included: as if it did not exist."""
+    if not scope.sees(rep):
         raise NotFound(f"no statement of {rep!r} for this token")
+    if engine is not None and rep not in engine.dimensions(scope.tenant).reps \
+            and not _incentives(engine, scope.tenant).statements(None, rep):
+        raise NotFound(f"no rep {rep!r} in this tenant")
 
 
 def statement(engine: Engine, scope: Scope, rep: str, period: str) -> dict[str, Any]:
-    _own(scope, rep)
+    _own(scope, rep, engine)
     result: dict[str, Any] = _incentives(engine, scope.tenant).statement(rep, _period(period))
     return result
 
 
 def explain(engine: Engine, scope: Scope, rep: str, period: str) -> dict[str, Any]:
-    _own(scope, rep)
+    _own(scope, rep, engine)
     result: dict[str, Any] = _incentives(engine, scope.tenant).explain(rep, _period(period))
     return result
 
