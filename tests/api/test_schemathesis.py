@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, settings
 
 from api.apikit import Api, make_api
 
-
 # the app over the two-tenant data set in a SQLite file of its own (built when the module is
 # collected: schemathesis reads the OpenAPI document to generate the tests)
 _DIR = tempfile.mkdtemp(prefix="attain-schemathesis-")
