@@ -9,11 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from api.apikit import Api, LiveServer, make_api, ndjson
 from attain.plugins.goals import GoalService
 from attain.testing.builders import deal
 from testkit import Cli
-
-from api.apikit import Api, LiveServer, make_api, ndjson
 
 from .deploykit import DASHBOARD_JSON, load_json, selectors
 from .promharness import panel_queries, prometheus_server, queries_without_data
