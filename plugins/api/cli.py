@@ -101,7 +101,10 @@ def run(host: str, port: int, workers: int = 1, sign_in_tenant: str | None = Non
         os.environ["ATTAIN_DATABASE_URL"] = url
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="attain-metrics-"))
         uvicorn.run("attain.plugins.api.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")
+                    workers=workers, log_level="info",
+                    # a worker process loads every plugin and opens the store before it answers
+                    # the supervisor's health check: give it time on a busy machine
+                    timeout_worker_healthcheck=60)
         return
     engine = Engine(Store(url, run_migrations=False), get_plugins())
     uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
