@@ -51,12 +51,13 @@ def versions(url: str) -> dict[str, list[str]]:
 def test_a_new_store_migrates_the_core_and_every_plugin(db_url: str) -> None:
     Store(db_url).dispose()
     assert versions(db_url) == {"alembic_version": ["0003"],
+                                "alembic_version_api": ["api_0001"],
                                 "alembic_version_goals": ["goals_0001"],
                                 "alembic_version_incentives": ["incentives_0001"]}
     eng = create_engine(db_url, poolclass=NullPool)
     tables = set(inspect(eng).get_table_names())
     eng.dispose()
-    assert {"goals_goals", "goals_status", "incentives_accruals", "incentives_plan_versions"} <= tables
+    assert {"goals_goals", "goals_status", "incentives_accruals", "incentives_plan_versions", "api_tokens"} <= tables
     Store(db_url).dispose()  # at head: nothing to do, nothing changes
     assert versions(db_url)["alembic_version_goals"] == ["goals_0001"]
 
