@@ -156,7 +156,9 @@ def readiness(engine: Engine) -> tuple[bool, dict[str, Any]]:
 def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     """The API over ``engine``'s store (the tokens are in the same database)."""
     settings = settings or ApiSettings.from_env()
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN; /openapi.json is the document
     app = FastAPI(title="Attain API", version=VERSION, default_response_class=ExactJSONResponse,
+                  docs_url=None, redoc_url=None,
                   description="Live sales KPIs, goals and commissions. Every route under /api/v1 "
                               "needs `Authorization: Bearer <token>` (`attain tokens create`); "
                               "the tenant is the token's.")
