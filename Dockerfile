@@ -29,9 +29,9 @@ COPY testing ./testing
 # constraints; uv itself is pinned like scripts/uv's copy).
 COPY uv.lock ./
 RUN python -m pip install "uv==0.13.9" \
- && uv export --frozen --no-hashes --no-emit-project --extra postgres --extra streams --extra forecast \
+ && uv export --frozen --no-hashes --no-emit-project --extra postgres --extra streams --extra forecast --extra api \
         --output-file /tmp/constraints.txt \
- && python -m pip wheel --wheel-dir /wheels --constraint /tmp/constraints.txt ".[postgres,streams,forecast]"
+ && python -m pip wheel --wheel-dir /wheels --constraint /tmp/constraints.txt ".[postgres,streams,forecast,api]"
 
 # -- final: the runtime --------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -45,7 +45,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 # Only the builder's wheels (mounted for this step, so they are no layer of the image).
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links /wheels "attain[postgres,streams,forecast]"
+    python -m pip install --no-index --find-links /wheels "attain[postgres,streams,forecast,api]"
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/attain --create-home \
         --shell /usr/sbin/nologin attain
 USER 10001:10001

@@ -44,6 +44,9 @@ plugins_app = typer.Typer(help="List plugins and enable or disable them per tena
 deadletter_app = typer.Typer(help="Inspect events that were rejected.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(deadletter_app, name="deadletter")
+db_app = typer.Typer(help="The database schema: migrations of the core and of every plugin.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 
@@ -416,6 +419,30 @@ def prometheus_text(tenant: str, counters: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- database -------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(fmt: FormatOpt = Format.table) -> None:
+    """Bring the schema to the newest migration: the core's, then every loaded plugin's
+    (idempotent; the migration service of docker-compose.yml runs it before anything starts)."""
+    from .store import Store, migrate, migration_status
+
+    store = Store(state.db_url, run_migrations=False)
+    try:
+        sets = list(get_plugins().migrations.values())
+        migrate(store.engine, sets)
+        rows = migration_status(store.engine, sets)
+    finally:
+        store.dispose()
+    if fmt is Format.json:
+        typer.echo(output.dumps(rows))
+        return
+    for r in rows:
+        typer.echo(f"{r['name']}: at {', '.join(r['current']) or '(none)'}")  # type: ignore[arg-type]
+    typer.echo(f"schema is current ({len(rows)} migration set(s))")
+
+
 # -- plugins --------------------------------------------------------------------------------------
 
 
@@ -471,6 +498,21 @@ def bundled_data() -> Path:
     return Path(str(resources.files("attain.core.data") / "crm-sales-opportunities"))
 
 
+def _demo_url(keep: bool) -> str:
+    """The demo's database: ``--db`` / ``ATTAIN_DATABASE_URL``, else a SQLite file in the data
+    directory (emptied first unless ``keep``)."""
+    if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
+        return state.db_url or os.environ["ATTAIN_DATABASE_URL"]
+    import platformdirs
+
+    path = Path(platformdirs.user_data_dir("attain")) / "demo.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 @app.command()
 def demo(
     fmt: FormatOpt = Format.table,
@@ -479,19 +521,18 @@ def demo(
     full: Annotated[bool, typer.Option("--full", help="Also import SYNTHETIC leads, activities, "
                                        "costs, renewals and rep start dates (the kpis plugin's "
                                        "kpis-demo connector; seeded, the same every time).")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the dashboard of the demo data "
+                                        "(the api plugin) and print a sign-in link.")] = False,
+    host: Annotated[str, typer.Option(help="With --serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --serve: the port to listen on.")] = 8000,
 ) -> None:
     """Import the bundled CRM data set into a fresh local database and show live KPIs."""
-    if state.db_url or os.environ.get("ATTAIN_DATABASE_URL"):
-        url = state.db_url or os.environ["ATTAIN_DATABASE_URL"]
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_data_dir("attain")) / "demo.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not keep:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
+    server = None
+    if serve:
+        server = get_plugins().server(host, port, DEFAULT_TENANT, sign_in=True)
+        if server is None:
+            raise UserError("demo --serve needs the api plugin: pip install 'attain[api]'")
+    url = _demo_url(keep)
     state.use(url)
     started = time.perf_counter()
     engine = state.engine()
@@ -510,6 +551,8 @@ def demo(
         typer.echo(output.dumps({"database": url, "import": result.as_dict(),
                                  "seconds": round(elapsed, 2), "summary": summary[0] if summary else None,
                                  "regions": regions, "leaderboard": reps}))
+        if server is not None:
+            server()
         return
     err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {escape(url)}")
     board = Table(title="Leaderboard: won revenue by rep")
@@ -535,6 +578,8 @@ def demo(
     console.print(f"Explore: attain --db {url} kpi --by region", markup=False, highlight=False,
                   soft_wrap=True)
     console.print("(or --by manager, product, sector, quarter)", markup=False, highlight=False)
+    if server is not None:
+        server()
 
 
 # -- entry point ----------------------------------------------------------------------------------

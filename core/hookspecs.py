@@ -255,6 +255,29 @@ def attain_follow_kpis(tenant: str, grouping: str, fmt: str, max_rows: int | Non
     """
 
 
+@hookspec(firstresult=True)
+def attain_serve(host: str, port: int, tenant: str, sign_in: bool) -> Callable[[], None] | None:
+    """Provide what ``attain demo --serve`` runs: a web server of the database the command works
+    on (the ``api`` plugin does: its API and dashboard).
+
+    :param host: the address to listen on.
+    :param port: the port to listen on.
+    :param tenant: the tenant the demo data is in (a sign-in link is for it).
+    :param sign_in: print a sign-in link for an admin of ``tenant`` before serving.
+    :return: a function that serves until interrupted, or None when this plugin has no server.
+        The first non-None answer is used.
+
+    Example::
+
+        from attain.core import hookimpl
+
+
+        @hookimpl
+        def attain_serve(host, port, tenant, sign_in):
+            return lambda: my_server(host, port).serve_forever()
+    """
+
+
 @hookspec
 def attain_event_received(event: AnyEvent, tenant: str, engine: Engine) -> None:
     """Called for every valid event before the engine decides what to do with it.

@@ -399,6 +399,12 @@ class Plugins:
                                                max_rows=max_rows, timeout=timeout)
         return result
 
+    def server(self, host: str, port: int, tenant: str, sign_in: bool = False) -> Callable[[], None] | None:
+        """``attain_serve``: what ``attain demo --serve`` runs, or None (no server plugin)."""
+        hc = self.pm.hook.attain_serve
+        result: Callable[[], None] | None = hc(host=host, port=port, tenant=tenant, sign_in=sign_in)
+        return result
+
     def record_error(self, plugin: str, where: str, exc: BaseException | None = None) -> None:
         self.errors[(plugin, where)] += 1
         log.error("plugin %r failed in %s", plugin, where, exc_info=exc or True)

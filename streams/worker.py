@@ -191,7 +191,7 @@ class StreamWorker(Repair, KpiPublisher):
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             size = len(self.table.data) if self.table is not None else 0
-            text = self.stats.prometheus(cfg.app_id, size, dict(self.ledger.base))
+            text = self.stats.prometheus(cfg.app_id, size, dict(self.ledger.base), self._lag())
             return web.text(text, content_type="text/plain; version=0.0.4")
 
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -201,6 +201,24 @@ class StreamWorker(Repair, KpiPublisher):
         app.on_before_shutdown.connect(cast(Any, on_shutdown))
 
         return app
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → high-water mark − the store's next offset, for the partitions
+        this worker owns now (``attain_consumer_lag``)."""
+        consumer: Any = getattr(self.app, "consumer", None)
+        out: dict[tuple[str, int], int] = {}
+        if consumer is None:
+            return out
+        try:
+            for tp in consumer.assignment():
+                if tp.topic != self.cfg.events_topic:
+                    continue
+                high = consumer.highwater(tp)
+                if high is not None and high >= 0:
+                    out[(tp.topic, tp.partition)] = high - self.ledger.base.get(tp.partition, 0)
+        except Exception:  # no consumer yet (starting, rebalancing): no lag to report
+            return {}
+        return out
 
     # -- one batch -------------------------------------------------------------------------------
 
@@ -227,7 +245,7 @@ class StreamWorker(Repair, KpiPublisher):
                 total.add(await self._process_messages(segment))
             for part, first, last in skipped:
                 await self._repair(part, first, last)
-        self.stats.batch_seconds += time.perf_counter() - started
+        self.stats.observe_batch(time.perf_counter() - started)
 
         # Settle the messages with Faust (a rebalance waits for unacked ones). The acks do not
         # decide what is committed to Kafka: KafkaCommits does, from the store's offsets.
@@ -306,6 +324,7 @@ class StreamWorker(Repair, KpiPublisher):
                 partial(loop.run_in_executor, self.sql, self._process, records, tenant,
                         taken.get(tenant, {})))
             total.add(res)
+            self.stats.count_tenant(tenant, res)
             rejected += rej
             latest.update(won)
             released.update(nxt)

@@ -51,6 +51,7 @@ def versions(url: str) -> dict[str, list[str]]:
 def test_a_new_store_migrates_the_core_and_every_plugin(db_url: str) -> None:
     Store(db_url).dispose()
     assert versions(db_url) == {"alembic_version": ["0006"],
+                                "alembic_version_api": ["api_0001"],
                                 "alembic_version_forecast": ["forecast_0001"],
                                 "alembic_version_goals": ["goals_0001"],
                                 "alembic_version_incentives": ["incentives_0001"],
@@ -59,7 +60,8 @@ def test_a_new_store_migrates_the_core_and_every_plugin(db_url: str) -> None:
     tables = set(inspect(eng).get_table_names())
     eng.dispose()
     assert {"goals_goals", "goals_status", "incentives_accruals", "incentives_plan_versions",
-            "maturity_answers", "maturity_assessments", "forecast_runs", "forecast_figures"} <= tables
+            "maturity_answers", "maturity_assessments", "forecast_runs", "forecast_figures",
+            "api_tokens"} <= tables
     Store(db_url).dispose()  # at head: nothing to do, nothing changes
     assert versions(db_url)["alembic_version_goals"] == ["goals_0001"]
 

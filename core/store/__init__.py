@@ -16,6 +16,8 @@ by its arguments.
 from .cells import cell_id, cell_key, dumps_components, loads_components
 from .db import Store, default_url, make_engine, save_stream_offsets
 from .migrations import Migrations, create_missing, migrate
+from .migrations import pending as pending_migrations
+from .migrations import status as migration_status
 from .reads import read_rollups
 from .schema import (
     DEFAULT_TENANT,
@@ -41,6 +43,6 @@ __all__ = [
     "EventRow", "ExactDecimal", "KpiRollupRow", "MetaRow", "Migrations", "PluginSettingRow",
     "ProductRow", "RepRow", "Store", "StreamOffsetRow", "bump_counters", "cell_id", "cell_key",
     "create_missing", "default_url", "dumps_components", "fetch_all", "in_chunks", "loads_components",
-    "lock_tenant", "make_engine", "migrate", "placeholders", "read_rollups", "save_stream_offsets",
-    "upsert",
+    "lock_tenant", "make_engine", "migrate", "migration_status", "pending_migrations", "placeholders",
+    "read_rollups", "save_stream_offsets", "upsert",
 ]

@@ -106,6 +106,22 @@ def migrate(engine: Engine, plugins: Iterable[Migrations] = ()) -> None:
         upgrade(engine, m)
 
 
+def pending(engine: Engine, plugins: Iterable[Migrations] = ()) -> list[str]:
+    """The names of the migration sets (``core`` first, then ``plugins``) whose database
+    revision is not their newest: empty when the schema is current (``/readyz``)."""
+    sets = [CORE, *plugins]
+    with engine.connect() as conn:
+        return [m.name for m in sets if current(conn, m) != heads(m)]
+
+
+def status(engine: Engine, plugins: Iterable[Migrations] = ()) -> list[dict[str, object]]:
+    """Each migration set with its database revision and its newest (``attain db upgrade``)."""
+    sets = [CORE, *plugins]
+    with engine.connect() as conn:
+        return [{"name": m.name, "current": list(current(conn, m)), "head": list(heads(m)),
+                 "description": m.description} for m in sets]
+
+
 def create_missing(conn: Connection, metadata: MetaData) -> None:
     """Create the tables of ``metadata`` that do not exist yet (a plugin's first revision)."""
     have = set(inspect(conn).get_table_names())

@@ -52,13 +52,6 @@ COMMANDS = {
     "worker-2": ["attain", "worker", "--web-port", "6066"],
     "api": ["attain", "serve", "--host", "0.0.0.0", "--port", "8000"],
 }
-# Commands of that list the CLI does not have yet (issue 18 adds them). Their arguments cannot be
-# checked until they exist; test_pending_commands_are_still_missing fails as soon as one exists,
-# so that it is taken off this list and checked like the others.
-PENDING = {
-    ("db", "upgrade"): "the schema migration (Alembic upgrade to the newest revision)",
-    ("serve",): "the API and dashboard (FastAPI)",
-}
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 SOURCE_DIRS = ("core", "plugins", "streams")
 
@@ -217,27 +210,13 @@ def test_the_services_run_the_listed_commands() -> None:
     assert got == COMMANDS
 
 
-def _pending(args: list[str]) -> tuple[str, ...] | None:
-    return next((path for path in PENDING if tuple(args[1:1 + len(path)]) == path), None)
-
-
 @pytest.mark.parametrize("service", sorted(COMMANDS))
 def test_existing_commands_accept_the_compose_arguments(service: str) -> None:
     """`attain <the service's arguments> --help` parses every argument (an unknown command or
     option exits 2) without running anything."""
     args = COMMANDS[service]
-    if _pending(args) is not None:
-        return  # not in the CLI yet: test_pending_commands_are_still_missing keeps the list honest
     proc = run_attain(*args[1:], "--help")
     assert proc.returncode == 0, f"`{' '.join(args)} --help`: {proc.stdout}{proc.stderr}"
-
-
-@pytest.mark.parametrize("path", sorted(PENDING), ids=" ".join)
-def test_pending_commands_are_still_missing(path: tuple[str, ...]) -> None:
-    proc = run_attain(*path, "--help")
-    assert proc.returncode != 0 and "No such command" in proc.stdout + proc.stderr, (
-        f"`attain {' '.join(path)}` exists now: take it off PENDING in {Path(__file__).name}, so that "
-        "the arguments docker-compose.yml gives it are checked")
 
 
 def test_the_cli_rejects_an_unknown_option() -> None:

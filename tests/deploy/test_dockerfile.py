@@ -21,7 +21,7 @@ from .deploykit import DOCKERFILE, ROOT
 pytestmark = pytest.mark.deploy
 
 DOCKERIGNORE = ROOT / ".dockerignore"
-EXTRAS = "[postgres,streams,forecast]"
+EXTRAS = "[postgres,streams,forecast,api]"
 SOURCE_DIRS = ("core", "plugins", "streams")
 
 

@@ -286,6 +286,14 @@ def test_metrics_endpoint_serves_the_workers_counters(stream: StreamEnv, embedde
     assert BUNDLED_EVENTS / 500 <= m[f"attain_stream_batches_total{{{lab}}}"] <= BUNDLED_EVENTS
     assert {p: m[f'attain_stream_next_offset{{{lab},partition="{p}"}}'] for p in ends} == ends
     assert sum(ends.values()) == BUNDLED_EVENTS
+    # the contract's series (docs/metrics.md): events by tenant and outcome, batch durations, and
+    # no lag left on any partition the worker owns once the store is at the log end
+    # (prometheus-client writes the labels in name order)
+    assert m['attain_events_total{outcome="accepted",tenant="default"}'] == BUNDLED_EVENTS
+    assert m['attain_events_total{outcome="rejected",tenant="default"}'] == 0
+    assert m['attain_batch_duration_seconds_count{source="worker"}'] == m[f"attain_stream_batches_total{{{lab}}}"]
+    assert {k: v for k, v in m.items() if k.startswith("attain_consumer_lag{")} == {
+        f'attain_consumer_lag{{partition="{p}",topic="{topic}"}}': 0 for p in ends}
     assert_same_kpis(kpis_of(url, "default"), embedded_kpis)
     assert worker.stop() == 0
 

@@ -1,0 +1,201 @@
+"""The ``/api/v1`` routes. Each resolves the caller's :class:`~.scope.Scope` from its token
+(:func:`principal`) and calls one read or write of :mod:`.views` / :mod:`.ingest`."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Annotated, Any
+
+from attain.core import Engine
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from . import ingest, metrics, stream, views
+from .responses import exact
+from .scope import READERS, Forbidden, Scope, scope_of
+from .settings import ApiSettings
+from .tokens import Principal, TokenStore
+
+bearer = HTTPBearer(auto_error=False, description="An API token: `attain tokens create`.")
+
+
+class Unauthorized(Exception):
+    """No token, or not a valid one (HTTP 401)."""
+
+
+class PayloadTooLarge(Exception):
+    """The body or the number of events is over the limit (HTTP 413)."""
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def principal(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("an API token is needed: Authorization: Bearer <token>")
+    tokens: TokenStore = request.app.state.tokens
+    found = tokens.verify(credentials.credentials)
+    if found is None:
+        raise Unauthorized("the token is not valid (unknown, revoked or expired)")
+    return found
+
+
+def reader(request: Request, who: Annotated[Principal, Depends(principal)]) -> Scope:
+    """The scope of a token that may read (admin, manager, rep)."""
+    scope = scope_of(engine_of(request), who)
+    scope.require(*READERS)
+    return scope
+
+
+def anyone(request: Request, who: Annotated[Principal, Depends(principal)]) -> Scope:
+    return scope_of(engine_of(request), who)
+
+
+Reader = Annotated[Scope, Depends(reader)]
+Anyone = Annotated[Scope, Depends(anyone)]
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/whoami", summary="The token's tenant, role and the reps it sees")
+def whoami(scope: Anyone) -> Response:
+    return exact({**scope.principal.as_dict(),
+                  "reps": None if scope.reps is None else sorted(scope.reps)})
+
+
+@router.get("/kpis", summary="KPI rows of a grouping (the rows of `attain kpi --format json`)")
+def kpis(request: Request, scope: Reader,
+         by: Annotated[str, Query(description="all, rep, manager, region, product, series, "
+                                  "sector, account or quarter")] = "rep",
+         period: Annotated[str | None, Query(description="Only deals closed (and leads and "
+                                             "activities that occurred) in this period, e.g. "
+                                             "2017-Q2 or 2017-03")] = None) -> Response:
+    return exact(views.kpis(engine_of(request), scope, by, period))
+
+
+@router.get("/trend", summary="The company KPIs of each month with closed deals (at most 24)")
+def trend(request: Request, scope: Reader,
+          last: Annotated[int, Query(ge=1, le=120, description="At most this many months")] = 24) -> Response:
+    return exact(views.trend(engine_of(request), scope, last))
+
+
+@router.get("/funnel", summary="Open deals per CRM stage, with the bottleneck stage")
+def funnel(request: Request, scope: Reader) -> Response:
+    return exact(views.funnel(engine_of(request), scope))
+
+
+@router.get("/reps", summary="The team roster the token sees")
+def reps(request: Request, scope: Reader) -> Response:
+    return exact(views.reps(engine_of(request), scope))
+
+
+@router.get("/goals/progress", summary="Goal attainment, pace, projection and status")
+def goals_progress(request: Request, scope: Reader,
+                   as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default: today)")] = None
+                   ) -> Response:
+    return exact(views.goals_progress(engine_of(request), scope, as_of))
+
+
+@router.get("/commission/statements", summary="Stored commission statements (of a period)")
+def statements(request: Request, scope: Reader,
+               period: Annotated[str | None, Query(description="2017-Q1 or 2017-03")] = None
+               ) -> Response:
+    return exact(views.statements(engine_of(request), scope, period))
+
+
+@router.get("/commission/statements/{rep}/{period}", summary="One rep's statement")
+def statement(request: Request, scope: Reader, rep: str, period: str) -> Response:
+    return exact(views.statement(engine_of(request), scope, rep, period))
+
+
+@router.get("/commission/statements/{rep}/{period}/explain",
+            summary="Every deal and rule of a statement; the lines sum to the total")
+def explain(request: Request, scope: Reader, rep: str, period: str) -> Response:
+    return exact(views.explain(engine_of(request), scope, rep, period))
+
+
+@router.post("/commission/statements/{rep}/{period}/approve", summary="Approve (admin, the rep's manager)")
+def approve(request: Request, scope: Reader, rep: str, period: str) -> Response:
+    return exact(views.approve(engine_of(request), scope, rep, period))
+
+
+@router.post("/commission/statements/{rep}/{period}/signoff", summary="Sign off (the rep, admin)")
+def signoff(request: Request, scope: Reader, rep: str, period: str) -> Response:
+    return exact(views.signoff(engine_of(request), scope, rep, period))
+
+
+@router.get("/deadletters", summary="Rejected inputs with their reasons (admin)")
+def deadletters(request: Request, scope: Reader,
+                limit: Annotated[int, Query(ge=0, le=100000, description="At most this many (0 = all)")] = 0
+                ) -> Response:
+    return exact(views.deadletters(engine_of(request), scope, limit))
+
+
+@router.get("/plugins", summary="Installed plugins and whether they are enabled (admin)")
+def plugins(request: Request, scope: Reader) -> Response:
+    return exact(views.plugins(engine_of(request), scope))
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _process(engine: Engine, tenant: str, recs: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+    plugins = engine.plugins
+    metrics.see_tenant(tenant, metrics.plugin_hooks(plugins))
+    before = Counter(plugins.errors)
+    started = time.perf_counter()
+    result = ingest.process(engine, tenant, recs)
+    errors = Counter(plugins.errors)
+    errors.subtract(before)
+    metrics.count_batch(tenant, result, dict(errors), time.perf_counter() - started)
+    owners = {cell[0] for t, cell in result.changed_cells if t == tenant}
+    rows = [r for r in views.kpis(engine, _admin(tenant), "rep") if r["key"] in owners] if owners else []
+    return result, rows
+
+
+def _admin(tenant: str) -> Scope:
+    return Scope(Principal("internal", tenant, "admin"), None)
+
+
+@router.post("/events", summary="Publish events: a JSON array or NDJSON (admin, service)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "application/x-ndjson": {"schema": {"type": "string"}}}}})
+async def post_events(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
+    engine = engine_of(request)
+    settings: ApiSettings = request.app.state.settings
+    if who.role not in ("admin", "service"):
+        raise Forbidden(f"a {who.role} token may not publish events (needs admin or service)")
+    body = await _body(request, settings.max_body)
+    try:
+        recs = ingest.records(body, settings.max_events)
+    except ingest.TooManyEvents as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    result, rows = await run_in_threadpool(_process, engine, who.tenant, recs)
+    hub: stream.Hub = request.app.state.hub
+    if rows:
+        hub.publish(who.tenant, rows)
+    return exact(ingest.summary(result))
+
+
+@router.get("/stream", summary="Server-sent events: changed KPI rows of the token's tenant",
+            response_class=StreamingResponse)
+async def kpi_stream(request: Request, scope: Reader) -> StreamingResponse:
+    hub: stream.Hub = request.app.state.hub
+    sub = hub.subscribe(scope)
+    settings: ApiSettings = request.app.state.settings
+    return StreamingResponse(stream.events(hub, sub, settings.heartbeat), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
