@@ -30,7 +30,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``scripts/test`` runs ``-n 2 --dist loadgroup``) the tests that drive
+    """Under pytest-xdist (``scripts/test`` runs ``-n 3 --dist loadgroup``) the tests that drive
     the real Kafka broker run one after another on one worker (they start stream workers and
     time their consumers: two at once on a small machine only make both slower), while the other
     worker runs everything else."""
