@@ -54,7 +54,7 @@ MALFORMED: list[tuple[bytes, bytes | None, str]] = [
      "Value error, a won deal needs an amount (0 is allowed)"),
     (line({**deal("x7", "X7"), "type": "meeting"}), b"acme|X7",
      "Input tag 'meeting' found using 'type' does not match any of the expected tags: "
-     "'deal', 'lead', 'activity', 'customer'"),
+     "'deal', 'lead', 'activity', 'customer', 'cost', 'rep'"),
     (line(deal("x8", "X8", version=-1)), b"acme|X8", "version: Input should be greater than or equal to 0"),
     (line({"type": "lead", "event_id": "l1", "occurred_at": "2017-03-01T10:00:00Z", "kind": "mql"}), None,
      "lead_id: Field required"),
