@@ -161,7 +161,8 @@ def _process(engine: Engine, tenant: str, recs: list[Any]) -> tuple[Any, list[di
     errors = Counter(plugins.errors)
     errors.subtract(before)
     metrics.count_batch(tenant, result, dict(errors), time.perf_counter() - started)
-    owners = {cell[0] for t, cell in result.changed_cells if t == tenant}
+    # the changed roll-ups' keys are (dim, name, grain, period): the reps are the rep dim's names
+    owners = {key[1] for t, key in result.changed_cells if t == tenant and key[0] == "rep"}
     rows = [r for r in views.kpis(engine, _admin(tenant), "rep") if r["key"] in owners] if owners else []
     return result, rows
 
