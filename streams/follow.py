@@ -17,7 +17,7 @@ from .config import StreamConfig
 
 KPI_COLUMNS = ["won_revenue", "won_deals", "lost_deals", "open_deals", "win_rate",
                "avg_deal_size", "avg_cycle_days", "pipeline_value"]
-MONEY = {"won_revenue", "avg_deal_size", "pipeline_value"}
+CORE_MONEY = frozenset({"won_revenue", "avg_deal_size", "pipeline_value"})
 
 
 def decode_update(value: bytes) -> dict[str, Any]:
@@ -26,17 +26,18 @@ def decode_update(value: bytes) -> dict[str, Any]:
     return data
 
 
-def _shown(column: str, value: Any) -> str:
+def _shown(column: str, value: Any, money: frozenset[str]) -> str:
     """A figure as ``attain kpi``'s table shows it (a JSON integer is a Decimal like the others:
     an amount of 300 is 300.00, a count of 1200 is 1,200)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = Decimal(value)
-    return output.money(value) if column in MONEY else output.plain(value)
+    return output.money(value) if column in money else output.plain(value)
 
 
 class _Printer:
-    def __init__(self, by: str, fmt: str, out: IO[str]) -> None:
-        self.by, self.fmt, self.out = by, fmt, out
+    def __init__(self, by: str, fmt: str, out: IO[str], money: frozenset[str] = CORE_MONEY) -> None:
+        """``money``: the columns shown as amounts (the metrics whose unit is ``money``)."""
+        self.by, self.fmt, self.out, self.money = by, fmt, out, money
         self.columns: list[str] | None = None
 
     def __call__(self, row: dict[str, Any], computed_at: str) -> None:
@@ -52,7 +53,7 @@ class _Printer:
             self.out.write(output.to_csv([shown], ["key", *self.columns, "computed_at"]).split("\n", 1)[1])
         else:
             key = "–" if shown["key"] is None else shown["key"]
-            figures = "  ".join(f"{c}={_shown(c, shown[c])}" for c in self.columns)
+            figures = "  ".join(f"{c}={_shown(c, shown[c], self.money)}" for c in self.columns)
             self.out.write(f"{computed_at}  {self.by}={key}  {figures}\n")
         self.out.flush()
 
@@ -103,7 +104,10 @@ def follow_kpis(tenant: str, by: str, fmt: str = "table", *, from_beginning: boo
     """Print changed KPI rows of ``tenant`` grouped ``by`` until interrupted (or a limit)."""
     cfg = cfg or StreamConfig.from_env()
     ensure_topics(cfg)
-    printer = _Printer(by, fmt, out or sys.stdout)
+    from attain.core.plugins import get_plugins
+
+    money = frozenset(m.name for m in get_plugins().metrics.values() if m.unit == "money")
+    printer = _Printer(by, fmt, out or sys.stdout, money | CORE_MONEY)
     try:
         return asyncio.run(follow(cfg, tenant, by, printer, from_beginning=from_beginning,
                                   max_rows=max_rows, timeout=timeout))
