@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..models import DealEvent
 from ..periods import naive_utc
 from ..records import Record, storable_payload
-from .cells import dumps_components, loads_components
+from .cells import add_components, dumps_components
 from .schema import DeadLetterRow
 from .sql import bump_counters, driver_sql, in_chunks, placeholders
 
@@ -82,6 +82,10 @@ def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]
     if rows:
         conn.execute(insert(DeadLetterRow), rows)
         bump_counters(conn, tenant, {f'attain_events_total{{outcome="{outcome}"}}': len(rows)})
+
+
+#: roll-up keys read per query (4 parameters each: well under every driver's limit)
+ROLLUP_KEYS_PER_QUERY = 250
 
 
 class BatchWriter:
@@ -163,37 +167,24 @@ class BatchWriter:
         self._many(sql, rows)
 
     def apply_rollup_deltas(self, tenant: str, deltas: Mapping[RollKey, Components]) -> None:
-        """Add ``deltas`` to the stored components of their roll-up rows: per (dim, grain), one
-        SELECT of the stored rows (``period IN … AND name IN …``: the primary key's index), the
-        merge in Python, one upsert of every touched row."""
-        groups: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
-        for dim, name, grain, period in deltas:
-            g = groups.get((dim, grain))
-            if g is None:
-                g = groups[(dim, grain)] = (set(), set())
-            g[0].add(period)
-            g[1].add(name)
-        existing: dict[RollKey, Components] = {}
-        for (dim, grain), (periods, names) in groups.items():
-            plist, nlist = sorted(periods), sorted(names)
-            for pchunk in in_chunks(plist, 200):
-                for nchunk in in_chunks(nlist, 500):
-                    q = (f"SELECT period, name, components FROM kpi_rollups WHERE tenant = ? "
-                         f"AND dim = ? AND grain = ? AND period IN ({placeholders(len(pchunk))}) "
-                         f"AND name IN ({placeholders(len(nchunk))})")
-                    for period, name, comps in self._query(q, (tenant, dim, grain, *pchunk, *nchunk)):
-                        key = (dim, name, grain, period)
-                        if key in deltas:
-                            existing[key] = loads_components(comps)
+        """Add ``deltas`` to the stored components of their roll-up rows: the stored rows read
+        by their exact keys (a ``VALUES`` list joined on the primary key, so no row the batch
+        does not touch is read), the merge in Python, one upsert of every touched row."""
+        existing: dict[RollKey, str] = {}
+        keys = list(deltas)
+        for chunk in in_chunks(keys, ROLLUP_KEYS_PER_QUERY):
+            q = (f"WITH k(dim, grain, period, name) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
+                 "SELECT r.dim, r.name, r.grain, r.period, r.components FROM k JOIN kpi_rollups r "
+                 "ON r.tenant = ? AND r.dim = k.dim AND r.grain = k.grain AND r.period = k.period "
+                 "AND r.name = k.name")
+            params = [v for dim, name, grain, period in chunk for v in (dim, grain, period, name)]
+            for dim, name, grain, period, comps in self._query(q, (*params, tenant)):
+                existing[(dim, name, grain, period)] = comps
         rows = []
         for key, delta in deltas.items():
-            acc = existing.get(key)
-            if acc is None:
-                acc = dict(delta)
-            else:
-                for k, v in delta.items():
-                    acc[k] = acc.get(k, ZERO) + v
-            rows.append((tenant, key[0], key[2], key[3], key[1], dumps_components(acc)))
+            stored = existing.get(key)
+            text = dumps_components(delta) if stored is None else add_components(stored, delta)
+            rows.append((tenant, key[0], key[2], key[3], key[1], text))
         self._many("INSERT INTO kpi_rollups (tenant, dim, grain, period, name, components) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, dim, grain, period, name) "
                    "DO UPDATE SET components = excluded.components", rows)
