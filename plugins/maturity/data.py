@@ -204,6 +204,18 @@ class TenantData:
         return [g for g in GoalService(self.engine, self.tenant).goals()
                 if g.period.start <= self.as_of]
 
+    @cached_property
+    def stored_forecasts(self) -> dict[str, Any] | None:
+        """The accuracy of the forecasts the forecast plugin stored (``attain forecast`` runs and
+        backtests) whose periods have ended: ``periods``, ``mape`` (percent), ``coverage``; None
+        without the plugin."""
+        if not self.plugin_on("forecast"):
+            return None
+        from attain.plugins.forecast import forecast_accuracy
+
+        result: dict[str, Any] = forecast_accuracy(self.engine, self.tenant)
+        return result
+
     def goal_actuals(self, goals: Iterable[Any]) -> dict[str, Decimal | None]:
         """Each goal's actual as the goals plugin computes it (None: it cannot be tracked)."""
         from attain.plugins.goals import GoalService
