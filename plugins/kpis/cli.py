@@ -11,7 +11,7 @@ from attain.core.cli_kit import FormatOpt, TenantOpt, emit, engine_from, user_er
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 
-from .economics import economics
+from .economics import campaigns, economics
 from .funnel import GROUPINGS, funnel
 
 
@@ -21,13 +21,24 @@ def register(cli: typer.Typer) -> None:
     def economics_cmd(
         period: Annotated[str, typer.Option("--period", "-p", help="A month (2017-07), quarter "
                                             "(2017-Q3), year, or a range (2017-01-01..2017-03-31).")],
+        by: Annotated[str | None, typer.Option(
+            "--by", "-b", help="campaign: per campaign, the won revenue it sourced, its "
+                               "marketing cost and ROI (revenue ÷ cost).")] = None,
         tenant: TenantOpt = DEFAULT_TENANT,
         fmt: FormatOpt = Format.table,
     ) -> None:
-        """Customers (new, churn, CAC, LTV), team (headcount, turnover, tenure) and lead → won
-        figures of one period (definitions: docs/kpis.md)."""
+        """Customers (new, churn, NRR, CAC, LTV), team (headcount, turnover, tenure) and lead →
+        won figures of one period, or campaign ROI with --by campaign (docs/kpis.md)."""
+        if by not in (None, "campaign"):
+            raise typer.BadParameter(f"unknown grouping {by!r}; the one grouping is campaign",
+                                     param_hint="--by")
         p = parse_period(period)
         engine = engine_from()
+        if by == "campaign":
+            per_campaign = campaigns(engine.deals(tenant), engine.facts(tenant), p, engine.rates(tenant))
+            emit(per_campaign, ["campaign", "won_deals", "won_revenue", "marketing_cost", "roi"], fmt,
+                 f"Campaign ROI {p.key} (tenant {tenant})", money=["won_revenue", "marketing_cost"])
+            return
         figures = economics(engine.deals(tenant), engine.facts(tenant), p, engine.rates(tenant))
         if Format(str(fmt)) is Format.json:
             typer.echo(output.dumps(figures))
