@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from attain.core import PeriodError, output, parse_period
+from attain.core import PeriodError, UserError, output, parse_period
 from attain.core.cli_kit import FormatOpt, TenantOpt, emit, engine_from, user_errors
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 
+from . import settings
 from .economics import campaigns, economics
 from .funnel import GROUPINGS, funnel
 
@@ -57,7 +58,13 @@ def register(cli: typer.Typer) -> None:
         period: Annotated[str | None, typer.Option(
             "--period", "-p", help="Only deals that entered the funnel in this period.")] = None,
         stages: Annotated[str | None, typer.Option(
-            "--stages", help="The stage order, comma-separated (default: first seen).")] = None,
+            "--stages", help="The stage order of this read, comma-separated (default: the "
+                             "tenant's saved order, else first seen).")] = None,
+        save_stages: Annotated[str | None, typer.Option(
+            "--save-stages", help="Save the tenant's stage order (comma-separated), used by "
+                                  "default from now on, and show the funnel with it.")] = None,
+        clear_stages: Annotated[bool, typer.Option(
+            "--clear-stages", help="Forget the tenant's saved stage order.")] = False,
         tenant: TenantOpt = DEFAULT_TENANT,
         fmt: FormatOpt = Format.table,
     ) -> None:
@@ -66,9 +73,16 @@ def register(cli: typer.Typer) -> None:
         if by not in GROUPINGS:
             raise typer.BadParameter(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}",
                                      param_hint="--by")
+        if (stages is not None) + (save_stages is not None) + clear_stages > 1:
+            raise UserError("give one of --stages, --save-stages and --clear-stages")
         p = parse_period(period) if period else None
-        order = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
         engine = engine_from()
+        if save_stages is not None:
+            settings.save_stages(engine.store, tenant, settings.parse_stages(save_stages))
+        elif clear_stages:
+            settings.save_stages(engine.store, tenant, None)
+        order = ([s.strip() for s in stages.split(",") if s.strip()] if stages
+                 else settings.saved_stages(engine.store, tenant))
         rows = funnel(engine.events(tenant, types=["deal"]), engine.dimensions(tenant), by, p, order)
         if Format(str(fmt)) is Format.json:
             typer.echo(output.dumps(rows))
