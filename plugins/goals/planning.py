@@ -35,10 +35,11 @@ from attain.core import Engine, Period
 from attain.core.kpi import quantize
 
 from .allocation import CENT, allocate
+from .cascade import rep_capacity
 from .model import GoalError, Owner, members
 from .periods import parse_period
 from .ramp import Ramp, ramps
-from .service import GoalService, rep_capacity
+from .service import GoalService
 
 ZERO = Decimal(0)
 

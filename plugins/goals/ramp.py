@@ -12,7 +12,7 @@ For a plan period P (a year) and a rep with rep events:
 * **capacity**: ramped linearly over R months counted from the hire month (the hire month,
   counted whole, is month 1 at 1/(R+1), month k at k/(R+1), then 1; with R = 0, 1 from the
   hire month), 0 before it, averaged over P by the months' days (the rule of
-  :func:`attain.plugins.goals.service.rep_capacity`, with the hire month as month 1).
+  :func:`attain.plugins.goals.cascade.rep_capacity`, with the hire month as month 1).
 * **ramp status** at P's first day: ``not started`` (hired later), ``ramping: month k of R``,
   ``ramped``, or ``left``.
 

@@ -6,7 +6,7 @@ measured criterion.
   highest version among those events (a deleted deal is left out); its stage history is the set
   of stages its versions went through.
 * Goals come from the goals plugin's :class:`~attain.plugins.goals.GoalService`, commission plans
-  from the incentives plugin's :class:`~attain.plugins.incentives.service.Incentives` (their
+  from the incentives plugin's :class:`~attain.plugins.incentives.Incentives` (their
   public API), when those plugins are loaded and enabled for the tenant.
 * Event types the installed event model does not have (cost, forecast …) read as empty, and
   :meth:`TenantData.supports` says so: criteria over them report "no data".
@@ -216,7 +216,7 @@ class TenantData:
         """Stored commission plan versions (incentives plugin) effective on or before the day."""
         if not self.plugin_on("incentives"):
             return []
-        from attain.plugins.incentives.service import Incentives
+        from attain.plugins.incentives import Incentives
 
         inc = Incentives(self.engine, self.tenant)
         out = []
