@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -40,11 +40,14 @@ class Inputs:
     leads: list[LeadEvent]
 
     unconverted: int = 0
+    #: customer events whose amount has no rate: left out of the retention figures
+    unpriced: set[str] = field(default_factory=set)
 
     @staticmethod
     def of(deals: Iterable[DealEvent], facts: Iterable[Any], rates: Rates | None = None) -> Inputs:
         """With ``rates``, amounts in the reporting currency (the KPIs' conversion); a deal or
-        customer event whose amount has no rate keeps no amount, a cost is left out; counted."""
+        cost whose amount has no rate keeps no amount (deal) or is left out (cost); a customer
+        event without one still counts for churn, not for revenue retention; counted."""
         inp = Inputs([], [], [], [], [])
         for d in deals:
             if rates is not None and d.currency != rates.reporting:
@@ -55,9 +58,9 @@ class Inputs:
             if isinstance(f, CustomerEvent):
                 if rates is not None and f.currency != rates.reporting and f.amount is not None:
                     f, missing = convert_fact(f, rates)
-                    if missing is not None:  # still a churn or a renewal, at no known value
+                    if missing is not None:  # still a churn for churn rates; no value for NRR
                         inp.unconverted += 1
-                        f = f.model_copy(update={"amount": None})
+                        inp.unpriced.add(f.event_id)
                 inp.customers.append(f)
             elif isinstance(f, CostEvent):
                 if rates is not None and f.currency != rates.reporting:
@@ -192,7 +195,8 @@ def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
     currency of ``rates``; ``unconverted``: deals and costs without a rate, left out of money)."""
     inp = Inputs.of(deals, facts, rates)
     return {"period": period.key, **customer_figures(inp, period),
-            **retention_figures(inp.deals, inp.customers, period), **team_figures(inp, period),
+            **retention_figures(inp.deals, [c for c in inp.customers if c.event_id not in inp.unpriced],
+                                period), **team_figures(inp, period),
             **lead_figures(inp, period), "unconverted": inp.unconverted}
 
 

@@ -1,11 +1,11 @@
 """Net and gross revenue retention of a period from the deals and customer events that exist.
 
-An account's **recurring value** at the end of a day: the amount of its latest ``renewed``
-customer event up to that day (a ``churned`` one: 0), plus the won deals it closed after that
-event's UTC day (every won deal when it has no customer event) up to that day. A renewal thus
-sets the value (a renewal without an amount keeps the value the account had), a won deal adds
-to it (an upsell), a churn ends it. Customer events are ordered by ``occurred_at`` (UTC), then
-``event_id``; a deal closed on the day of a customer event is taken as part of it.
+An account's **recurring value** at the end of a day is folded from its history in time order:
+a won deal (on its ``closed_on``) adds its amount (a new contract or an upsell); a ``renewed``
+customer event sets the value to its amount (one without an amount keeps the value); a
+``churned`` one removes its amount (the recurring value lost, down to 0), or everything when it
+has none. On one day the won deals come first, then the customer events by ``occurred_at``
+(UTC), then ``event_id``.
 
 Over a period P, the cohort is the accounts with a recurring value above 0 at the end of the
 day before P starts (the starting recurring revenue, SRR); at P's last day each has a value V1:
@@ -30,26 +30,27 @@ ZERO = Decimal(0)
 
 
 class Account:
-    """One account's won deals and customer events, in time order."""
+    """One account's won deals and customer events."""
 
     def __init__(self) -> None:
         self.deals: list[tuple[dt.date, Decimal]] = []
         self.events: list[tuple[dt.datetime, str, CustomerEvent]] = []
 
     def value(self, day: dt.date) -> Decimal:
-        """The recurring value at the end of ``day``."""
-        value, since = ZERO, None
-        for at, _, ev in sorted(self.events, key=lambda t: (t[0], t[1])):
-            if at.date() > day:
-                break
-            if ev.kind == "churned":
-                value = ZERO
-            elif ev.amount is not None:
-                value = ev.amount
-            else:  # renewed at the value the account had
-                value += sum((a for d, a in self.deals if (since is None or d > since) and d <= at.date()), ZERO)
-            since = at.date()
-        return value + sum((a for d, a in self.deals if (since is None or d > since) and d <= day), ZERO)
+        """The recurring value at the end of ``day``: the day's won deals, then its customer
+        events (by ``occurred_at``, then ``event_id``), folded in time order."""
+        timeline: list[tuple[dt.date, int, dt.datetime, str, Any]] = [
+            (d, 0, dt.datetime.min, "", a) for d, a in self.deals if d <= day]
+        timeline += [(at.date(), 1, at, eid, ev) for at, eid, ev in self.events if at.date() <= day]
+        value = ZERO
+        for _, is_event, _, _, x in sorted(timeline, key=lambda t: t[:4]):
+            if not is_event:
+                value += x
+            elif x.kind == "renewed":
+                value = value if x.amount is None else x.amount
+            else:  # churned: the value lost, or everything without an amount
+                value = ZERO if x.amount is None else max(value - x.amount, ZERO)
+        return value
 
 
 def accounts(deals: Iterable[DealEvent], customers: Iterable[CustomerEvent]) -> dict[str, Account]:

@@ -49,13 +49,17 @@ RETAIN = [
     won("C", "2017-06-10", "300"), customer("C", "churned", "2017-09-01"),
     # D: 500, renewed without an amount (stays 500), upsell 250 in Q3: expansion 250
     won("D", "2017-04-01", "500"), customer("D", "renewed", "2017-07-01"), won("D", "2017-08-10", "250"),
-    # E: churned on the day of its deal (the deal is part of the churn): 0 at the start; a new
+    # E: churned (no amount: everything) on the day of its deal, which comes first on that day
+    # and is lost with it: 0 at the start; a new
     # deal in Q3 makes it a customer again, outside the cohort; F: new in Q3
     won("E", "2017-06-01", "400"), customer("E", "churned", "2017-06-01"), won("E", "2017-08-20", "600"),
     won("F", "2017-07-05", "5000"),
+    # P: 1000, loses 300 of recurring value in Q3 (a churned event with an amount): contraction 300
+    won("P", "2017-02-01", "1000"), customer("P", "churned", "2017-08-15", "300"),
 ]
-# SRR = 1000 + 2000 + 1200 + 500 = 4700; expansion 200 + 250 = 450; contraction 500; churn 1200
-SRR, EXP, CON, CHURN = Decimal(4700), Decimal(450), Decimal(500), Decimal(1200)
+# SRR = 1000 + 2000 + 1200 + 500 + 1000 = 5700; expansion 200 + 250 = 450; contraction 500 + 300
+# = 800; churn 1200 (C)
+SRR, EXP, CON, CHURN = Decimal(5700), Decimal(450), Decimal(800), Decimal(1200)
 
 
 def r4(x: Decimal) -> Decimal:
@@ -64,8 +68,8 @@ def r4(x: Decimal) -> Decimal:
 
 WANT = {"starting_recurring_revenue": SRR, "expansion_revenue": EXP, "contraction_revenue": CON,
         "churned_recurring_revenue": CHURN,
-        "net_revenue_retention": r4((SRR + EXP - CON - CHURN) / SRR),   # 3450 / 4700 = 0.7340
-        "gross_revenue_retention": r4((SRR - CON - CHURN) / SRR)}       # 3000 / 4700 = 0.6383
+        "net_revenue_retention": r4((SRR + EXP - CON - CHURN) / SRR),   # 4150 / 5700 = 0.7281
+        "gross_revenue_retention": r4((SRR - CON - CHURN) / SRR)}       # 3700 / 5700 = 0.6491
 
 
 def retention(e: Engine) -> dict[str, Any]:
@@ -77,25 +81,28 @@ def test_net_and_gross_revenue_retention() -> None:
     pm = make_plugins({"kpis": kpis_plugin})
     got = assert_order_independent(RETAIN, retention, plugins=pm, seeds=(1, 2, 3), batch_sizes=(1, 4))
     assert got == WANT
-    assert WANT["net_revenue_retention"] == Decimal("0.7340")
-    assert WANT["gross_revenue_retention"] == Decimal("0.6383")
+    assert WANT["net_revenue_retention"] == Decimal("0.7281")
+    assert WANT["gross_revenue_retention"] == Decimal("0.6491")
 
 
 def test_retention_converts_customer_amounts() -> None:
     """G: 1000 USD, renewed at 1000 EUR (1.10 → 1100.00): SRR 1000, expansion 100, NRR 1.1;
-    H: renewed in JPY without a rate: a renewal at no known value keeps its 400."""
+    H: renewed in JPY without a rate: left out of retention (its 400 stays); I: loses 50 JPY
+    without a rate: left out too (not a churn of everything), its 600 stays."""
     from attain.core.models import parse_event
 
     events = [won("G", "2017-01-01", "1000"), customer("G", "renewed", "2017-08-01", "1000", currency="EUR"),
-              won("H", "2017-01-01", "400"), customer("H", "renewed", "2017-08-01", "9", currency="JPY")]
+              won("H", "2017-01-01", "400"), customer("H", "renewed", "2017-08-01", "9", currency="JPY"),
+              won("I", "2017-01-01", "600"), customer("I", "churned", "2017-08-01", "50", currency="JPY")]
     parsed = [parse_event(json.dumps(e)) for e in events]
     rates = Rates.of("USD", [("EUR", dt.date(2017, 1, 1), Decimal("1.10"))])
     got = economics([p for p in parsed if p.type == "deal"], [p for p in parsed if p.type != "deal"], Q3, rates)
     assert {k: got[k] for k in RETENTION} == {
-        "starting_recurring_revenue": Decimal(1400), "expansion_revenue": Decimal("100.00"),
+        "starting_recurring_revenue": Decimal(2000), "expansion_revenue": Decimal("100.00"),
         "contraction_revenue": 0, "churned_recurring_revenue": 0,
-        "net_revenue_retention": r4(Decimal(1500) / 1400), "gross_revenue_retention": 1}
-    assert got["unconverted"] == 1
+        "net_revenue_retention": r4(Decimal(2100) / 2000), "gross_revenue_retention": 1}
+    assert got["unconverted"] == 2
+    assert got["customers_lost"] == 1  # I's churn still counts as a churned customer
 
 
 CAMPAIGN = [
