@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ..leadlinks import Link
 from ..models import DealEvent
 from ..periods import naive_utc
 from ..records import Record, storable_payload
@@ -62,6 +63,8 @@ class Plan:
     deltas: dict[RollKey, Components]
     counts: dict[str, int]
     conflicts: list[tuple[Record, str]] = field(default_factory=list)
+    #: deal id → its new winning converted-lead link (:mod:`attain.core.leadlinks`)
+    links: dict[str, Link] = field(default_factory=dict)
 
 
 def dead_letter_rows(tenant: str, refused: Iterable[tuple[Record, str]]) -> list[dict[str, Any]]:
@@ -146,7 +149,31 @@ class BatchWriter:
                     engaged_on=engaged, closed_on=closed, lead_source=lead_source)
         return out
 
+    def has_links(self, tenant: str) -> bool:
+        """Whether the tenant has any converted-lead link (most tenants without leads have none:
+        the batch then looks none up)."""
+        return bool(self._query("SELECT 1 FROM deal_lead_links WHERE tenant = ? LIMIT 1", (tenant,)))
+
+    def load_links(self, tenant: str, deal_ids: list[str]) -> dict[str, Link]:
+        """The stored converted-lead links of ``deal_ids`` (those that have one)."""
+        out: dict[str, Link] = {}
+        for chunk in in_chunks(deal_ids):
+            q = (f"SELECT deal_id, occurred_at, event_id, source FROM deal_lead_links "
+                 f"WHERE tenant = ? AND deal_id IN ({placeholders(len(chunk))})")
+            for deal_id, occurred, event_id, source in self._query(q, (tenant, *chunk)):
+                if not self.pg:
+                    occurred = dt.datetime.fromisoformat(occurred)
+                out[deal_id] = (occurred, event_id, source)
+        return out
+
     # -- writes --------------------------------------------------------------------------------
+
+    def upsert_links(self, tenant: str, links: Mapping[str, Link]) -> None:
+        rows = [(tenant, d, self._dt(at), eid, src) for d, (at, eid, src) in links.items()]
+        self._many("INSERT INTO deal_lead_links (tenant, deal_id, occurred_at, event_id, source) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, deal_id) DO UPDATE SET "
+                   "occurred_at = excluded.occurred_at, event_id = excluded.event_id, "
+                   "source = excluded.source", rows)
 
     def deal_row(self, e: DealEvent) -> tuple[Any, ...]:
         """The ``deals`` row of a snapshot, encoded for this database."""
@@ -193,6 +220,8 @@ class BatchWriter:
         """Write a plan inside the batch's transaction (the one it was planned in)."""
         self.insert_events(plan.log_rows)
         self.upsert_deals(plan.deal_rows)
+        if plan.links:
+            self.upsert_links(plan.tenant, plan.links)
         if plan.deltas:
             self.apply_rollup_deltas(plan.tenant, plan.deltas)
         bump_counters(self.conn, plan.tenant, plan.counts)
