@@ -5,9 +5,10 @@ A batch's :attr:`~attain.core.Result.changed_cells` are the KPI roll-up rows it 
 committed store, only what the touched groups need:
 
 * a rep, product or account grouping: the ``total`` rows of the touched names;
-* manager, region, series, sector: every ``total`` row of the base dim (a manager's group is
-  its reps, resolved through the reference data of that moment, as every read does): as many rows
-  as the tenant has reps, products or accounts, whatever the number of deals;
+* manager, region, series, sector: the ``total`` rows of the members of the touched groups (a
+  manager's group is its reps, resolved through the reference data of that moment, as every read
+  does); when a touched name is in no group (the ungrouped row: names the reference data does
+  not place), every ``total`` row of the base dim;
 * ``all`` and the time groupings (year, quarter, month, week, day): the ``all`` rows of the
   touched periods.
 
@@ -29,6 +30,11 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 Row = dict[str, object]
 RollKey = tuple[str, str, str, str]
+
+
+def _names_of(dims: Dimensions, dim: str) -> Iterable[str]:
+    """The names of a base dim the reference data knows (reps, products or accounts)."""
+    return {"rep": dims.reps, "product": dims.products, "account": dims.accounts}[dim].keys()
 
 
 class KpiView:
@@ -89,11 +95,19 @@ class KpiView:
                     read_rows += len(rows)
                     out += [(g, r) for r in rollup_rows(rows, dim, [g], {("total", ""): None}, dims, metrics)]
                     continue
-                if dim not in full:
-                    full[dim] = read_rollups(conn, tenant, dim, "total")
-                    read_rows += len(full[dim])
                 keys = {attribute(g, dims, dim, n) for n in ns}
-                out += [(g, r) for r in rollup_rows(full[dim], dim, [g], {("total", ""): None}, dims, metrics)
+                if None in keys or dim in full:
+                    # the ungrouped (None) group holds every name the reference data does not
+                    # place: only a read of every total has them all
+                    if dim not in full:
+                        full[dim] = read_rollups(conn, tenant, dim, "total")
+                        read_rows += len(full[dim])
+                    rows = full[dim]
+                else:  # the members the reference data places in the touched groups
+                    members = sorted(n for n in _names_of(dims, dim) if attribute(g, dims, dim, n) in keys)
+                    rows = read_rollups(conn, tenant, dim, "total", None, members)
+                    read_rows += len(rows)
+                out += [(g, r) for r in rollup_rows(rows, dim, [g], {("total", ""): None}, dims, metrics)
                         if r["key"] in keys]
         self.timing = {"full": False, "read_rows": float(read_rows),
                        "rows_ms": (time.monotonic() - t0) * 1000}

@@ -86,6 +86,21 @@ def test_kpi_view_publishes_every_changed_group_exactly(tmp_path: Path) -> None:
             changed = {k for k, r in full.items() if before[g].get(k) != r}
             assert changed <= set(published), (g, changed - set(published))
             before[g] = full
+    # One new version of a rostered rep's deal: the manager/region rows come from that
+    # manager's and region's reps only, not from a read of every rep's total.
+    snap = next(d for d in engine.snapshots("default") if d.owner in {r.name for r in batch.reps}
+                and d.account in {a.name for a in batch.accounts}
+                and d.product in {p.name for p in batch.products})
+    bumped = snap.model_copy(update={"event_id": "bump-1", "version": snap.version + 1,
+                                     "amount": (snap.amount or 0) + 1})
+    result = engine.process([Record(bumped)])
+    rows = view.changed_rows("default", [c for _, c in result.changed_cells],
+                             engine.dimensions("default"), metrics)
+    for g, row in rows:
+        assert {r["key"]: r for r in engine.kpis("default", g)}[row["key"]] == row, g
+    assert {g for g, _ in rows} == set(GROUPINGS)
+    everything = len(batch.reps) + len(batch.accounts) + len(batch.products)
+    assert view.timing["read_rows"] < everything / 2  # 40 here, against 132 with full reads
     store.dispose()
 
 
