@@ -34,7 +34,9 @@ RollKey = tuple[str, str, str, str]
 
 def _names_of(dims: Dimensions, dim: str) -> Iterable[str]:
     """The names of a base dim the reference data knows (reps, products or accounts)."""
-    return {"rep": dims.reps, "product": dims.products, "account": dims.accounts}[dim].keys()
+    if dim == "rep":
+        return dims.reps.keys()
+    return dims.products.keys() if dim == "product" else dims.accounts.keys()
 
 
 class KpiView:
