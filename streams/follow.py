@@ -104,7 +104,7 @@ def follow_kpis(tenant: str, by: str, fmt: str = "table", *, from_beginning: boo
     """Print changed KPI rows of ``tenant`` grouped ``by`` until interrupted (or a limit)."""
     cfg = cfg or StreamConfig.from_env()
     ensure_topics(cfg)
-    from attain.core.plugins import get_plugins
+    from attain.core import get_plugins
 
     money = frozenset(m.name for m in get_plugins().metrics.values() if m.unit == "money")
     printer = _Printer(by, fmt, out or sys.stdout, money | CORE_MONEY)
