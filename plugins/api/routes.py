@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from . import ingest, metrics, stream, views
+from . import goal_feed, ingest, metrics, stream, views
 from .responses import exact
 from .scope import READERS, Forbidden, Scope, scope_of
 from .settings import ApiSettings
@@ -152,19 +152,23 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _process(engine: Engine, tenant: str, recs: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+def _process(engine: Engine, tenant: str, recs: list[Any]
+             ) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The request's batch (on a worker thread): its result, the changed rep rows and the goal
+    status changes it caused."""
     plugins = engine.plugins
     metrics.see_tenant(tenant, metrics.plugin_hooks(plugins))
     before = Counter(plugins.errors)
     started = time.perf_counter()
-    result = ingest.process(engine, tenant, recs)
+    with goal_feed.collecting(tenant) as goals:
+        result = ingest.process(engine, tenant, recs)
     errors = Counter(plugins.errors)
     errors.subtract(before)
     metrics.count_batch(tenant, result, dict(errors), time.perf_counter() - started)
     # the changed roll-ups' keys are (dim, name, grain, period): the reps are the rep dim's names
     owners = {key[1] for t, key in result.changed_cells if t == tenant and key[0] == "rep"}
     rows = [r for r in views.kpis(engine, _admin(tenant), "rep") if r["key"] in owners] if owners else []
-    return result, rows
+    return result, rows, goals
 
 
 def _admin(tenant: str) -> Scope:
@@ -185,14 +189,17 @@ async def post_events(request: Request, who: Annotated[Principal, Depends(princi
         recs = ingest.records(body, settings.max_events)
     except ingest.TooManyEvents as exc:
         raise PayloadTooLarge(str(exc)) from None
-    result, rows = await run_in_threadpool(_process, engine, who.tenant, recs)
+    result, rows, goals = await run_in_threadpool(_process, engine, who.tenant, recs)
     hub: stream.Hub = request.app.state.hub
     if rows:
         hub.publish(who.tenant, rows)
+    if goals:
+        hub.publish_goals(who.tenant, goals)
     return exact(ingest.summary(result))
 
 
-@router.get("/stream", summary="Server-sent events: changed KPI rows of the token's tenant",
+@router.get("/stream", summary="Server-sent events: changed KPI rows and goal status changes of the "
+            "token's tenant",
             response_class=StreamingResponse)
 async def kpi_stream(request: Request, scope: Reader) -> StreamingResponse:
     hub: stream.Hub = request.app.state.hub
