@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from decimal import Decimal
 from typing import Annotated, Any
 
 from attain.core import Engine
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
 from . import goal_feed, ingest, metrics, stream, views
 from .responses import exact
@@ -127,6 +129,59 @@ def approve(request: Request, scope: Reader, rep: str, period: str) -> Response:
 @router.post("/commission/statements/{rep}/{period}/signoff", summary="Sign off (the rep, admin)")
 def signoff(request: Request, scope: Reader, rep: str, period: str) -> Response:
     return exact(views.signoff(engine_of(request), scope, rep, period))
+
+
+class InquiryIn(BaseModel):
+    """A rep's dispute of a statement (``attain commission inquiry open``)."""
+
+    text: str = Field(min_length=1, max_length=4000, description="What is disputed.")
+    line: int | None = Field(None, ge=1, description="The statement line disputed (1 = the first), "
+                             "or none: the statement as a whole.")
+
+
+class ResolutionIn(BaseModel):
+    """The answer to an inquiry: a reply, an adjustment, or both."""
+
+    reply: str | None = Field(None, min_length=1, max_length=4000, description="The answer to the rep.")
+    adjustment: str | None = Field(None, pattern=r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$",
+                                   description="A signed amount in cents, as a string (exact), "
+                                   "e.g. \"-120.50\": booked as an adjustment.")
+
+
+@router.get("/commission/statements/{rep}/{period}/inquiries", summary="The inquiries of one statement")
+def statement_inquiries(request: Request, scope: Reader, rep: str, period: str) -> Response:
+    return exact(views.statement_inquiries(engine_of(request), scope, rep, period))
+
+
+@router.post("/commission/statements/{rep}/{period}/inquiries", status_code=201,
+             summary="Dispute a stored statement or one of its lines (the rep, their manager, admin)")
+def open_inquiry(request: Request, scope: Reader, rep: str, period: str, body: InquiryIn) -> Response:
+    return exact(views.open_inquiry(engine_of(request), scope, rep, period, body.text, body.line), 201)
+
+
+@router.get("/commission/inquiries", summary="Inquiries of the reps the token sees")
+def inquiries(request: Request, scope: Reader,
+              status: Annotated[str | None, Query(description="open, answered or adjusted")] = None,
+              rep: Annotated[str | None, Query(description="Only this rep's")] = None) -> Response:
+    return exact(views.inquiries(engine_of(request), scope, status, rep))
+
+
+@router.post("/commission/inquiries/{inquiry_id}/resolve",
+             summary="Answer an inquiry with a reply and/or an adjustment (admin, the rep's manager)")
+def resolve_inquiry(request: Request, scope: Reader, inquiry_id: int, body: ResolutionIn) -> Response:
+    amount = None if body.adjustment is None else Decimal(body.adjustment)
+    if body.reply is None and amount is None:
+        raise views.BadRequest("resolve with a reply, an adjustment, or both")
+    return exact(views.resolve_inquiry(engine_of(request), scope, inquiry_id, body.reply, amount))
+
+
+@router.get("/maturity", summary="The tenant's maturity assessment (admin; `attain maturity assess`)")
+def maturity(request: Request, scope: Reader,
+             as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default: the day of the "
+                                                "tenant's newest event)")] = None,
+             model: Annotated[str | None, Query(description="A registered maturity model "
+                                                "(default: the tenant's)")] = None) -> Response:
+    return exact(views.maturity(engine_of(request), scope, as_of, model))
 
 
 @router.get("/deadletters", summary="Rejected inputs with their reasons (admin)")

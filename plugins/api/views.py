@@ -195,6 +195,83 @@ def signoff(engine: Engine, scope: Scope, rep: str, period: str) -> dict[str, An
     return result
 
 
+def _by(scope: Scope) -> str:
+    """Who the token acts as in the incentives plugin's records."""
+    p = scope.principal
+    return p.rep or p.manager or f"token:{p.token_id}"
+
+
+def _stored(engine: Engine, scope: Scope, rep: str, period: str) -> Period:
+    """The period of a stored statement of ``rep`` the scope sees (404 otherwise)."""
+    _own(scope, rep, engine)
+    p = _period(period)
+    if not _incentives(engine, scope.tenant).statements(p, rep):
+        raise NotFound(f"no stored statement of {rep!r} for {p.key}")
+    return p
+
+
+def open_inquiry(engine: Engine, scope: Scope, rep: str, period: str, text: str,
+                 line: int | None) -> dict[str, Any]:
+    """A dispute of a stored statement (or of one of its lines), raised by whoever may read the
+    statement: the rep, their manager, an admin (``raised_by``: the rep's or manager's name, or
+    ``token:<id>``); ``attain commission inquiry open``."""
+    p = _stored(engine, scope, rep, period)
+    result: dict[str, Any] = _incentives(engine, scope.tenant).open_inquiry(rep, p, line, text, _by(scope))
+    return result
+
+
+def statement_inquiries(engine: Engine, scope: Scope, rep: str, period: str) -> list[dict[str, Any]]:
+    """The inquiries of one statement (of every revision), oldest first."""
+    _own(scope, rep, engine)
+    key = _period(period).key
+    return [r for r in _incentives(engine, scope.tenant).inquiries(None, rep) if r["period"] == key]
+
+
+def inquiries(engine: Engine, scope: Scope, status: str | None, rep: str | None) -> list[dict[str, Any]]:
+    """``attain commission inquiry list --format json``: the inquiries of the reps the scope sees."""
+    if status not in (None, "", "open", "answered", "adjusted"):
+        raise BadRequest(f"unknown status {status!r}; choose open, answered or adjusted")
+    rows = _incentives(engine, scope.tenant).inquiries(status or None, rep or None)
+    return [r for r in rows if scope.sees(r["rep"])]
+
+
+def resolve_inquiry(engine: Engine, scope: Scope, inquiry_id: int, reply: str | None,
+                    adjustment: Any) -> dict[str, Any]:
+    """An admin or the rep's manager answers an inquiry, with a reply and/or an adjustment
+    (``attain commission inquiry resolve``); another rep's or tenant's inquiry is 404."""
+    scope.require("admin", "manager")
+    svc = _incentives(engine, scope.tenant)
+    from attain.plugins.incentives.service import IncentivesError
+
+    try:
+        inq = svc.inquiry(inquiry_id)
+    except IncentivesError:
+        raise NotFound(f"no inquiry {inquiry_id} for this token") from None
+    if not scope.sees(inq["rep"]):
+        raise NotFound(f"no inquiry {inquiry_id} for this token")
+    result: dict[str, Any] = svc.resolve_inquiry(inquiry_id, _by(scope), reply, adjustment)
+    return result
+
+
+def maturity(engine: Engine, scope: Scope, as_of: str | None, model: str | None) -> dict[str, Any]:
+    """The tenant's maturity assessment, the JSON of ``attain maturity assess --no-save --format
+    json`` (a read: nothing is stored). Company-wide figures: admins only."""
+    scope.require("admin")
+    if "maturity" not in get_plugins().names() or "maturity" in engine.disabled(scope.tenant):
+        raise NotFound("the maturity plugin is not enabled for this tenant")
+    from attain.plugins.maturity import Maturity, MaturityError
+
+    try:
+        day = None if as_of in (None, "") else dt.date.fromisoformat(str(as_of))
+    except ValueError:
+        raise BadRequest(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        result: dict[str, Any] = Maturity(engine, scope.tenant, model or None).assess(day, save=False)
+    except MaturityError as exc:
+        raise BadRequest(str(exc)) from None
+    return result
+
+
 def deadletters(engine: Engine, scope: Scope, limit: int | None) -> list[dict[str, Any]]:
     """The rows of ``attain deadletter list --format json`` (admins only: a dead letter may
     carry any rep's data)."""
@@ -219,5 +296,6 @@ def reps(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
             if scope.sees(r.name)]
 
 
-__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel", "trend",
-           "goals_progress", "kpis", "plugins", "reps", "signoff", "statement", "statements"]
+__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel", "goals_progress",
+           "inquiries", "kpis", "maturity", "open_inquiry", "plugins", "reps", "resolve_inquiry", "signoff",
+           "statement", "statement_inquiries", "statements", "trend"]
