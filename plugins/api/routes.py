@@ -73,7 +73,10 @@ def whoami(scope: Anyone) -> Response:
 @router.get("/kpis", summary="KPI rows of a grouping (the rows of `attain kpi --format json`)")
 def kpis(request: Request, scope: Reader,
          by: Annotated[str, Query(description="all, rep, manager, region, product, series, "
-                                  "sector, account or quarter")] = "rep",
+                                  "sector, account, or a time grouping (year, quarter, month, "
+                                  "week, day); several comma-separated (rep,quarter: each "
+                                  "row's key is the list of its groups), at most one of them "
+                                  "a time grouping")] = "rep",
          period: Annotated[str | None, Query(description="Only deals closed (and leads and "
                                              "activities that occurred) in this period, e.g. "
                                              "2017-Q2 or 2017-03")] = None) -> Response:

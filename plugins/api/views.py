@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attain.core import Engine, Period, get_plugins, parse_period, utc_day
-from attain.core.kpi import GROUPINGS
+from attain.core.rollups import GroupingError, parse_groupings
 
 from .scope import Forbidden, NotFound, Scope
 
@@ -54,15 +54,18 @@ def parse_period_param(text: str | None) -> Period | None:
 
 
 def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> list[dict[str, Any]]:
-    """KPI rows of a grouping: the rows of ``attain kpi --by BY --format json`` for an admin
-    without a period; over the deals closed (and facts that occurred) in ``period`` when given;
-    over the scope's reps' deals and facts for a manager or a rep."""
-    if by not in GROUPINGS:
-        raise BadRequest(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
+    """KPI rows of a grouping, or of several (``rep,quarter``: each row's ``key`` the list of its
+    groups, in that order): the rows of ``attain kpi --by BY --format json`` for an admin without
+    a period; over the deals closed (and facts that occurred) in ``period`` when given; over the
+    scope's reps' deals and facts for a manager or a rep."""
+    try:
+        groups = parse_groupings(by)
+    except GroupingError as exc:
+        raise BadRequest(str(exc)) from None
     tenant = scope.tenant
     p = parse_period_param(period)
     if scope.reps is None and p is None:
-        rows = engine.kpis(tenant, by)
+        rows = engine.kpis(tenant, groups)
     else:
         checks: list[Callable[[Any], bool]] = []
         if p is not None:
@@ -70,11 +73,17 @@ def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> li
         if scope.reps is not None:
             reps = scope.reps
             checks.append(lambda e: _owner_of(e) in reps)
-        rows = engine.kpis_where(tenant, by, lambda e: all(c(e) for c in checks))
-        if by == "rep" and scope.reps is not None:
-            rows = [r for r in rows if r["key"] in scope.reps]
+        rows = engine.kpis_where(tenant, ",".join(groups), lambda e: all(c(e) for c in checks))
+        if "rep" in groups and scope.reps is not None:  # only the scope's reps' groups
+            i, reps = groups.index("rep"), scope.reps
+            rows = [r for r in rows if _group(r["key"], i, len(groups)) in reps]
     columns = kpi_columns(engine, tenant)
     return [{"key": r["key"], **{c: r.get(c) for c in columns}} for r in rows]
+
+
+def _group(key: Any, i: int, n: int) -> Any:
+    """Group ``i`` of a row's key (the key itself for a single grouping, else its list)."""
+    return key if n == 1 else key[i]
 
 
 def trend(engine: Engine, scope: Scope, last: int = 24) -> list[dict[str, Any]]:

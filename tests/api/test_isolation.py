@@ -36,6 +36,7 @@ def requests(api: Api) -> list[str]:
             out.append(path + ("?as_of=2017-06-30" if "goals" in path else ""))
     out += ["/api/v1/kpis?by=" + by for by in ("all", "manager", "region", "product", "account", "quarter")]
     out += ["/api/v1/kpis?by=rep&period=2017-Q2"]
+    out += ["/api/v1/kpis?by=" + by for by in ("rep,quarter", "region,month", "manager,product")]
     out += [f"/api/v1/commission/inquiries?rep={rep}" for reps in REPS.values() for rep in sorted(reps)]
     return out
 
