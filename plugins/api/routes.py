@@ -24,6 +24,10 @@ from .tokens import Principal, TokenStore
 bearer = HTTPBearer(auto_error=False, description="An API token: `attain tokens create`.")
 
 
+#: seconds a new subscriber waits for the attain.kpi-updates feed to be positioned
+FEED_READY_TIMEOUT = 10.0
+
+
 class Unauthorized(Exception):
     """No token, or not a valid one (HTTP 401)."""
 
@@ -261,7 +265,12 @@ async def post_events(request: Request, who: Annotated[Principal, Depends(princi
             response_class=StreamingResponse)
 async def kpi_stream(request: Request, scope: Reader) -> StreamingResponse:
     hub: stream.Hub = request.app.state.hub
-    sub = hub.subscribe(scope)
     settings: ApiSettings = request.app.state.settings
-    return StreamingResponse(stream.events(hub, sub, settings.heartbeat), media_type="text/event-stream",
+    feed = request.app.state.feed
+    ready: dict[str, Any] = {}
+    if feed is not None:  # ATTAIN_API_KPI_UPDATES: the workers' rows too, once the feed is at the topic's end
+        feed.ensure()
+        ready["kpi_updates"] = await feed.wait_ready(FEED_READY_TIMEOUT)
+    sub = hub.subscribe(scope)
+    return StreamingResponse(stream.events(hub, sub, settings.heartbeat, ready), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

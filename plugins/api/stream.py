@@ -78,10 +78,12 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {output.dumps(data, indent=None)}\n\n"
 
 
-async def events(hub: Hub, sub: Subscriber, heartbeat: float = 15.0) -> AsyncIterator[str]:
-    """The text of one subscriber's stream until the client goes away."""
+async def events(hub: Hub, sub: Subscriber, heartbeat: float = 15.0,
+                 ready: dict[str, Any] | None = None) -> AsyncIterator[str]:
+    """The text of one subscriber's stream until the client goes away (``ready``: more fields of
+    the first event, ``kpi_updates`` when the stream follows ``attain.kpi-updates``)."""
     try:
-        yield sse("ready", {"tenant": sub.scope.tenant, "role": sub.scope.role})
+        yield sse("ready", {"tenant": sub.scope.tenant, "role": sub.scope.role, **(ready or {})})
         while True:
             try:
                 event, data = await asyncio.wait_for(sub.queue.get(), heartbeat)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from attain.testing.builders import deal
 
 from api.apikit import Api, LiveServer, exact, ndjson
@@ -135,3 +136,60 @@ def _take(events: Iterator[tuple[str, Any]], kind: str, n: int) -> list[tuple[st
         if item[0] == kind:
             out.append(item)
     return out
+
+
+def test_kpi_updates_messages_reach_the_reps_subscribers() -> None:
+    """The attain.kpi-updates feed (``ATTAIN_API_KPI_UPDATES``; with a real worker:
+    tests/streams/test_streams_api_feed.py): a message's ``rep`` rows go to the subscribers of its
+    tenant, each getting the reps it sees; other groupings, tenants without subscribers and
+    broken messages are skipped."""
+    import asyncio
+    import json
+
+    from attain.plugins.api.kafka_feed import KafkaFeed
+    from attain.plugins.api.scope import Scope
+    from attain.plugins.api.settings import ApiSettings
+    from attain.plugins.api.stream import Hub
+    from attain.plugins.api.tokens import Principal
+
+    hub = Hub()
+    feed = KafkaFeed(hub, "127.0.0.1:1", "p.attain.kpi-updates")
+
+    async def run() -> dict[str, list[tuple[str, Any]]]:
+        ann = hub.subscribe(Scope(Principal("t1", "acme", "rep", rep="Ann"), frozenset({"Ann"})))
+        admin = hub.subscribe(Scope(Principal("t2", "acme", "admin"), None))
+
+        def msg(tenant: str, grouping: str, keys: list[str]) -> bytes:
+            return json.dumps({"tenant": tenant, "grouping": grouping, "computed_at": "2026-01-01T00:00:00Z",
+                               "offsets": {"0": 5}, "rows": [{"key": k, "won_revenue": 1.5} for k in keys]}).encode()
+
+        for value in (msg("acme", "region", ["East"]), b"{broken", None, msg("globex", "rep", ["Zed"]),
+                      msg("acme", "rep", ["Bob"]), msg("acme", "rep", ["Ann", "Bob"])):
+            feed.deliver(value)
+        out = {}
+        for name, sub in (("ann", ann), ("admin", admin)):
+            items = []
+            while not sub.queue.empty():
+                items.append(sub.queue.get_nowait())
+            out[name] = items
+        return out
+
+    got = asyncio.run(run())
+    assert got["ann"] == [("kpi", {"by": "rep", "rows": [{"key": "Ann", "won_revenue": Decimal("1.5")}]})]
+    assert [[r["key"] for r in d["rows"]] for _, d in got["admin"]] == [["Bob"], ["Ann", "Bob"]]
+    assert ApiSettings(topic_prefix="p.").kpi_topic == "p.attain.kpi-updates"
+
+
+def test_the_kpi_updates_flag_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attain.plugins.api.settings import ApiSettings
+
+    monkeypatch.setenv("ATTAIN_API_KPI_UPDATES", "1")
+    monkeypatch.setenv("ATTAIN_KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("ATTAIN_KAFKA_TOPIC_PREFIX", "prod.")
+    s = ApiSettings.from_env()
+    assert (s.kpi_updates, s.kafka_bootstrap, s.kpi_topic) == (True, "k1:9092,k2:9092", "prod.attain.kpi-updates")
+    monkeypatch.setenv("ATTAIN_API_KPI_UPDATES", "0")
+    assert ApiSettings.from_env().kpi_updates is False
+    monkeypatch.setenv("ATTAIN_API_KPI_UPDATES", "maybe")
+    with pytest.raises(ValueError, match="ATTAIN_API_KPI_UPDATES"):
+        ApiSettings.from_env()
