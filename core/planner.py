@@ -3,10 +3,11 @@ compute the rows and KPI deltas to write (pure but for the reads through the bat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .kpi import Components, Contributor, add_into, classify, day_cell, fact_day_cell
+from .leadlinks import Link, merge_links, with_source
 from .models import AnyEvent, DealEvent, entity_key
 from .records import Record, Result
 from .rollups import DayCell, expand
@@ -75,7 +76,10 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
     res.conflicts = len(conflicts)
 
     changed = [d for d, e in current.items() if stored.get(d) is not e]
-    cells = cell_deltas(contribute, stored, current, changed, facts) if changed or facts else {}
+    old_links, new_links = _links(writer, tenant, changed, facts)
+    recount = _relinked(writer, tenant, stored, current, changed, old_links, new_links)
+    cells = (cell_deltas(contribute, stored, current, recount, facts, old_links,
+                         {**old_links, **new_links}) if recount or facts else {})
     deltas = expand(cells, contribute.priced) if cells else {}
     res.changed_cells = {(tenant, c) for c in deltas}
     counts = {
@@ -87,7 +91,7 @@ def plan_batch(writer: BatchWriter, contribute: Contributor, tenant: str,
     plan = Plan(tenant=tenant, log_rows=log_rows,
                 deal_rows=[deal_row(current[d]) for d in changed],
                 deltas=deltas, counts={k: v for k, v in counts.items() if v},
-                conflicts=conflicts)
+                conflicts=conflicts, links=new_links)
     previous = {d: old for d in changed if (old := stored.get(d)) is not None}
     return plan, res, outs, previous
 
@@ -108,17 +112,55 @@ def _ids_to_look_up(items: Sequence[tuple[Record, AnyEvent]], stored: dict[str, 
     return lookup
 
 
+def _links(writer: BatchWriter, tenant: str, changed: Sequence[str], facts: Sequence[AnyEvent]
+           ) -> tuple[dict[str, Link], dict[str, Link]]:
+    """The stored converted-lead links of the deals this batch touches (changed, or named by
+    one of its converted leads) and the links of the batch that win over them."""
+    batch = merge_links({}, facts)
+    if not batch and not (changed and writer.has_links(tenant)):
+        return {}, {}
+    old = writer.load_links(tenant, sorted(set(changed) | set(batch)))
+    return old, merge_links(old, facts)
+
+
+def _relinked(writer: BatchWriter, tenant: str, stored: dict[str, DealEvent],
+              current: dict[str, DealEvent], changed: list[str], old_links: Mapping[str, Link],
+              new_links: Mapping[str, Link]) -> list[str]:
+    """The deals to count again: the changed ones and those whose link's source this batch
+    changed (their stored snapshots loaded into ``stored`` and ``current`` as they are)."""
+    if not new_links:
+        return changed
+    relinked = [d for d, link in new_links.items()
+                if (old := old_links.get(d)) is None or old[2] != link[2]]
+    missing = [d for d in relinked if d not in current]
+    if missing:
+        for d, snap in writer.load_deals(tenant, missing).items():
+            stored[d] = current[d] = snap
+    counted = set(changed)
+    return changed + [d for d in relinked if d in current and d not in counted]
+
+
 def cell_deltas(contribute: Contributor, stored: dict[str, DealEvent], current: dict[str, DealEvent],
-                changed: Sequence[str], facts: Sequence[AnyEvent]) -> dict[DayCell, Components]:
+                changed: Sequence[str], facts: Sequence[AnyEvent],
+                old_links: Mapping[str, Link] | None = None,
+                new_links: Mapping[str, Link] | None = None) -> dict[DayCell, Components]:
     """Day-level KPI cell deltas (:func:`attain.core.rollups.expand` turns them into roll-up
-    deltas): each changed deal's old snapshot retracted and its new one added; each accepted
-    fact added once (facts never change, and an accepted one's id is new)."""
+    deltas): each changed deal's old snapshot retracted and its new one added, each seen with
+    its converted-lead link before and after the batch (:func:`attain.core.leadlinks.with_source`);
+    each accepted fact added once (facts never change, and an accepted one's id is new)."""
     deltas: dict[DayCell, Components] = {}
+    before, after = old_links or {}, new_links or {}
     for d in changed:
         old = stored.get(d)
         if old is not None:
+            link = before.get(d)
+            if link is not None:
+                old = with_source(old, link[2])
             add_into(deltas, day_cell(old), contribute(old), -1)
         new = current[d]
+        link = after.get(d)
+        if link is not None:
+            new = with_source(new, link[2])
         add_into(deltas, day_cell(new), contribute(new), +1)
     fact_types = contribute.fact_types
     for ev in facts:

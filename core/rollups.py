@@ -289,21 +289,19 @@ def pick_metrics(metrics: Iterable[Metric], names: Sequence[str] | None) -> list
 
 
 def attribute(grouping: str, dims: Dimensions, dim: str, name: str) -> str | None:
-    """The group of a roll-up row of ``dim``/``name`` in an attribute grouping (rep … sector)."""
+    """The group of a roll-up row of ``dim``/``name`` in an attribute grouping (rep … sector):
+    the same attribution as every other read (:meth:`Dimensions.group_key` of the row's cell)."""
     if grouping == "all":
         return "all"
-    if grouping in ("rep", "product", "account"):
-        return name or None
-    if grouping == "manager" or grouping == "region":
-        rep = dims.reps.get(name)
-        return None if rep is None else (rep.manager if grouping == "manager" else rep.region)
-    if grouping == "series":
-        p = dims.products.get(name)
-        return p.series if p else None
-    if grouping == "sector":
-        a = dims.accounts.get(name)
-        return a.sector if a else None
-    raise GroupingError(f"grouping {grouping!r} is not read from the {dim} roll-ups")
+    if BASE.get(grouping) != dim or dim not in _CELL_SLOT:
+        raise GroupingError(f"grouping {grouping!r} is not read from the {dim} roll-ups")
+    cell = ["", "", "", ""]
+    cell[_CELL_SLOT[dim]] = name
+    return dims.group_key(grouping, (cell[0], cell[1], cell[2], cell[3]))
+
+
+#: where a base dim's name sits in a KPI cell (owner, product, account, quarter)
+_CELL_SLOT = {"rep": 0, "product": 1, "account": 2}
 
 
 def fast_dim(groupings: Sequence[str]) -> str | None:

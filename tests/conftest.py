@@ -113,9 +113,11 @@ def make_cli() -> Callable[[str], Cli]:
 def wide(monkeypatch: pytest.MonkeyPatch) -> int:
     """The CLI's rich consoles print at a fixed 320 columns, so no table cell is cut short."""
     from attain.core import cli as cli_module
+    from attain.core import cli_admin
     from rich.console import Console
 
     width = 320
-    monkeypatch.setattr(cli_module, "console", Console(width=width, color_system=None))
+    for module in (cli_module, cli_admin):
+        monkeypatch.setattr(module, "console", Console(width=width, color_system=None))
     monkeypatch.setattr(cli_module, "err", Console(width=width, color_system=None, stderr=True))
     return width

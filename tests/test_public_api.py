@@ -18,9 +18,31 @@ PUBLIC_MODULES = {"attain.core", "attain.core.models", "attain.core.output", "at
                   "attain.core.connectors", "attain.core.rollups", "attain.core.fx"}
 
 
+def _owner(filename: str) -> str | None:
+    """The bundled plugin a file belongs to (``plugins/<name>/…``), if any."""
+    parts = Path(filename).parts
+    return parts[1] if len(parts) > 2 and parts[0] == "plugins" else None
+
+
+def _plugin_all(name: str) -> list[str] | None:
+    """A bundled plugin's public API: its package's ``__all__`` (None: no such plugin)."""
+    init = ROOT / "plugins" / name / "__init__.py"
+    if not init.exists():
+        return None
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                for t in node.targets):
+            return [str(ast.literal_eval(node.value))] if isinstance(node.value, ast.Constant) \
+                else list(ast.literal_eval(node.value))
+    return []
+
+
 def violations(source: str, filename: str = "<plugin>") -> list[str]:
-    """Every import of ``source`` that reaches into the core's internals."""
+    """Every import of ``source`` that reaches into the core's internals, or into another
+    plugin's: a plugin may import another only through that plugin's package and the names of
+    its ``__all__`` (its documented public API)."""
     out = []
+    owner = _owner(filename)
     for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -35,6 +57,18 @@ def violations(source: str, filename: str = "<plugin>") -> list[str]:
                 out.append(f"{filename}:{node.lineno}: from {mod} (a private module)")
             if mod.startswith("attain.core") and mod not in PUBLIC_MODULES:
                 out.append(f"{filename}:{node.lineno}: from {mod} (not a public module of the core)")
+            if mod.startswith("attain.plugins."):
+                other = mod.split(".")[2]
+                if other != owner:
+                    if mod != f"attain.plugins.{other}":
+                        out.append(f"{filename}:{node.lineno}: from {mod} (another plugin's "
+                                   f"internal module; import from attain.plugins.{other})")
+                    else:
+                        public = _plugin_all(other)
+                        hidden = [a.name for a in node.names if public is not None and a.name not in public]
+                        if hidden:
+                            out.append(f"{filename}:{node.lineno}: attain.plugins.{other} does not "
+                                       f"export {', '.join(hidden)}")
             if mod == "attain.core":
                 unknown = [a.name for a in node.names if a.name not in attain.core.__all__
                            and f"attain.core.{a.name}" not in PUBLIC_MODULES]
@@ -67,6 +101,8 @@ def test_a_plugin_imports_only_public_core_names(path: Path) -> None:
     "from attain.core import _CorePlugin",
     "from attain.core import EventRow",
     "from attain.plugins.goals._private import x",
+    "from attain.plugins.goals.service import GoalService",
+    "from attain.plugins.incentives import IncentiveCalculatorInternals",
 ])
 def test_the_check_catches_internal_imports(source: str) -> None:
     assert len(violations(source)) >= 1

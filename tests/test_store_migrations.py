@@ -50,7 +50,7 @@ def versions(url: str) -> dict[str, list[str]]:
 
 def test_a_new_store_migrates_the_core_and_every_plugin(db_url: str) -> None:
     Store(db_url).dispose()
-    assert versions(db_url) == {"alembic_version": ["0006"],
+    assert versions(db_url) == {"alembic_version": ["0007"],
                                 "alembic_version_api": ["api_0001"],
                                 "alembic_version_forecast": ["forecast_0001"],
                                 "alembic_version_goals": ["goals_0001"],
@@ -106,4 +106,55 @@ def test_a_partners_plugin_ships_its_own_migrations(db_url: str, tmp_path: Path)
     finally:
         store.dispose()
     assert versions(db_url)["alembic_version_acme"] == ["acme_0001"]
-    assert versions(db_url)["alembic_version"] == ["0006"]
+    assert versions(db_url)["alembic_version"] == ["0007"]
+
+
+def test_the_fast_schema_check_agrees_with_alembic(db_url: str, tmp_path: Path) -> None:
+    """Every command's start checks the schema without Alembic (revision files' text, one query
+    per version table): it must name the same heads as Alembic and say "current" only when
+    Alembic would have nothing to do."""
+    import subprocess
+    import sys
+
+    from attain.core.plugins import get_plugins
+
+    folder = tmp_path / "acme_migrations"
+    folder.mkdir()
+    (folder / "0001_acme_notes.py").write_text(REVISION, encoding="utf-8")
+    sets = [store_migrations.CORE, *get_plugins().migrations.values(), Migrations("acme", folder)]
+    for m in sets:
+        assert store_migrations.file_heads(m) == store_migrations.heads(m), m.name
+
+    eng = create_engine(db_url, poolclass=NullPool)
+    try:
+        assert not store_migrations.is_current(eng, sets)  # a new database: no version tables
+        Store(db_url, migrations=sets[1:]).dispose()
+        assert store_migrations.is_current(eng, sets)
+        assert store_migrations.pending(eng, sets[1:]) == []
+        with eng.begin() as conn:  # as if the maturity plugin had just been installed
+            conn.execute(text("DELETE FROM alembic_version_maturity"))
+        assert not store_migrations.is_current(eng, sets)
+        assert store_migrations.pending(eng, sets[1:]) == ["maturity"]
+    finally:
+        eng.dispose()
+    Store(db_url).dispose()  # Alembic adopts the plugin's tables again
+    assert versions(db_url)["alembic_version_maturity"] == ["maturity_0001"]
+
+    # Opening a current database imports no Alembic at all.
+    code = ("import sys; from attain.core.store import Store; Store(sys.argv[1]).dispose(); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, db_url], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_revision_file_the_fast_check_cannot_read_leaves_it_to_alembic(tmp_path: Path) -> None:
+    folder = tmp_path / "odd_migrations"
+    folder.mkdir()
+    (folder / "0001_odd.py").write_text("revision = make_revision_id()\ndown_revision = None\n",
+                                        encoding="utf-8")
+    assert store_migrations.file_heads(Migrations("odd", folder)) is None
+    eng = create_engine(f"sqlite:///{tmp_path / 'odd.db'}", poolclass=NullPool)
+    try:
+        assert not store_migrations.is_current(eng, [store_migrations.CORE, Migrations("odd", folder)])
+    finally:
+        eng.dispose()

@@ -26,6 +26,7 @@ from .schema import (
     Base,
     CounterRow,
     DeadLetterRow,
+    DealLeadLinkRow,
     DealRow,
     EventRow,
     ExactDecimal,
@@ -39,7 +40,7 @@ from .schema import (
 from .sql import bump_counters, fetch_all, in_chunks, lock_tenant, placeholders, upsert
 
 __all__ = [
-    "DEFAULT_TENANT", "ID_TYPE", "AccountRow", "Base", "CounterRow", "DealRow", "DeadLetterRow",
+    "DEFAULT_TENANT", "ID_TYPE", "AccountRow", "Base", "CounterRow", "DealLeadLinkRow", "DealRow", "DeadLetterRow",
     "EventRow", "ExactDecimal", "KpiRollupRow", "MetaRow", "Migrations", "PluginSettingRow",
     "ProductRow", "RepRow", "Store", "StreamOffsetRow", "bump_counters", "cell_id", "cell_key",
     "create_missing", "default_url", "dumps_components", "fetch_all", "in_chunks", "loads_components",

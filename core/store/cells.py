@@ -8,11 +8,13 @@ keys with the ASCII unit separator (a row-value ``IN`` over four columns is not 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 
 CellKey = tuple[str, str, str, str]
 
 SEP = "\x1f"
+ZERO = Decimal(0)
 
 
 def cell_id(key: CellKey) -> str:
@@ -32,3 +34,19 @@ def dumps_components(comps: dict[str, Decimal]) -> str:
 
 def loads_components(text: str) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in json.loads(text).items()}
+
+
+def add_components(text: str, delta: Mapping[str, Decimal]) -> str:
+    """The stored ``text`` with ``delta`` added: exactly
+    ``dumps_components(loads_components(text) + delta)``, but only the components the delta
+    touches are parsed and formatted again (the others keep their stored text, which is already
+    ``str`` of their value)."""
+    stored: dict[str, str] = json.loads(text)
+    for k, v in delta.items():
+        old = stored.get(k)
+        new = (ZERO if old is None else Decimal(old)) + v
+        if new:
+            stored[k] = str(new)
+        elif old is not None:
+            del stored[k]
+    return json.dumps(stored, sort_keys=True)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, select
 from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
 from ..validation import explain_validation
 from .cells import dumps_components, loads_components
-from .schema import AccountRow, DealRow, EventRow, KpiRollupRow, MetaRow, ProductRow, RepRow
+from .schema import AccountRow, DealLeadLinkRow, DealRow, EventRow, KpiRollupRow, MetaRow, ProductRow, RepRow
 from .sql import fetch_all, in_chunks, placeholders, upsert
 
 log = logging.getLogger("attain.store")
@@ -23,30 +23,44 @@ Components = dict[str, Any]
 
 
 def deal_from_row(r: Any) -> DealEvent:
-    """A ``deals`` row as the snapshot it stores."""
+    """A ``deals`` row as the snapshot it stores; a row read with its link (``linked_source``,
+    see :func:`read_snapshots`) has the link's source as ``lead_source`` when it has none."""
     return DealEvent.model_construct(
         type="deal", event_id=r.event_id, tenant=r.tenant, occurred_at=r.occurred_at,
         deal_id=r.deal_id, version=r.version, owner=r.owner, account=r.account,
         product=r.product, stage=r.stage, status=r.status, amount=r.amount,
         currency=r.currency, engaged_on=r.engaged_on, closed_on=r.closed_on,
-        lead_source=r.lead_source,
+        lead_source=r.lead_source or getattr(r, "linked_source", None),
     )
+
+
+def _snapshots_query(tenant: str) -> Any:
+    """The tenant's deal rows with their converted-lead link's source (``linked_source``)."""
+    link = DealLeadLinkRow.__table__
+    deals = DealRow.__table__
+    return (select(*deals.c, link.c.source.label("linked_source"))
+            .select_from(deals.outerjoin(link, (link.c.tenant == deals.c.tenant)
+                                         & (link.c.deal_id == deals.c.deal_id)))
+            .where(deals.c.tenant == tenant))
 
 
 def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None = None,
                    closed: tuple[dt.date, dt.date] | None = None) -> Iterator[DealEvent]:
     """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist);
-    with ``closed``, only the deals whose closed_on is in that range (both days included)."""
+    with ``closed``, only the deals whose closed_on is in that range (both days included).
+
+    A deal without a ``lead_source`` of its own has its converted lead's source
+    (:mod:`attain.core.leadlinks`), as every KPI sees it."""
+    deals = DealRow.__table__
     if deal_ids is None:
-        q = select(DealRow).where(DealRow.tenant == tenant)
+        q = _snapshots_query(tenant)
         if closed is not None:
-            q = q.where(DealRow.closed_on >= closed[0], DealRow.closed_on <= closed[1])
+            q = q.where(deals.c.closed_on >= closed[0], deals.c.closed_on <= closed[1])
         for r in conn.execute(q):
             yield deal_from_row(r)
         return
     for chunk in in_chunks(sorted(set(deal_ids))):
-        for r in conn.execute(select(DealRow).where(DealRow.tenant == tenant,
-                                                    DealRow.deal_id.in_(chunk))):
+        for r in conn.execute(_snapshots_query(tenant).where(deals.c.deal_id.in_(chunk))):
             yield deal_from_row(r)
 
 

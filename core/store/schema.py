@@ -87,6 +87,21 @@ class DealRow(Base):
     lead_source: Mapped[str | None] = mapped_column(String(200))
 
 
+class DealLeadLinkRow(Base):
+    """The converted lead a deal came from, for deals without a ``lead_source`` of their own:
+    per deal, the earliest (``occurred_at``, then ``event_id``) lead event of kind ``converted``
+    that names the deal (``deal_id``) and carries a ``source``. Kept whether or not the deal has
+    arrived yet, so the attribution does not depend on the order of lead and deal events."""
+
+    __tablename__ = "deal_lead_links"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column()  # naive UTC, the lead event's
+    event_id: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+
+
 class KpiRollupRow(Base):
     """Additive KPI components summed per (dim, name, grain, period): see
     :mod:`attain.core.rollups`. A clustered table on SQLite (WITHOUT ROWID): the primary key is

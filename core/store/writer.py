@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ..leadlinks import Link
 from ..models import DealEvent
 from ..periods import naive_utc
 from ..records import Record, storable_payload
-from .cells import dumps_components, loads_components
+from .cells import add_components, dumps_components
 from .schema import DeadLetterRow
 from .sql import bump_counters, driver_sql, in_chunks, placeholders
 
@@ -62,6 +63,8 @@ class Plan:
     deltas: dict[RollKey, Components]
     counts: dict[str, int]
     conflicts: list[tuple[Record, str]] = field(default_factory=list)
+    #: deal id → its new winning converted-lead link (:mod:`attain.core.leadlinks`)
+    links: dict[str, Link] = field(default_factory=dict)
 
 
 def dead_letter_rows(tenant: str, refused: Iterable[tuple[Record, str]]) -> list[dict[str, Any]]:
@@ -82,6 +85,10 @@ def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]
     if rows:
         conn.execute(insert(DeadLetterRow), rows)
         bump_counters(conn, tenant, {f'attain_events_total{{outcome="{outcome}"}}': len(rows)})
+
+
+#: roll-up keys read per query (4 parameters each: well under every driver's limit)
+ROLLUP_KEYS_PER_QUERY = 250
 
 
 class BatchWriter:
@@ -142,7 +149,31 @@ class BatchWriter:
                     engaged_on=engaged, closed_on=closed, lead_source=lead_source)
         return out
 
+    def has_links(self, tenant: str) -> bool:
+        """Whether the tenant has any converted-lead link (most tenants without leads have none:
+        the batch then looks none up)."""
+        return bool(self._query("SELECT 1 FROM deal_lead_links WHERE tenant = ? LIMIT 1", (tenant,)))
+
+    def load_links(self, tenant: str, deal_ids: list[str]) -> dict[str, Link]:
+        """The stored converted-lead links of ``deal_ids`` (those that have one)."""
+        out: dict[str, Link] = {}
+        for chunk in in_chunks(deal_ids):
+            q = (f"SELECT deal_id, occurred_at, event_id, source FROM deal_lead_links "
+                 f"WHERE tenant = ? AND deal_id IN ({placeholders(len(chunk))})")
+            for deal_id, occurred, event_id, source in self._query(q, (tenant, *chunk)):
+                if not self.pg:
+                    occurred = dt.datetime.fromisoformat(occurred)
+                out[deal_id] = (occurred, event_id, source)
+        return out
+
     # -- writes --------------------------------------------------------------------------------
+
+    def upsert_links(self, tenant: str, links: Mapping[str, Link]) -> None:
+        rows = [(tenant, d, self._dt(at), eid, src) for d, (at, eid, src) in links.items()]
+        self._many("INSERT INTO deal_lead_links (tenant, deal_id, occurred_at, event_id, source) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, deal_id) DO UPDATE SET "
+                   "occurred_at = excluded.occurred_at, event_id = excluded.event_id, "
+                   "source = excluded.source", rows)
 
     def deal_row(self, e: DealEvent) -> tuple[Any, ...]:
         """The ``deals`` row of a snapshot, encoded for this database."""
@@ -163,37 +194,24 @@ class BatchWriter:
         self._many(sql, rows)
 
     def apply_rollup_deltas(self, tenant: str, deltas: Mapping[RollKey, Components]) -> None:
-        """Add ``deltas`` to the stored components of their roll-up rows: per (dim, grain), one
-        SELECT of the stored rows (``period IN … AND name IN …``: the primary key's index), the
-        merge in Python, one upsert of every touched row."""
-        groups: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
-        for dim, name, grain, period in deltas:
-            g = groups.get((dim, grain))
-            if g is None:
-                g = groups[(dim, grain)] = (set(), set())
-            g[0].add(period)
-            g[1].add(name)
-        existing: dict[RollKey, Components] = {}
-        for (dim, grain), (periods, names) in groups.items():
-            plist, nlist = sorted(periods), sorted(names)
-            for pchunk in in_chunks(plist, 200):
-                for nchunk in in_chunks(nlist, 500):
-                    q = (f"SELECT period, name, components FROM kpi_rollups WHERE tenant = ? "
-                         f"AND dim = ? AND grain = ? AND period IN ({placeholders(len(pchunk))}) "
-                         f"AND name IN ({placeholders(len(nchunk))})")
-                    for period, name, comps in self._query(q, (tenant, dim, grain, *pchunk, *nchunk)):
-                        key = (dim, name, grain, period)
-                        if key in deltas:
-                            existing[key] = loads_components(comps)
+        """Add ``deltas`` to the stored components of their roll-up rows: the stored rows read
+        by their exact keys (a ``VALUES`` list joined on the primary key, so no row the batch
+        does not touch is read), the merge in Python, one upsert of every touched row."""
+        existing: dict[RollKey, str] = {}
+        keys = list(deltas)
+        for chunk in in_chunks(keys, ROLLUP_KEYS_PER_QUERY):
+            q = (f"WITH k(dim, grain, period, name) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
+                 "SELECT r.dim, r.name, r.grain, r.period, r.components FROM k JOIN kpi_rollups r "
+                 "ON r.tenant = ? AND r.dim = k.dim AND r.grain = k.grain AND r.period = k.period "
+                 "AND r.name = k.name")
+            params = [v for dim, name, grain, period in chunk for v in (dim, grain, period, name)]
+            for dim, name, grain, period, comps in self._query(q, (*params, tenant)):
+                existing[(dim, name, grain, period)] = comps
         rows = []
         for key, delta in deltas.items():
-            acc = existing.get(key)
-            if acc is None:
-                acc = dict(delta)
-            else:
-                for k, v in delta.items():
-                    acc[k] = acc.get(k, ZERO) + v
-            rows.append((tenant, key[0], key[2], key[3], key[1], dumps_components(acc)))
+            stored = existing.get(key)
+            text = dumps_components(delta) if stored is None else add_components(stored, delta)
+            rows.append((tenant, key[0], key[2], key[3], key[1], text))
         self._many("INSERT INTO kpi_rollups (tenant, dim, grain, period, name, components) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, dim, grain, period, name) "
                    "DO UPDATE SET components = excluded.components", rows)
@@ -202,6 +220,8 @@ class BatchWriter:
         """Write a plan inside the batch's transaction (the one it was planned in)."""
         self.insert_events(plan.log_rows)
         self.upsert_deals(plan.deal_rows)
+        if plan.links:
+            self.upsert_links(plan.tenant, plan.links)
         if plan.deltas:
             self.apply_rollup_deltas(plan.tenant, plan.deltas)
         bump_counters(self.conn, plan.tenant, plan.counts)

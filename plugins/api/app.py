@@ -91,7 +91,7 @@ def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> E
 
 
 def _handlers(app: FastAPI) -> None:
-    from attain.plugins.incentives.service import IncentivesError
+    from attain.plugins.incentives import IncentivesError
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> Response:

@@ -165,7 +165,7 @@ class StoreCollector(Collector):
     def _accruals(self, tenant: str, per_rep: GaugeMetricFamily, company: GaugeMetricFamily) -> None:
         if "incentives" in self.engine.disabled(tenant) or "incentives" not in self.engine.plugins.names():
             return
-        from attain.plugins.incentives.service import Incentives
+        from attain.plugins.incentives import Incentives
 
         rows = Incentives(self.engine, tenant).accruals()
         if not rows:

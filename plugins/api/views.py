@@ -146,7 +146,7 @@ def goals_progress(engine: Engine, scope: Scope, as_of: str | None = None) -> li
 def _incentives(engine: Engine, tenant: str) -> Any:
     if "incentives" not in get_plugins().names() or "incentives" in engine.disabled(tenant):
         raise NotFound("the incentives plugin is not enabled for this tenant")
-    from attain.plugins.incentives.service import Incentives
+    from attain.plugins.incentives import Incentives
 
     return Incentives(engine, tenant)
 

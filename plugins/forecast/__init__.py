@@ -16,13 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attain.core import hookimpl
 
 if TYPE_CHECKING:
     import typer
     from attain.core import Migrations
+
+    from .accuracy import accuracy as forecast_accuracy
+
+#: The plugin's public API, for other plugins (the maturity assessment reads the accuracy of the
+#: stored forecasts): ``forecast_accuracy(engine, tenant)``, see :func:`.accuracy.accuracy`.
+__all__ = ["forecast_accuracy"]
+
+
+def __getattr__(name: str) -> Any:  # the public names, imported on first use
+    if name == "forecast_accuracy":
+        from .accuracy import accuracy
+
+        return accuracy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from attain.core import DealEvent, Engine, Period, UserError, quantize
-from attain.plugins.goals.service import rep_capacity
+from attain.plugins.goals import rep_capacity
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -180,7 +180,7 @@ def whatif(engine: Engine, tenant: str, year: int, **levers: Any) -> dict[str, A
 
 def load_plan(path: Path) -> Any:
     """A commission plan file, compiled by the incentives plugin."""
-    from attain.plugins.incentives.plans import PlanError, load_plan_file
+    from attain.plugins.incentives import PlanError, load_plan_file
 
     try:
         return load_plan_file(path)
@@ -278,8 +278,7 @@ def _lever_text(lever: Lever) -> str | None:
 
 def commission_cost(basis: Basis, plan: Any, reps: list[dict[str, Any]]) -> Decimal:
     """What ``plan`` pays over the year for the expected deals (see the module doc)."""
-    from attain.plugins.incentives.calc import Calculator
-    from attain.plugins.incentives.model import Assignment, DealFact
+    from attain.plugins.incentives import Assignment, Calculator, DealFact
 
     year = basis.year
     existing = [r for r in reps if not r["new"] and r["rep"] in basis.deals]

@@ -30,10 +30,12 @@ if TYPE_CHECKING:  # what the hooks need is imported when they run: loading the 
     from attain.core import Engine, Migrations, Plugins
     from attain.core.models import AnyEvent
 
+    from .cascade import rep_capacity
     from .model import ACTIVITY, OUTCOME, Goal, GoalError, GoalType
     from .service import GoalService
 
-__all__ = ["ACTIVITY", "OUTCOME", "Goal", "GoalError", "GoalService", "GoalType"]
+#: The plugin's public API, for other plugins and partners; everything else is internal.
+__all__ = ["ACTIVITY", "OUTCOME", "Goal", "GoalError", "GoalService", "GoalType", "rep_capacity"]
 
 #: the commands ``cli.register`` adds, with their help (imported only when one of them runs)
 COMMANDS = {"goals": "SMART goals and quotas: define, cascade, track pace and status.",
@@ -45,6 +47,10 @@ def __getattr__(name: str) -> Any:  # the public names, imported on first use
         from .service import GoalService
 
         return GoalService
+    if name == "rep_capacity":
+        from .cascade import rep_capacity
+
+        return rep_capacity
     if name in __all__:
         from . import model
 

@@ -539,7 +539,9 @@ def quotas(
     for key, reps in by_team.items():
         for r in reps:
             table.add_row(str(r["region"] or "–"), str(r["manager"] or "–"), r["rep"],
-                          "new" if r["new"] else "", output.plain(r["capacity"]),
+                          (f"hired {r['start']}" if r.get("start") else "left"
+                           if r.get("ramp_status") == "left" else "new" if r["new"] else ""),
+                          output.plain(r["capacity"]),
                           fmt_money(r["base_actual"]), _pct(r["win_rate"]), fmt_money(r["quota"]),
                           _num(r["pipeline_needed"]), output.plain(r["deals_needed"]))
         t = teams[key]

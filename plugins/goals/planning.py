@@ -7,7 +7,10 @@ The model (all exact Decimal / Fraction, quotas in cents):
   rep who owns no deal at all; their productivity is their team's median (the manager's existing
   reps; the company median when the team has none).
 * **capacity** = 1 for existing reps; new reps ramp linearly over ``ramp_months`` from 1 January
-  (month k at k/(R+1)), then 1 — averaged over the year by days.
+  (month k at k/(R+1)), then 1 — averaged over the year by days. A rep with rep lifecycle
+  events (``hired``/``left``) ramps from their real hire month instead, whether or not they own
+  deals, and a rep who has left has capacity 0 (:mod:`.ramp`); each rep row shows its
+  ``start`` and ``ramp_status``.
 * **quota** of a rep = (1 + growth) × productivity × capacity, allocated in cents with the
   largest-remainder method from the capacity-weighted total, so team (manager), region and
   company quotas are the exact sums of their reps' quotas.
@@ -21,19 +24,22 @@ The model (all exact Decimal / Fraction, quotas in cents):
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from attain.core import Engine
+from attain.core import Engine, Period
 from attain.core.kpi import quantize
 
 from .allocation import CENT, allocate
+from .cascade import rep_capacity
 from .model import GoalError, Owner, members
 from .periods import parse_period
-from .service import GoalService, rep_capacity
+from .ramp import Ramp, ramps
+from .service import GoalService
 
 ZERO = Decimal(0)
 
@@ -81,10 +87,25 @@ def _notes(rows: list[dict[str, Any]], unrostered: list[str], ramp_months: int,
              + (", ".join(r["rep"] for r in rows if r["new"]) or "none"),
              f"new reps ramp over {ramp_months} month(s) from {start}: month k at "
              f"k/{ramp_months + 1}, then full capacity"]
+    dated = [r for r in rows if r["start"] is not None or r["ramp_status"] == "left"]
+    if dated:
+        notes.append(f"start dates from rep events for {len(dated)} rep(s): they ramp over "
+                     f"{ramp_months} month(s) from their hire month; left (no quota): "
+                     + (", ".join(r["rep"] for r in dated if r["ramp_status"] == "left") or "none"))
     if unrostered:
         notes.append("deal owners missing from the roster (no team/region): "
                      + ", ".join(unrostered))
     return notes
+
+
+def _capacity(rep: str, new: bool, ramp: Ramp | None, plan_year: Period, ramp_months: int
+              ) -> tuple[Fraction, dt.date | None, str]:
+    """A rep's capacity, start and ramp status: from their rep events (``ramp``), else new reps
+    ramp from the plan's first day and the others are at full capacity."""
+    if ramp is not None:
+        return ramp.capacity, ramp.start, ramp.status
+    cap = rep_capacity(rep, plan_year, plan_year.start, ramp_months, new)
+    return cap, None, f"ramping: month 1 of {ramp_months}" if new and ramp_months else "ramped"
 
 
 def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_months: int = 3,
@@ -118,6 +139,7 @@ def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_mo
     for r, v in existing.items():
         team_prod[team_of(r)[0]].append(v)
     company_median = Decimal(statistics.median(existing.values())) if existing else ZERO
+    started = ramps(engine.events(tenant, types=["rep"]), plan_year, ramp_months)
     g1 = 1 + growth
     rows: list[dict[str, Any]] = []
     weights: list[Fraction] = []
@@ -135,9 +157,10 @@ def plan_quotas(engine: Engine, tenant: str, year: int, growth: Decimal, ramp_mo
             basis = f"own {metric} {base}"
             win = _dec(win_rep.get(r))
             size = _dec(size_rep.get(r))
-        cap = rep_capacity(r, plan_year, plan_year.start, ramp_months, new)
+        cap, start, status = _capacity(r, new, started.get(r), plan_year, ramp_months)
         weights.append(Fraction(productivity) * cap)
         rows.append({"rep": r, "manager": manager, "region": region, "new": new,
+                     "start": start, "ramp_status": status,
                      "capacity": quantize(Decimal(cap.numerator) / Decimal(cap.denominator), 4),
                      "base_actual": _dec(by_rep.get(r)) or ZERO, "productivity": productivity,
                      "productivity_basis": basis, "win_rate": win, "avg_deal_size": size})

@@ -1,25 +1,24 @@
-"""Goals of one tenant: validation with the tenant's data, cascades, re-balancing, progress and
-status transitions. Figures attributed to the KPI day (closed_on, a fact's UTC day) come from
-:meth:`attain.core.engine.Engine.kpis` (the KPI roll-ups); others (a goal type attributing deals
-to another day) from the core's :func:`attain.core.kpi.kpi_rows` over a snapshot of the deals."""
+"""Goals of one tenant: validation with the tenant's data, storage, progress and status
+transitions (cascades in :mod:`.cascade`, re-balancing in :mod:`.editing`). Figures attributed
+to the KPI day (closed_on, a fact's UTC day) come from :meth:`attain.core.engine.Engine.kpis`
+(the KPI roll-ups); others (a goal type attributing deals to another day) from the core's
+:func:`attain.core.kpi.kpi_rows` over a snapshot of the deals (:mod:`.snapshot`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-from attain.core import Dimensions, Engine, Metric, kpi_rows, quantize, utc_day
-from attain.core.kpi import Fact
+from attain.core import Dimensions, Engine, Metric, quantize
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
-from .allocation import allocate, rebalance
+from .cascade import CascadeBuilder
+from .editing import TargetEditor
 from .hookspecs import KIND as GOAL_TYPES
 from .model import (
     ACTIVITY,
@@ -32,14 +31,13 @@ from .model import (
     Owner,
     ValidationContext,
     event_day,
-    members,
     quantum_of,
-    slugify,
     takes_facts,
     validate_goal,
 )
 from .periods import Period, custom, parse_period
 from .settings import Settings, load_settings
+from .snapshot import Snapshot
 from .storage import GoalRepo
 from .tracking import Evaluation, evaluate
 
@@ -48,73 +46,6 @@ log = logging.getLogger("attain.goals")
 ZERO = Decimal(0)
 #: the ``attain_notify`` kind of every goal status change (docs/goals.md "Notifications")
 STATUS_CHANGED = "goal.status_changed"
-
-class Snapshot:
-    """One read of a tenant's deals, facts and roster, for evaluating many goals.
-
-    Figures come from the core's pure :func:`attain.core.kpi.kpi_rows` (the function behind
-    :meth:`Engine.kpis_where`) over these in-memory snapshots, so they agree with the engine's.
-    :meth:`kpis_where` narrowed to a day range only passes the deals whose day (per ``date_of``)
-    and the facts whose UTC day is in the range, found by bisection in sorted indexes (the
-    predicate still decides).
-    """
-
-    def __init__(self, engine: Engine, tenant: str) -> None:
-        self.engine = engine
-        self.tenant = tenant
-        self._deals: list[DealEvent] | None = None
-        self._dims: Dimensions | None = None
-        self._contribute: Any = None
-        self._index: dict[Any, tuple[list[dt.date], list[DealEvent]]] = {}
-        self._facts: tuple[list[dt.date], list[Fact]] | None = None
-
-    def all_deals(self) -> list[DealEvent]:
-        if self._deals is None:
-            self._deals = list(self.engine.deals(self.tenant))
-        return self._deals
-
-    def deals_between(self, date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
-                      end: dt.date) -> list[DealEvent]:
-        if date_of not in self._index:
-            dated = sorted(((d, x) for x in self.all_deals()
-                            if (d := date_of(x)) is not None), key=lambda t: t[0])
-            self._index[date_of] = ([d for d, _ in dated], [x for _, x in dated])
-        days, deals = self._index[date_of]
-        return deals[bisect_left(days, start):bisect_right(days, end)]
-
-    def _fact_index(self) -> tuple[list[dt.date], list[Fact]]:
-        if self._facts is None:
-            dated = sorted(((utc_day(f.occurred_at), f) for f in self.engine.facts(self.tenant)),
-                           key=lambda t: t[0])
-            self._facts = ([d for d, _ in dated], [f for _, f in dated])
-        return self._facts
-
-    def all_facts(self) -> list[Fact]:
-        return self._fact_index()[1]
-
-    def fact_days(self) -> list[dt.date]:
-        """The UTC days of :meth:`all_facts`, sorted."""
-        return self._fact_index()[0]
-
-    def facts_between(self, start: dt.date, end: dt.date) -> list[Fact]:
-        days, facts = self._fact_index()
-        return facts[bisect_left(days, start):bisect_right(days, end)]
-
-    def dimensions(self) -> Dimensions:
-        if self._dims is None:
-            self._dims = self.engine.dimensions(self.tenant)
-        return self._dims
-
-    def kpis_where(self, grouping: str, where: Callable[[Any], bool], metric: Metric,
-                   date_of: Callable[[DealEvent], dt.date | None], start: dt.date,
-                   end: dt.date) -> list[dict[str, object]]:
-        """KPI rows of ``metric`` over the deals and facts of ``start..end`` that ``where``
-        keeps."""
-        deals = self.deals_between(date_of, start, end) if "deal" in metric.events else ()
-        facts = self.facts_between(start, end) if takes_facts(metric) else ()
-        if self._contribute is None:  # one read of the tenant's exchange rates per view
-            self._contribute = self.engine.contributor(self.tenant)
-        return kpi_rows(deals, facts, self.dimensions(), [metric], grouping, where, self._contribute)
 
 
 def builtin_goal_types() -> dict[str, GoalType]:
@@ -207,22 +138,26 @@ class GoalService:
         gt = self.goal_types().get(kind) or OUTCOME
         return gt.date_of
 
-    def _counts_facts(self, metric: str | None) -> bool:
+    def quantum(self, goal: Goal) -> Decimal:
+        """The smallest step of the goal's metric (a count's 1, money's 0.01)."""
+        return quantum_of(self.metrics().get(goal.metric))
+
+    def counts_facts(self, metric: str | None) -> bool:
         m = self.metrics().get(metric) if metric is not None else None
         return m is not None and takes_facts(m)
 
-    def _days(self, kind: str, metric: str | None) -> list[dt.date]:
+    def days(self, kind: str, metric: str | None) -> list[dt.date]:
         """The days the data of ``metric`` is attributed to: the facts' UTC days for a
         KPI that counts facts, the deals' days (per the goal type) otherwise."""
-        if self._counts_facts(metric):
+        if self.counts_facts(metric):
             return self.view.fact_days()
         date_of = self._date_of(kind)
         return [d for d in (date_of(x) for x in self.view.all_deals()) if d is not None]
 
     def first_day(self, kind: str, metric: str | None = None) -> dt.date | None:
-        key = ("first", kind, self._counts_facts(metric))
+        key = ("first", kind, self.counts_facts(metric))
         if key not in self._cache:
-            days = self._days(kind, metric)
+            days = self.days(kind, metric)
             self._cache[key] = min(days) if days else None
         return self._cache[key]  # type: ignore[no-any-return]
 
@@ -445,272 +380,20 @@ class GoalService:
         self.get(goal_id)
         return self.repo.delete_tree(self.tenant, goal_id)
 
-    # -- cascades -----------------------------------------------------------------------------
+    # -- cascades and target edits (.cascade, .editing) ----------------------------------------
 
     def cascade(self, goal_id: str, spec: CascadeSpec | None = None) -> list[Goal]:
         """(Re)build the cascade of a goal (with ``spec`` or its own) and save it."""
-        goal = self.get(goal_id)
-        if spec is not None:
-            goal = goal.model_copy(update={"cascade": spec})
-        if goal.cascade is None or goal.cascade.is_empty():
-            raise GoalError(goal_id, ["cascade: the goal has no cascade spec; give --periods "
-                                      "and/or --owners"])
-        problems: list[str] = []
-        from .model import cascade_path_problems
-
-        problems += cascade_path_problems(goal.owner_ref.kind, goal.cascade.owners)
-        if goal.cascade.periods == "quarter" and goal.period.kind in ("quarter", "month"):
-            problems.append(f"cascade: a {goal.period.kind} cannot be split into quarters")
-        if goal.cascade.periods == "month" and goal.period.kind == "month":
-            problems.append("cascade: a month cannot be split into months")
-        if problems:
-            raise GoalError(goal_id, problems)
-        children = self.build_cascade(goal)
-        self.repo.save(self.tenant, [goal, *children], replace_below=[goal.id])
-        return [goal, *children]
+        return CascadeBuilder(self).cascade(goal_id, spec)
 
     def build_cascade(self, goal: Goal) -> list[Goal]:
-        spec = goal.cascade
-        if spec is None:
-            return []
-        out: list[Goal] = []
-        level: list[Goal] = [goal]
-        if spec.periods is not None:
-            nxt: list[Goal] = []
-            for node in level:
-                nxt.extend(self._split_periods(node, spec))
-            out.extend(nxt)
-            level = nxt
-        for owner_level in spec.owners:
-            nxt = []
-            for node in level:
-                nxt.extend(self._split_owners(node, owner_level, spec, goal))
-            out.extend(nxt)
-            level = nxt
-        return out
-
-    def _quantum(self, goal: Goal) -> Decimal:
-        return quantum_of(self.metrics().get(goal.metric))
-
-    def _children_of(self, node: Goal, parts: Sequence[tuple[str, Owner, Period, Fraction, str]]
-                     ) -> list[Goal]:
-        """Child goals of ``node`` from (suffix, owner, period, weight, note)."""
-        cumulative = node.aggregation == "cumulative"
-        q = self._quantum(node)
-        weights = [w for *_, w, _ in parts]
-        if cumulative:
-            targets = allocate(node.target, weights, q)
-            stretches: list[Decimal | None] = (
-                list(allocate(node.stretch, weights, q)) if node.stretch is not None
-                else [None] * len(parts))
-        else:
-            targets = [node.target] * len(parts)
-            stretches = [node.stretch] * len(parts)
-        kids = []
-        for (suffix, owner, period, _, note), t, s in zip(parts, targets, stretches, strict=True):
-            kids.append(Goal(
-                id=f"{node.id}/{suffix}", parent=node.id, metric=node.metric, owner=str(owner),
-                period=period, target=t, stretch=s, stretch_reward=node.stretch_reward,
-                kind=node.kind, direction=node.direction, aggregation=node.aggregation,
-                pacing=node.pacing, notes=[note] if note else []))
-        return kids
-
-    def _split_periods(self, node: Goal, spec: CascadeSpec) -> list[Goal]:
-        assert spec.periods is not None
-        subs = node.period.split(spec.periods)
-        owner = node.owner_ref
-        weights: list[Fraction]
-        notes: list[str]
-        if spec.period_method == "days":
-            weights = [Fraction(p.days) for p in subs]
-            notes = [f"share by days: {p.days}/{node.period.days}" for p in subs]
-        elif spec.period_method == "seasonal":
-            last = [self.actual_of(node.metric, owner, p.shift_years(-1), node.kind) or ZERO
-                    for p in subs]
-            total = sum(last, ZERO)
-            if total > 0 and node.aggregation == "cumulative":
-                weights = [Fraction(max(v, ZERO)) for v in last]
-                notes = [f"seasonal share {v / total:.2%} ({p.shift_years(-1)}: {v})"
-                         for p, v in zip(subs, last, strict=True)]
-            else:
-                weights = [Fraction(1)] * len(subs)
-                notes = [f"seasonal: no {node.metric} for {owner} in "
-                         f"{node.period.shift_years(-1)}; equal shares"] * len(subs)
-        else:
-            weights = [Fraction(1)] * len(subs)
-            notes = [f"equal share 1/{len(subs)}"] * len(subs)
-        parts = [(slugify(p.label) if p.kind == "custom" else p.label, owner, p, w, n)
-                 for p, w, n in zip(subs, weights, notes, strict=True)]
-        return self._children_of(node, parts)
-
-    def _split_owners(self, node: Goal, level: str, spec: CascadeSpec, root: Goal) -> list[Goal]:
-        dims = self.dims()
-        owner = node.owner_ref
-        reps = members(owner, dims, self.owners() if self._counts_facts(node.metric)
-                       else self.deal_owners())
-        groups: dict[str, list[str]] = defaultdict(list)
-        for r in reps:
-            if level == "rep":
-                groups[r].append(r)
-            else:
-                info = dims.reps.get(r)
-                key = (info.region if level == "region" else info.manager) if info else None
-                if key:
-                    groups[key].append(r)
-        if not groups:
-            raise GoalError(node.id, [f"cascade: {owner} has no {level} to cascade to "
-                                      "(load the team roster first)"])
-        names = sorted(groups)
-        child_owners = [Owner(level, n) for n in names]  # type: ignore[arg-type]
-        weights: list[Fraction]
-        notes: list[str]
-        if spec.method == "equal":
-            weights = [Fraction(1)] * len(names)
-            notes = [f"equal share 1/{len(names)}"] * len(names)
-        elif spec.method == "capacity":
-            owners_with_deals = self.deal_owners()
-            caps = {n: sum((rep_capacity(r, node.period, root.period.start, spec.ramp_months,
-                                         new=r not in owners_with_deals) for r in groups[n]),
-                           Fraction(0)) for n in names}
-            weights = [caps[n] for n in names]
-            total = sum(weights, Fraction(0))
-            notes = []
-            for n in names:
-                new = [r for r in groups[n] if r not in owners_with_deals]
-                extra = (f"; new reps ramping over {spec.ramp_months} months from "
-                         f"{root.period.start}: {', '.join(new)}" if new else "")
-                notes.append(f"capacity {float(caps[n]):.4g} of {float(total):.4g} "
-                             f"({len(groups[n])} rep(s)){extra}")
-        else:
-            weights, notes = self._history_weights(node, level, names)
-        parts = [(Owner(level, n).slug(), o, node.period, w, note)  # type: ignore[arg-type]
-                 for n, o, w, note in zip(names, child_owners, weights, notes, strict=True)]
-        return self._children_of(node, parts)
-
-    def _history_weights(self, node: Goal, level: str, names: list[str]
-                         ) -> tuple[list[Fraction], list[str]]:
-        """Each child's share of the node's KPI in the same period last year; without data
-        there, in all the history before the period; without that, in all the data."""
-        owner = node.owner_ref
-        first = self.first_day(node.kind, node.metric)
-        bases: list[tuple[str, Period | None]] = [("same period last year",
-                                                   node.period.shift_years(-1))]
-        if first is not None and first < node.period.start:
-            bases.append(("all history before the period",
-                          custom(first, node.period.start - dt.timedelta(days=1))))
-        if first is not None:
-            last = max(self._days(node.kind, node.metric), default=first)
-            bases.append(("all data (no history before the period)", custom(first, last)))
-        for label, basis in bases:
-            if basis is None:
-                continue
-            by = self.grouped(node.metric, owner, basis, node.kind, level)
-            vals = {n: max(by.get(n) or ZERO, ZERO) for n in names}
-            total = sum(vals.values(), ZERO)
-            if total > 0:
-                return ([Fraction(vals[n]) for n in names],
-                        [f"history share {vals[n] / total:.2%} of {node.metric} {total} "
-                         f"({label}: {basis})" for n in names])
-        return ([Fraction(1)] * len(names),
-                [f"history: no {node.metric} for {owner} at all; equal shares"] * len(names))
-
-    # -- editing ------------------------------------------------------------------------------
+        """The children of ``goal``'s cascade (not saved)."""
+        return CascadeBuilder(self).build_cascade(goal)
 
     def set_target(self, goal_id: str, value: Decimal, keep_siblings: bool = False
                    ) -> dict[str, Any]:
-        """Change a goal's target. A child's siblings are re-balanced so the parent still adds
-        up (pinned siblings, i.e. edited ones, keep theirs); with ``keep_siblings`` they are left
-        alone and the gap is reported. The goal's own cascade is rescaled."""
-        goals = {g.id: g for g in self.repo.all(self.tenant)}
-        if goal_id not in goals:
-            raise KeyError(f"no goal {goal_id!r} in tenant {self.tenant!r}")
-        g = goals[goal_id]
-        q = self._quantum(g)
-        if value < 0 or (value == 0 and g.direction == "up"):
-            raise GoalError(goal_id, [f"target {value} must be above 0"])
-        if g.aggregation == "cumulative" and (Fraction(value) / Fraction(q)).denominator != 1:
-            raise GoalError(goal_id, [f"target {value} must be a whole number of {q}"])
-        changed: dict[str, Goal] = {}
-        siblings_report: list[dict[str, Any]] = []
-        old = g.target
-        parent = goals.get(g.parent) if g.parent else None
-        mode = "root" if parent is None else ("kept" if keep_siblings else "rebalanced")
-        if g.aggregation != "cumulative":
-            mode = "set (level KPI: children are not re-balanced)"
-            changed[g.id] = g.model_copy(update={"target": value, "pinned": parent is not None})
-        elif parent is None or keep_siblings:
-            changed.update(self._rescaled(goals, g, value, g.stretch))
-        else:
-            kids = [k for k in goals.values() if k.parent == parent.id]
-            sibs = [k for k in kids if k.id != g.id]
-            pinned_sum = sum((k.target for k in sibs if k.pinned), ZERO)
-            free = [k for k in sibs if not k.pinned]
-            remaining = parent.target - value - pinned_sum
-            if remaining < 0:
-                raise GoalError(goal_id, [
-                    f"{value} plus the pinned siblings' {pinned_sum} exceeds the parent "
-                    f"{parent.id} target {parent.target} by {-remaining}; lower it, or use "
-                    "--keep-siblings to leave the siblings and accept the gap"])
-            if not free and remaining != 0:
-                raise GoalError(goal_id, [
-                    f"every sibling is pinned, nothing can absorb {remaining}; use "
-                    "--keep-siblings to accept the gap (or edit the parent)"])
-            plan = {k.id: k.target for k in kids}
-            plan[g.id] = value
-            if free:
-                plan.update(zip([k.id for k in free],
-                                rebalance(remaining, [k.target for k in free], q), strict=True))
-            siblings_report = [{"id": k.id, "old": k.target, "new": plan[k.id]} for k in free]
-            # the parent's stretch is re-shared over the new child targets
-            stretches = (dict(zip([k.id for k in kids],
-                                  allocate(parent.stretch, [plan[k.id] for k in kids], q),
-                                  strict=True))
-                         if parent.stretch is not None else {k.id: k.stretch for k in kids})
-            for k in kids:
-                if plan[k.id] != k.target or stretches[k.id] != k.stretch or k.id == g.id:
-                    changed.update(self._rescaled(goals, k, plan[k.id], stretches[k.id]))
-        if parent is not None:
-            changed[g.id] = changed[g.id].model_copy(update={"pinned": True})
-        self.repo.save(self.tenant, changed.values())
-        report: dict[str, Any] = {"goal": goal_id, "old": old, "new": value, "mode": mode,
-                                  "siblings": siblings_report, "changed": sorted(changed)}
-        if parent is not None:
-            total = sum((changed.get(k.id, k).target for k in goals.values()
-                         if k.parent == parent.id), ZERO)
-            report.update({"parent": parent.id, "parent_target": parent.target,
-                           "children_sum": total, "gap": total - parent.target})
-        return report
-
-    def _rescaled(self, goals: Mapping[str, Goal], node: Goal, target: Decimal,
-                  stretch: Decimal | None) -> dict[str, Goal]:
-        """``node`` with a new target and stretch, and its whole cascade scaled to match (pinned
-        children keep their targets when possible)."""
-        out: dict[str, Goal] = {}
-        out[node.id] = node.model_copy(update={"target": target, "stretch": stretch})
-        kids = [k for k in goals.values() if k.parent == node.id]
-        if not kids or node.aggregation != "cumulative":
-            return out
-        q = self._quantum(node)
-        pinned_sum = sum((k.target for k in kids if k.pinned), ZERO)
-        free = [k for k in kids if not k.pinned]
-        if free and target - pinned_sum >= 0:
-            plan = dict(zip([k.id for k in free],
-                            rebalance(target - pinned_sum, [k.target for k in free], q),
-                            strict=True))
-            plan.update({k.id: k.target for k in kids if k.pinned})
-        else:  # pins cannot be honoured: scale everyone, pins are released
-            plan = dict(zip([k.id for k in kids], rebalance(target, [k.target for k in kids], q),
-                            strict=True))
-            kids = [k.model_copy(update={"pinned": False}) for k in kids]
-        stretches = (allocate(stretch, [plan[k.id] for k in kids], q)
-                     if stretch is not None else [k.stretch for k in kids])
-        for k, st in zip(kids, stretches, strict=True):
-            if plan[k.id] != k.target or st != k.stretch or not k.pinned and \
-                    goals[k.id].pinned:
-                out.update(self._rescaled(goals, k, plan[k.id], st))
-            if not k.pinned and goals[k.id].pinned:
-                out[k.id] = out[k.id].model_copy(update={"pinned": False})
-        return out
+        """Change a goal's target (see :meth:`.editing.TargetEditor.set_target`)."""
+        return TargetEditor(self).set_target(goal_id, value, keep_siblings)
 
     # -- tracking -----------------------------------------------------------------------------
 
@@ -835,20 +518,6 @@ class GoalService:
             rows.append(row)
         return rows
 
-
-def rep_capacity(rep: str, period: Period, ramp_start: dt.date, ramp_months: int,
-                 new: bool) -> Fraction:
-    """Share of full productivity a rep brings over ``period``: 1 for an existing rep; a new rep
-    ramps linearly from ``ramp_start``: month k of the ramp (1…R) at k/(R+1), then 1. Months are
-    weighted by their days inside the period."""
-    if not new or ramp_months <= 0:
-        return Fraction(1)
-    total = Fraction(0)
-    for m in period.months():
-        k = (m.start.year - ramp_start.year) * 12 + (m.start.month - ramp_start.month) + 1
-        cap = Fraction(1) if k > ramp_months else Fraction(max(k, 0), ramp_months + 1)
-        total += cap * m.days
-    return total / period.days
 
 
 def order_tree(goals: Sequence[Goal]) -> list[Goal]:

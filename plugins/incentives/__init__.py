@@ -28,6 +28,30 @@ if TYPE_CHECKING:  # what the hooks need is imported when they run: loading the 
     from attain.core import Engine, Migrations, Plugins
     from attain.core.models import AnyEvent, DealEvent
 
+    from .calc import Calculator
+    from .inputs import IncentivesError
+    from .model import Assignment, DealFact
+    from .plans import PlanError, load_plan_file
+    from .service import Incentives
+
+#: The plugin's public API, for other plugins and partners (``from attain.plugins.incentives
+#: import Incentives``): everything else in the package is internal.
+__all__ = ["Assignment", "Calculator", "DealFact", "Incentives", "IncentivesError", "PlanError",
+           "load_plan_file"]
+_PUBLIC = {"Assignment": "model", "Calculator": "calc", "DealFact": "model",
+           "Incentives": "service", "IncentivesError": "inputs", "PlanError": "plans",
+           "load_plan_file": "plans"}
+
+
+def __getattr__(name: str) -> Any:  # the public names, imported on first use
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
 #: the command ``cli.register`` adds, with its help (imported only when it runs)
 COMMANDS = {"commission": "Commissions: plans, statements, explanations, approvals, what-if and "
                           "live accruals."}

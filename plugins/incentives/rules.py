@@ -17,209 +17,37 @@ Conventions shared by every rule:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from .calc import NON_COMMISSION, RuleContext
-from .model import RATE_ABOVE_100, Credit, Line, RuleError, RuleType
-from .money import HUNDRED, ZERO, to_decimal
+from .model import Line, RuleError, RuleType
+from .money import HUNDRED, ZERO
 from .periods import Period
-
-
-def _rate(v: Any) -> Any:
-    if isinstance(v, str) and v.strip().endswith("%"):
-        return to_decimal(v.strip()[:-1]) / HUNDRED
-    if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-        return to_decimal(v)
-    return v
-
-
-def _pct(v: Any) -> Any:
-    if isinstance(v, str) and v.strip().endswith("%"):
-        return to_decimal(v.strip()[:-1])
-    if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-        return to_decimal(v)
-    return v
-
-
-def _amount(v: Any) -> Any:
-    if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-        return to_decimal(v)
-    return v
-
-
-def _at_most_100_pct(v: Decimal, info: ValidationInfo) -> Decimal:
-    """A rate in a plan file is at most 100 % unless its rule says ``allow_rate_above_100``
-    (only checked when validating a plan: see :data:`~.model.RATE_ABOVE_100`)."""
-    ctx = info.context
-    if isinstance(ctx, dict) and ctx.get(RATE_ABOVE_100) is False and v > 1:
-        raise ValueError(f"a rate of {_fmt(v * HUNDRED)}% is above 100%; if that is meant, "
-                         f"set {RATE_ABOVE_100}: true on this rule")
-    return v
-
-
-Rate = Annotated[Decimal, BeforeValidator(_rate), Field(ge=0, description="fraction or 'n%'"),
-                 AfterValidator(_at_most_100_pct)]
-Pct = Annotated[Decimal, BeforeValidator(_pct), Field(ge=0, description="percent of quota")]
-Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Filters(Params):
-    """Which credits a rule pays for (all of them when no filter is given)."""
-
-    products: list[str] | None = Field(default=None, description="product names")
-    series: list[str] | None = Field(default=None, description="product series, e.g. GTX")
-    deal_types: list[str] | None = Field(
-        default=None, description="new (account's first won deal), existing, unknown")
-
-    def matcher(self, ctx: RuleContext) -> Callable[[Credit], bool] | None:
-        products = {p.casefold() for p in self.products} if self.products else None
-        series = {s.casefold() for s in self.series} if self.series else None
-        types = set(self.deal_types) if self.deal_types else None
-        if products is None and series is None and types is None:
-            return None
-
-        def match(c: Credit) -> bool:
-            d = c.deal
-            if products is not None and (d.product or "").casefold() not in products:
-                return False
-            if series is not None and (d.series or "").casefold() not in series:
-                return False
-            return types is None or ctx.deal_type(d) in types
-
-        return match
-
-
-class Tier(Params):
-    from_pct: Pct = Field(default=ZERO, description="attainment % where the tier starts (inclusive)")
-    to_pct: Pct | None = Field(default=None, description="where it ends (exclusive); none = no end")
-    rate: Rate
-    label: str | None = None
-
-    def name(self) -> str:
-        if self.label:
-            return self.label
-        lo = format(self.from_pct.normalize(), "f")
-        return f"{lo}%+" if self.to_pct is None else f"{lo}-{format(self.to_pct.normalize(), 'f')}%"
-
-
-def _check_tiers(tiers: Sequence[Tier]) -> None:
-    if not tiers:
-        raise ValueError("at least one tier is needed")
-    if tiers[0].from_pct != 0:
-        raise ValueError("the first tier must start at from_pct 0")
-    for i, (a, b) in enumerate(zip(tiers, tiers[1:], strict=False)):
-        if a.to_pct is None:
-            raise ValueError(f"tier {i + 1} has no to_pct but is not the last tier")
-        if b.from_pct != a.to_pct:
-            raise ValueError(
-                f"tier {i + 2} starts at {b.from_pct}% but tier {i + 1} ends at {a.to_pct}%: "
-                "tiers must be contiguous")
-    for i, t in enumerate(tiers):
-        if t.to_pct is not None and t.to_pct <= t.from_pct:
-            raise ValueError(f"tier {i + 1}: to_pct must be greater than from_pct")
-    if tiers[-1].to_pct is not None:
-        raise ValueError("the last tier must be open-ended (no to_pct)")
-
-
-Bound = tuple[Decimal, Decimal | None, Decimal, str]
-
-
-def _bounds(tiers: Sequence[Tier], quota: Decimal) -> list[Bound]:
-    return [(quota * t.from_pct / HUNDRED,
-             None if t.to_pct is None else quota * t.to_pct / HUNDRED, t.rate, t.name())
-            for t in tiers]
-
-
-def marginal_lines(credits: Sequence[Credit], bounds: Sequence[Bound],
-                   match: Callable[[Credit], bool] | None, kind: str = "commission",
-                   skip_zero_rate: bool = False) -> Iterator[Line]:
-    """Fill the tiers with the credits in closing order; each slice is paid at its tier's rate.
-
-    A deal that crosses a boundary yields one line per tier it touches.
-    """
-    his = [b[1] for b in bounds]
-    last = len(bounds) - 1
-    ti = 0
-    cum = ZERO
-    hundred = HUNDRED
-    for c in credits:
-        lo = cum
-        amt = c.amount
-        hi = lo + amt
-        cum = hi
-        while ti < last and lo >= his[ti]:  # type: ignore[operator]
-            ti += 1
-        if match is not None and not match(c):
-            continue
-        share = None if c.share == hundred else c.share
-        deal_id = c.deal.deal_id
-        if amt == 0:
-            _, _, rate, label = bounds[ti]
-            if not (skip_zero_rate and rate == 0):
-                yield Line(ZERO, kind, deal_id, c.rep, ZERO, rate, label, share)
-            continue
-        t = ti
-        while True:
-            _, t_hi, rate, label = bounds[t]
-            seg_hi = hi if t_hi is None or hi <= t_hi else t_hi
-            portion = seg_hi - lo
-            if not (skip_zero_rate and rate == 0):
-                yield Line(portion * rate, kind, deal_id, c.rep, portion, rate, label, share)
-            if seg_hi == hi:
-                break
-            lo = seg_hi
-            t += 1
-
-
-def retroactive_lines(credits: Sequence[Credit], bounds: Sequence[Bound], total: Decimal,
-                      match: Callable[[Credit], bool] | None, kind: str = "commission",
-                      note: str | None = None) -> Iterator[Line]:
-    """Pay every credit at the rate of the tier the period's total reached."""
-    bound = bounds[0]
-    for b in bounds:
-        if total >= b[0]:
-            bound = b
-    _, _, rate, label = bound
-    for c in credits:
-        if match is not None and not match(c):
-            continue
-        yield Line(c.amount * rate, kind, c.deal.deal_id, c.rep, c.amount, rate, label,
-                   None if c.share == HUNDRED else c.share, note)
-
-
-def _groups(lines: Sequence[Line]) -> list[tuple[tuple[str | None, str | None], Decimal]]:
-    """Sum line amounts per (deal, credited rep), deals in first-seen order, deal-less last."""
-    sums: dict[tuple[str | None, str | None], Decimal] = {}
-    for ln in lines:
-        key = (ln.deal, ln.rep if ln.deal is not None else None)
-        sums[key] = sums.get(key, ZERO) + ln.amount
-    items = list(sums.items())
-    return [kv for kv in items if kv[0][0] is not None] + [kv for kv in items if kv[0][0] is None]
-
-
-def _fmt(d: Decimal | None) -> str:
-    return "–" if d is None else format(d.normalize(), "f")
-
-
-# ---------------------------------------------------------------------------------------------
-# flat_rate
+from .rule_params import (
+    Amount,
+    Filters,
+    Params,
+    Pct,
+    Rate,
+    Tier,
+    check_tiers,
+    fmt_decimal,
+    line_groups,
+    marginal_lines,
+    rate_value,
+    retroactive_lines,
+    tier_bounds,
+)
 
 
 class FlatRate(Filters):
@@ -246,7 +74,7 @@ class Tiered(Filters):
     @field_validator("tiers")
     @classmethod
     def _tiers(cls, v: list[Tier]) -> list[Tier]:
-        _check_tiers(v)
+        check_tiers(v)
         return v
 
 
@@ -254,13 +82,13 @@ def tiered(ctx: RuleContext, p: Tiered) -> Iterator[Line]:
     credits = ctx.credits
     if not credits:
         return
-    bounds = _bounds(p.tiers, ctx.require_quota())
+    bounds = tier_bounds(p.tiers, ctx.require_quota())
     match = p.matcher(ctx)
     if p.mode == "marginal":
         yield from marginal_lines(credits, bounds, match)
     else:
         yield from retroactive_lines(credits, bounds, ctx.credited, match,
-                                     note=f"retroactive: {_fmt(ctx.credited)} credited")
+                                     note=f"retroactive: {fmt_decimal(ctx.credited)} credited")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,11 +106,11 @@ def accelerator(ctx: RuleContext, p: Accelerator) -> Iterator[Line]:
     if not credits:
         return
     quota = ctx.require_quota()
-    tiers = [Tier(from_pct=ZERO, to_pct=p.above_pct, rate=ZERO, label=f"below {_fmt(p.above_pct)}%"),
-             Tier(from_pct=p.above_pct, rate=p.rate, label=f"above {_fmt(p.above_pct)}%")]
+    tiers = [Tier(from_pct=ZERO, to_pct=p.above_pct, rate=ZERO, label=f"below {fmt_decimal(p.above_pct)}%"),
+             Tier(from_pct=p.above_pct, rate=p.rate, label=f"above {fmt_decimal(p.above_pct)}%")]
     if p.above_pct == 0:
         tiers = tiers[1:]
-    bounds = _bounds(tiers, quota)
+    bounds = tier_bounds(tiers, quota)
     match = p.matcher(ctx)
     if p.mode == "marginal":
         yield from marginal_lines(credits, bounds, match, skip_zero_rate=True)
@@ -292,7 +120,7 @@ def accelerator(ctx: RuleContext, p: Accelerator) -> Iterator[Line]:
 
 class Decelerator(Params):
     below_pct: Pct
-    factor: Annotated[Decimal, BeforeValidator(_rate), Field(ge=0, le=1)] = Field(
+    factor: Annotated[Decimal, BeforeValidator(rate_value), Field(ge=0, le=1)] = Field(
         description="share of the commission still paid below the threshold, e.g. 0.5")
     applies_to: list[str] | None = None
 
@@ -302,8 +130,8 @@ def decelerator(ctx: RuleContext, p: Decelerator) -> Iterator[Line]:
     if not lines or ctx.reached(p.below_pct):
         return
     cut = p.factor - 1
-    note = f"attainment below {_fmt(p.below_pct)}%: paid at {_fmt(p.factor * HUNDRED)}%"
-    for (deal, rep), s in _groups(lines):
+    note = f"attainment below {fmt_decimal(p.below_pct)}%: paid at {fmt_decimal(p.factor * HUNDRED)}%"
+    for (deal, rep), s in line_groups(lines):
         if s:
             yield Line(s * cut, "modifier", deal, rep, s, cut, None, None, note)
 
@@ -321,8 +149,8 @@ def gate(ctx: RuleContext, p: Gate) -> Iterator[Line]:
     lines = ctx.earlier(p.applies_to)
     if not lines or ctx.reached(p.min_pct):
         return
-    note = f"gate: attainment below {_fmt(p.min_pct)}% pays nothing"
-    for (deal, rep), s in _groups(lines):
+    note = f"gate: attainment below {fmt_decimal(p.min_pct)}% pays nothing"
+    for (deal, rep), s in line_groups(lines):
         if s:
             yield Line(-s, "modifier", deal, rep, s, None, None, None, note)
 
@@ -340,12 +168,12 @@ class Cap(Params):
 
 
 def cap(ctx: RuleContext, p: Cap) -> Iterator[Line]:
-    groups = _groups(ctx.earlier(p.applies_to))
+    groups = line_groups(ctx.earlier(p.applies_to))
     capped: list[tuple[tuple[str | None, str | None], Decimal]] = []
     for key, s in groups:
         if p.per_deal is not None and key[0] is not None and s > p.per_deal:
             yield Line(p.per_deal - s, "modifier", key[0], key[1], s, None, None, None,
-                       f"cap per deal {_fmt(p.per_deal)}")
+                       f"cap per deal {fmt_decimal(p.per_deal)}")
             s = p.per_deal
         capped.append((key, s))
     if p.per_period is None:
@@ -360,7 +188,7 @@ def cap(ctx: RuleContext, p: Cap) -> Iterator[Line]:
         paid += pay
         if pay < s:
             yield Line(pay - s, "modifier", deal, rep, s, None, None, None,
-                       f"cap per period {_fmt(p.per_period)}")
+                       f"cap per period {fmt_decimal(p.per_period)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +210,7 @@ def milestone_bonus(ctx: RuleContext, p: MilestoneBonus) -> Iterator[Line]:
         return
     for m in sorted(p.milestones, key=lambda m: m.at_pct):
         if ctx.reached(m.at_pct):
-            yield Line(m.amount, "bonus", note=m.label or f"attainment ≥ {_fmt(m.at_pct)}%",
+            yield Line(m.amount, "bonus", note=m.label or f"attainment ≥ {fmt_decimal(m.at_pct)}%",
                        inputs={"at_pct": m.at_pct, "credited": ctx.credited,
                                "quota": ctx.quota})
 
@@ -403,12 +231,12 @@ def stretch_bonus(ctx: RuleContext, p: StretchBonus) -> Iterator[Line]:
     if not ctx.credits or not ctx.reached(p.at_pct):
         return
     if p.amount:
-        yield Line(p.amount, "bonus", note=f"stretch: attainment ≥ {_fmt(p.at_pct)}%",
+        yield Line(p.amount, "bonus", note=f"stretch: attainment ≥ {fmt_decimal(p.at_pct)}%",
                    inputs={"at_pct": p.at_pct, "credited": ctx.credited, "quota": ctx.quota})
     if p.rate:
         tiers = [Tier(to_pct=p.at_pct, rate=ZERO), Tier(from_pct=p.at_pct, rate=p.rate,
-                                                        label=f"stretch {_fmt(p.at_pct)}%+")]
-        bounds = _bounds(tiers, ctx.require_quota())
+                                                        label=f"stretch {fmt_decimal(p.at_pct)}%+")]
+        bounds = tier_bounds(tiers, ctx.require_quota())
         yield from marginal_lines(ctx.credits, bounds, p.matcher(ctx), "bonus",
                                   skip_zero_rate=True)
 
@@ -467,7 +295,7 @@ class ManagerOverride(Params):
     @classmethod
     def _tiers(cls, v: list[Tier] | None) -> list[Tier] | None:
         if v is not None:
-            _check_tiers(v)
+            check_tiers(v)
         return v
 
     @model_validator(mode="after")
@@ -488,12 +316,12 @@ def manager_override(ctx: RuleContext, p: ManagerOverride) -> Iterator[Line]:
                        None if c.share == HUNDRED else c.share, f"team member {c.rep}")
         return
     assert p.tiers is not None
-    bounds = _bounds(p.tiers, ctx.require_quota())
+    bounds = tier_bounds(p.tiers, ctx.require_quota())
     if p.mode == "marginal":
         yield from marginal_lines(credits, bounds, None, "override")
     else:
         yield from retroactive_lines(credits, bounds, ctx.credited, None, "override",
-                                     note=f"team credited {_fmt(ctx.credited)}")
+                                     note=f"team credited {fmt_decimal(ctx.credited)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,13 +405,13 @@ def draw(ctx: RuleContext, p: Draw) -> Iterator[Line]:
             balance += top
         yield Line(top, "draw", basis=earned, note=(
             "recoverable" if p.recoverable else "non-recoverable") + f" draw tops up to "
-            f"{_fmt(p.amount)}", inputs=inputs)
+            f"{fmt_decimal(p.amount)}", inputs=inputs)
     elif p.recoverable and balance > 0:
         recover = min(balance, earned - p.amount)
         if recover:
             balance -= recover
             yield Line(-recover, "draw", basis=earned,
-                       note=f"recovers draw balance {_fmt(inputs['balance_before'])}",
+                       note=f"recovers draw balance {fmt_decimal(inputs['balance_before'])}",
                        inputs=inputs)
     if p.recoverable:
         ctx.carry["draw_balance"] = balance

@@ -25,8 +25,9 @@ if TYPE_CHECKING:  # imported by the hooks (`attain --help` loads this module an
 
 #: the commands, imported only when one runs (their one-line help, shown by `attain --help`)
 COMMANDS = {
-    "economics": "Customers (new, churn, CAC, LTV), team (headcount, turnover, tenure) and lead → "
-                 "won figures of one period (definitions: docs/kpis.md).",
+    "economics": "Customers (new, churn, NRR, CAC, LTV), team (headcount, turnover, tenure) and "
+                 "lead → won figures of one period, or campaign ROI with --by campaign "
+                 "(docs/kpis.md).",
     "funnel": "The deal funnel from every deal's version history: deals that reached each stage, "
               "stage-to-stage conversion, mean and median days in stage, the bottleneck.",
 }

@@ -22,6 +22,7 @@ from attain.core import Batch, ConnectorError, Record
 
 SEED = 15
 SOURCES = ("webinar", "paid search", "trade show", "referral", "content")
+MARKETING_SHARE = 0.35  # of the converted leads (the mature benchmark is about 30 % of revenue)
 REASONS = ("no budget", "competitor", "bad timing", "no authority", "not a fit")
 START, END = dt.date(2016, 10, 1), dt.date(2017, 12, 31)
 
@@ -50,6 +51,9 @@ class _Gen:
 
     def __init__(self, root: Path, seed: int) -> None:
         self.rng = random.Random(seed)
+        #: which converted leads came from marketing (its own generator, so the other events
+        #: are those of a run without it)
+        self.sourcing = random.Random(seed + 1)
         self.pipeline = _rows(root / "sales_pipeline.csv")
         self.managers = {r["sales_agent"]: r["manager"] for r in _rows(root / "sales_teams.csv")}
         self.out: list[dict[str, Any]] = []
@@ -77,10 +81,12 @@ class _Gen:
                 self.ev("rep", f"{rep}:left", rep=rep, kind="left", occurred_at="2017-12-31T00:00:00Z")
 
     def converted_leads(self) -> None:
-        """Every engaged opportunity came from a lead that converted into it."""
+        """Every engaged opportunity came from a lead that converted into it; about a third of
+        those leads came from marketing (a source), the others from outbound selling (none)."""
         rng = self.rng
         for row, engaged in self.engaged():
             lead, owner, source = f"L-{row['opportunity_id']}", row["sales_agent"], rng.choice(SOURCES)
+            sourced = self.sourcing.random() < MARKETING_SHARE
             created = engaged - dt.timedelta(days=rng.randrange(10, 45))
             steps = [("created", created), ("mql", created + dt.timedelta(days=rng.randrange(1, 4))),
                      ("sal", created + dt.timedelta(days=rng.randrange(4, 7))),
@@ -91,7 +97,9 @@ class _Gen:
                 if kind == "created":  # answered within minutes to two days
                     t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
                     extra["first_response_at"] = (t + dt.timedelta(minutes=rng.randrange(5, 2880))).isoformat()
-                self.ev("lead", f"{lead}:{kind}", lead_id=lead, kind=kind, owner=owner, source=source,
+                if sourced:
+                    extra["source"] = source
+                self.ev("lead", f"{lead}:{kind}", lead_id=lead, kind=kind, owner=owner,
                         occurred_at=at, **extra)
 
     def lost_leads(self) -> None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from attain.core import Period, Rates, quantize, utc_day
 from attain.core.fx import convert_deal, convert_fact
 from attain.core.models import CostEvent, CustomerEvent, DealEvent, LeadEvent, RepEvent
+
+from .retention import retention_figures
 
 ZERO = Decimal(0)
 
@@ -38,11 +40,14 @@ class Inputs:
     leads: list[LeadEvent]
 
     unconverted: int = 0
+    #: customer events whose amount has no rate: left out of the retention figures
+    unpriced: set[str] = field(default_factory=set)
 
     @staticmethod
     def of(deals: Iterable[DealEvent], facts: Iterable[Any], rates: Rates | None = None) -> Inputs:
         """With ``rates``, amounts in the reporting currency (the KPIs' conversion); a deal or
-        cost whose amount has no rate keeps no amount (deal) or is left out (cost), counted."""
+        cost whose amount has no rate keeps no amount (deal) or is left out (cost); a customer
+        event without one still counts for churn, not for revenue retention; counted."""
         inp = Inputs([], [], [], [], [])
         for d in deals:
             if rates is not None and d.currency != rates.reporting:
@@ -51,6 +56,11 @@ class Inputs:
             inp.deals.append(d)
         for f in facts:
             if isinstance(f, CustomerEvent):
+                if rates is not None and f.currency != rates.reporting and f.amount is not None:
+                    f, missing = convert_fact(f, rates)
+                    if missing is not None:  # still a churn for churn rates; no value for NRR
+                        inp.unconverted += 1
+                        inp.unpriced.add(f.event_id)
                 inp.customers.append(f)
             elif isinstance(f, CostEvent):
                 if rates is not None and f.currency != rates.reporting:
@@ -184,8 +194,35 @@ def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
     """Every state-across-events figure of ``period``, company-wide (money in the reporting
     currency of ``rates``; ``unconverted``: deals and costs without a rate, left out of money)."""
     inp = Inputs.of(deals, facts, rates)
-    return {"period": period.key, **customer_figures(inp, period), **team_figures(inp, period),
+    return {"period": period.key, **customer_figures(inp, period),
+            **retention_figures(inp.deals, [c for c in inp.customers if c.event_id not in inp.unpriced],
+                                period), **team_figures(inp, period),
             **lead_figures(inp, period), "unconverted": inp.unconverted}
 
 
-__all__ = ["Inputs", "churn_days", "economics", "first_won"]
+def campaigns(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
+              rates: Rates | None = None) -> list[dict[str, Any]]:
+    """Campaign ROI of ``period``: per campaign, the deals won in it whose ``lead_source`` (their
+    own or their converted lead's) is the campaign, their revenue, the marketing cost events of
+    the period naming it (``campaign``), and ROI = won revenue ÷ cost (null without cost).
+    Sorted by won revenue, then campaign."""
+    inp = Inputs.of(deals, facts, rates)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(name: str) -> dict[str, Any]:
+        return rows.setdefault(name, {"campaign": name, "won_deals": 0, "won_revenue": ZERO,
+                                      "marketing_cost": ZERO})
+    for d in inp.deals:
+        if d.status == "won" and d.lead_source and d.closed_on is not None and period.contains(d.closed_on):
+            r = row(d.lead_source)
+            r["won_deals"] += 1
+            r["won_revenue"] += d.amount or ZERO
+    for c in inp.costs:
+        if c.category == "marketing" and c.campaign and period.contains(utc_day(c.occurred_at)):
+            row(c.campaign)["marketing_cost"] += c.amount
+    for r in rows.values():
+        r["roi"] = _rate(r["won_revenue"], r["marketing_cost"])
+    return sorted(rows.values(), key=lambda r: (-r["won_revenue"], r["campaign"]))
+
+
+__all__ = ["Inputs", "campaigns", "churn_days", "economics", "first_won"]

@@ -37,7 +37,9 @@ Sums = Mapping[str, Decimal]
 def deal_contribution(deal: DealEvent) -> dict[str, Decimal | int]:
     """Won revenue (all and marketing-sourced) and marketing-sourced pipeline of one snapshot.
 
-    A deal is marketing-sourced when it carries a ``lead_source``."""
+    A deal is marketing-sourced when it carries a ``lead_source``: its own or, without one, the
+    source of the lead that converted into it (the core fills it in before any metric sees the
+    snapshot: :mod:`attain.core.leadlinks`)."""
     sourced = bool(deal.lead_source)
     if deal.status == "won":
         amount = deal.amount or ZERO
@@ -150,8 +152,10 @@ METRICS: tuple[Metric, ...] = (
            "disqualified lead events ÷ (converted + disqualified); 4 decimals",
            contribute, _rate("disqualified", ("converted", "disqualified")), "ratio",
            events=("lead",)),
-    # -- marketing attribution (deal snapshots; marketing-sourced = the deal has lead_source) --
-    Metric("marketing_sourced_revenue", "Σ amount of won deals that carry a lead_source",
+    # -- marketing attribution (deal snapshots; marketing-sourced = the deal has lead_source,
+    #    its own or its converted lead's source) --
+    Metric("marketing_sourced_revenue", "Σ amount of won deals that carry a lead_source (their "
+           "own or their converted lead's source)",
            contribute, _get("ms_won_revenue"), "money", events=D),
     Metric("marketing_sourced_deals", "number of won deals that carry a lead_source",
            contribute, _get("ms_won"), "count", events=D),

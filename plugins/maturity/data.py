@@ -6,7 +6,7 @@ measured criterion.
   highest version among those events (a deleted deal is left out); its stage history is the set
   of stages its versions went through.
 * Goals come from the goals plugin's :class:`~attain.plugins.goals.GoalService`, commission plans
-  from the incentives plugin's :class:`~attain.plugins.incentives.service.Incentives` (their
+  from the incentives plugin's :class:`~attain.plugins.incentives.Incentives` (their
   public API), when those plugins are loaded and enabled for the tenant.
 * Event types the installed event model does not have (cost, forecast …) read as empty, and
   :meth:`TenantData.supports` says so: criteria over them report "no data".
@@ -204,6 +204,18 @@ class TenantData:
         return [g for g in GoalService(self.engine, self.tenant).goals()
                 if g.period.start <= self.as_of]
 
+    @cached_property
+    def stored_forecasts(self) -> dict[str, Any] | None:
+        """The accuracy of the forecasts the forecast plugin stored (``attain forecast`` runs and
+        backtests) whose periods have ended: ``periods``, ``mape`` (percent), ``coverage``; None
+        without the plugin."""
+        if not self.plugin_on("forecast"):
+            return None
+        from attain.plugins.forecast import forecast_accuracy
+
+        result: dict[str, Any] = forecast_accuracy(self.engine, self.tenant)
+        return result
+
     def goal_actuals(self, goals: Iterable[Any]) -> dict[str, Decimal | None]:
         """Each goal's actual as the goals plugin computes it (None: it cannot be tracked)."""
         from attain.plugins.goals import GoalService
@@ -216,7 +228,7 @@ class TenantData:
         """Stored commission plan versions (incentives plugin) effective on or before the day."""
         if not self.plugin_on("incentives"):
             return []
-        from attain.plugins.incentives.service import Incentives
+        from attain.plugins.incentives import Incentives
 
         inc = Incentives(self.engine, self.tenant)
         out = []

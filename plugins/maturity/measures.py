@@ -292,10 +292,20 @@ def campaign_roi(data: TenantData) -> Measurement:
 
 
 def forecast_accuracy(data: TenantData) -> Measurement:
+    stored = data.stored_forecasts
+    if stored is not None and stored.get("periods") and stored.get("mape") is not None:
+        accuracy = quantize(1 - stored["mape"] / 100, 4)
+        detail = (f"{n(stored['periods'])} forecast periods stored by `attain forecast` have "
+                  f"ended: mean absolute percentage error {stored['mape']} %, accuracy "
+                  f"{pct(accuracy)}")
+        return Measurement(True, accuracy, detail, {"forecasts": stored["periods"], "accuracy": accuracy,
+                                                    "mape": stored["mape"],
+                                                    "coverage": stored.get("coverage")}, None)
     if not data.supports("forecast"):
-        return Measurement(False, None, "no data: no forecasts are recorded (no forecast events "
-                           "in the event model yet)", {}, "forecast each period from history and "
-                           "record the forecasts to track their accuracy", no_data=True)
+        return Measurement(False, None, "no data: no forecasts are recorded (no past period "
+                           "of an `attain forecast` run or backtest has ended)", {},
+                           "forecast each period from history (`attain forecast`, `attain "
+                           "forecast backtest`) to track the accuracy", no_data=True)
     past = [f for f in data.of_type("forecast") if _period_end(f) is not None
             and _period_end(f) < data.as_of]  # type: ignore[operator]
     if not past:

@@ -87,3 +87,10 @@ def test_runs_are_stored_and_accuracy_is_a_kpi(fcli: ForecastCli, bundled_url: s
     fcli("forecast", "backtest", "--cutoff", "2017-09-30")
     again = fcli.json("forecast", "accuracy", "--format", "json")
     assert len(again["runs"]) == 2 and again["periods"] == 6 + 3
+    # The maturity assessment's forecast-accuracy criterion reads these stored runs (through
+    # the forecast plugin's public API): accuracy = 1 − MAPE, over the 9 ended periods.
+    m = fcli.json("maturity", "assess", "--format", "json")
+    crit = {c["id"]: c for c in m["criteria"]}["forecast_accuracy"]
+    assert crit["met"] is True and crit["numbers"]["forecasts"] == 9
+    assert crit["numbers"]["mape"] == again["mape"]
+    assert crit["value"] == 1 - again["mape"] / 100  # a MAPE of 2 decimals: 4 exact decimals

@@ -51,5 +51,14 @@ def test_demo_full(cli: Cli, tmp_path: Path) -> None:
     assert s["mql_to_sal_rate"] == (Decimal(count["sal"]) / count["mql"]).quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
     assert s["churned_customers"] == sum(1 for e in synthetic if e["type"] == "customer" and e["kind"] == "churned")
     assert s["total_cost"] > 0
+    # marketing-sourced through the converted leads that carry a source (the bundled deals
+    # carry none of their own): recomputed from the synthetic leads and the bundled deals
+    sourced = {e["deal_id"] for e in synthetic
+               if e["type"] == "lead" and e["kind"] == "converted" and e.get("source")}
+    won = [d for d in bundled_deals() if d["status"] == "won"]
+    ms = sum((d["amount"] for d in won if d["deal_id"] in sourced), Decimal(0))
+    assert s["marketing_sourced_revenue"] == ms
+    share = (ms / sum((d["amount"] for d in won), Decimal(0))).quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
+    assert s["marketing_sourced_share"] == share and Decimal("0.25") < share < Decimal("0.45")
     econ = cli.json("economics", "--period", "2017", "--format", "json")
     assert econ["new_customers"] > 0 and econ["cac"] is not None and econ["headcount"] > 0

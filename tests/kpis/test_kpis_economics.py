@@ -89,6 +89,12 @@ def want() -> dict[str, Any]:
         "customers_lost": lost, "churn_rate": Decimal("0.3333"), "customer_retention": Decimal("0.6667"),
         "sales_and_marketing_cost": spend, "cac": cac, "won_revenue": revenue,
         "revenue_per_customer": per_customer, "ltv": ltv, "ltv_to_cac": ltv / cac,
+        # recurring value on 06-30: A 500, B 700, F 800 (D churned, C not yet a customer) = 2000;
+        # on 09-30: A churned (500 lost), B 700 + 2000 (expansion 2000), F 800:
+        # NRR (2000 + 2000 − 0 − 500) ÷ 2000 = 1.75, GRR (2000 − 500) ÷ 2000 = 0.75
+        "starting_recurring_revenue": Decimal(2000), "expansion_revenue": Decimal(2000),
+        "contraction_revenue": Decimal(0), "churned_recurring_revenue": Decimal(500),
+        "net_revenue_retention": Decimal("1.75"), "gross_revenue_retention": Decimal("0.75"),
         # Ann and Bob at the start, Ann and Cy at the end; Bob left: 1 ÷ ((2 + 2) / 2)
         "headcount_at_start": 2, "headcount": 2, "reps_hired": 1, "reps_left": 1,
         "rep_turnover_rate": Decimal("0.5"), "avg_tenure_days": tenure,

@@ -127,3 +127,34 @@ def test_sales_velocity(engine: Engine) -> None:
     assert row["sales_velocity"] == Decimal("200.00")
     assert (row["open_deals"], row["win_rate"], row["avg_deal_size"], row["avg_cycle_days"]) == (
         3, Decimal("0.6667"), 2000, 20)
+
+
+def test_a_saved_stage_order_is_the_tenants_default(cli: Cli, tmp_path: Path) -> None:
+    """Every deal (no period): Prospecting 5, Engaging 3 (D1, D2, D3), Won 1, Lost 1. With the
+    saved order Prospecting, Engaging, Won: 3/5 = 0.6, then 1/3 = 0.3333; Lost is not shown."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
+    cli("ingest", str(path))
+    cli("ingest", str(path), "--tenant", "other")
+
+    def order(*args: str) -> list[tuple[str, int, Any]]:
+        rows = cli.json("funnel", "--format", "json", *args)
+        return [(s["stage"], s["reached"], s["conversion"]) for s in rows[0]["stages"]]
+
+    first_seen = [("Prospecting", 5, Decimal("0.6")), ("Engaging", 3, Decimal("0.3333")),
+                  ("Lost", 1, 1), ("Won", 1, None)]
+    assert order() == first_seen
+    saved = [("Prospecting", 5, Decimal("0.6")), ("Engaging", 3, Decimal("0.3333")), ("Won", 1, None)]
+    assert order("--save-stages", " Prospecting, Engaging ,Won") == saved
+    assert order() == saved                                   # used by default afterwards
+    assert order("--stages", "Engaging,Won") == [("Engaging", 3, Decimal("0.3333")), ("Won", 1, None)]
+    assert order() == saved                                   # --stages does not save
+    assert order("--tenant", "other") == first_seen           # per tenant
+    for bad, why in [("Prospecting,,Won", "empty stage"), ("Won,Won", "given twice")]:
+        res = cli("funnel", "--save-stages", bad, ok=False)
+        assert res.exit_code == 2 and why in res.stderr and "Traceback" not in res.stderr
+    both = cli("funnel", "--stages", "Won", "--save-stages", "Won", ok=False)
+    assert both.exit_code == 2 and "one of" in both.stderr
+    assert order() == saved                                   # a refused order saves nothing
+    assert order("--clear-stages") == first_seen
+    assert order() == first_seen
