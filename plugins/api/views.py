@@ -250,7 +250,7 @@ def resolve_inquiry(engine: Engine, scope: Scope, inquiry_id: int, reply: str | 
     (``attain commission inquiry resolve``); another rep's or tenant's inquiry is 404."""
     scope.require("admin", "manager")
     svc = _incentives(engine, scope.tenant)
-    from attain.plugins.incentives.service import IncentivesError
+    from attain.plugins.incentives import IncentivesError
 
     try:
         inq = svc.inquiry(inquiry_id)
