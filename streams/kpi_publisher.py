@@ -1,6 +1,9 @@
 """Publishing KPI updates: after batches, the rows of every group they touched are read from the
 committed store (:class:`~.kpiview.KpiView`) and sent to ``attain.kpi-updates``, coalesced and
-paced so a KPI round never holds up the next batch."""
+paced so a KPI round never holds up the next batch.
+
+When Kafka has acknowledged every message of a round, ``attain_event_to_kpi_seconds`` observes,
+for each accepted event the round reflects, the time from the event's Kafka timestamp to then."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,6 +40,7 @@ class KpiPublisher:
     kpi_interval: float
     _pending: dict[str, set[CellKey]]
     _pending_offsets: dict[int, int]
+    _pending_times: list[float]
     _dirty: asyncio.Event
     _backlog: bool
     _own_lock: threading.Lock
@@ -54,6 +58,7 @@ class KpiPublisher:
                 continue  # nothing changed; the offsets ride along with the next update
             pending, self._pending = self._pending, {}
             offsets, self._pending_offsets = self._pending_offsets, {}
+            times, self._pending_times = self._pending_times, []
             t0 = time.perf_counter()
             try:
                 rows = await loop.run_in_executor(self.sql_read, self._kpi_rows, pending)
@@ -62,11 +67,13 @@ class KpiPublisher:
                 by_grouping: dict[tuple[str, str], list[dict[str, object]]] = {}
                 for tenant, grouping, row in rows:
                     by_grouping.setdefault((tenant, grouping), []).append(row)
+                sent = []
                 for (tenant, grouping), group_rows in by_grouping.items():
-                    await producer.send(
+                    sent.append(await producer.send(
                         self.cfg.kpi_topic,
                         codec.kpi_value(tenant, grouping, group_rows, computed_at, offsets),
-                        key=codec.kpi_key(tenant, grouping).encode())
+                        key=codec.kpi_key(tenant, grouping).encode()))
+                self._when_delivered(sent, times)
                 self.stats.kpi_rows_sent += len(rows)
                 if log.isEnabledFor(logging.INFO):
                     log.info("KPI round: %d rows for %d cells in %.1f ms (%s)", len(rows),
@@ -81,6 +88,7 @@ class KpiPublisher:
                     self._pending.setdefault(tenant, set()).update(cells)
                 for p, o in offsets.items():
                     self._pending_offsets[p] = max(self._pending_offsets.get(p, -1), o)
+                self._pending_times[:0] = times
                 self._dirty.set()
             # Pace the rounds: a round is followed by a pause as long as itself (at most half of
             # the time goes to KPI updates; with no pause at all, measured, back-to-back rounds
@@ -92,6 +100,19 @@ class KpiPublisher:
             # capacity, however bursty its batches, is never paced as a backlog.
             factor = KPI_PAUSE_BACKLOG if self._backlog else 1.0
             await asyncio.sleep(max(self.kpi_interval, factor * (time.perf_counter() - t0)))
+
+    def _when_delivered(self, sent: Sequence[Awaitable[Any]], times: list[float]) -> None:
+        """Observe ``times`` (the round's accepted events' Kafka timestamps) once every message
+        of the round is delivered; not awaited, so the round does not wait for Kafka's acks."""
+        if not times:
+            return
+
+        def delivered(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                return  # not published: no KPI update reflects these events (logged by aiokafka)
+            self.stats.observe_event_to_kpi(times, time.time())
+
+        asyncio.ensure_future(asyncio.gather(*sent)).add_done_callback(delivered)
 
     def _kpi_rows(self, pending: dict[str, set[CellKey]]) -> list[tuple[str, str, dict[str, object]]]:
         """In the KPI thread: the rows of the groups ``pending`` cells belong to, from the store."""

@@ -3,7 +3,8 @@ offset order around ranges that must be re-read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from attain.core import Record
@@ -13,6 +14,44 @@ from . import codec
 
 def source_of(msg: Any) -> str:
     return f"kafka:{msg.topic}/{msg.partition}@{msg.offset}"
+
+
+def produced_at(msg: Any) -> float | None:
+    """A message's Kafka timestamp (the producer's create time, or the broker's log-append time),
+    in epoch seconds: Faust's messages carry it in seconds (a float), aiokafka's records (the
+    re-read ranges) in milliseconds (an int); ``None`` when the message has none."""
+    ts = getattr(msg, "timestamp", None)
+    if ts is None or ts < 0:
+        return None
+    return ts / 1000.0 if isinstance(ts, int) else float(ts)
+
+
+def accepted_times(records: Iterable[Record], accepted: Mapping[str, int],
+                   produced: Mapping[str, float]) -> list[float]:
+    """The Kafka timestamps (``produced``: record source → epoch seconds) of the records whose
+    event was accepted (``accepted``: event id → how many accepted events carry it, from
+    :attr:`attain.core.Result.outcomes`), each accepted event once."""
+    left = dict(accepted)
+    out: list[float] = []
+    for rec in records:
+        if not left:
+            break
+        ts = produced.get(rec.source)
+        p = rec.payload
+        if ts is None or rec.reason is not None or not isinstance(p, (str, bytes)):
+            continue
+        try:
+            data = json.loads(p)
+        except (ValueError, TypeError):
+            continue  # not JSON: rejected, never accepted
+        eid = data.get("event_id") if isinstance(data, dict) else None
+        key = None if eid is None else str(eid)
+        if key in left:
+            out.append(ts)
+            left[key] -= 1
+            if not left[key]:
+                del left[key]
+    return out
 
 
 def records_of(msgs: Sequence[Any]) -> tuple[dict[str, list[Record]], dict[str, bytes | None],

@@ -3,7 +3,10 @@
 Two sets, in one registry per worker (the worker is one process: Faust does not fork):
 
 * the contract of docs/metrics.md: ``attain_events_total{tenant,outcome}``,
-  ``attain_batch_duration_seconds{source="worker"}``, ``attain_consumer_lag{topic,partition}``
+  ``attain_plugin_errors_total{tenant,plugin,hook}`` (the plugin failures each batch caused, as
+  the plugin manager isolated and counted them), ``attain_batch_duration_seconds{source="worker"}``,
+  ``attain_event_to_kpi_seconds`` (an accepted event's Kafka timestamp → the KPI update that
+  reflects it delivered to ``attain.kpi-updates``), ``attain_consumer_lag{topic,partition}``
   (high-water mark − the store's next offset of each partition the worker owns, read at scrape
   time, so a partition lost in a rebalance drops out);
 * the worker's own counters (``attain_stream_*``, docs/streams.md), labelled ``app``.
@@ -11,7 +14,7 @@ Two sets, in one registry per worker (the worker is one process: Faust does not 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 OUTCOMES = ("accepted", "duplicate", "stale", "conflict", "rejected")
+#: ``attain_event_to_kpi_seconds``: prometheus-client's default buckets (5 ms … 10 s) and, for a
+#: backlog being worked off, 30 s … 10 minutes
+KPI_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                       10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 #: the worker's own counters: (attribute, metric name without _total, help)
 COUNTERS = (
@@ -68,6 +75,8 @@ class Stats:
     batch_seconds: float = 0.0
     resume_repairs: int = 0
     last_offsets: dict[int, int] = field(default_factory=dict)
+    #: ``(plugin, hook)`` of every loaded plugin's hooks: a tenant's plugin-error series start at 0
+    hooks: list[tuple[str, str]] = field(default_factory=list)
     registry: CollectorRegistry = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +85,11 @@ class Stats:
                                     ["tenant", "outcome"], registry=self.registry)
         self.batch_duration = Histogram("attain_batch_duration_seconds", "Seconds of one Engine.process "
                                         "batch.", ["source"], registry=self.registry)
+        self.plugin_errors = Counter("attain_plugin_errors", "Plugin hooks that raised (isolated).",
+                                     ["tenant", "plugin", "hook"], registry=self.registry)
+        self.event_to_kpi = Histogram("attain_event_to_kpi_seconds", "Seconds from an event's Kafka "
+                                      "timestamp to the delivery of the KPI update reflecting it.",
+                                      registry=self.registry, buckets=KPI_LATENCY_BUCKETS)
         self._tenants: set[str] = set()
         self._scrape: dict[str, Any] = {"app": "", "table": 0, "offsets": {}, "lag": {}}
         self.registry.register(_Scraped(self))
@@ -89,15 +103,30 @@ class Stats:
         self.rejected += res.rejected
 
     def count_tenant(self, tenant: str, res: Result) -> None:
-        """One tenant's part of a batch (``attain_events_total``; every outcome's series of the
-        tenant exists from its first batch on)."""
+        """One tenant's part of a batch (``attain_events_total``; every outcome's series and
+        every loaded plugin hook's error series of the tenant exist from its first batch on)."""
         if tenant not in self._tenants:
             self._tenants.add(tenant)
             for o in OUTCOMES:
                 self.events_total.labels(tenant, o)
+            for plugin, hook in self.hooks:
+                self.plugin_errors.labels(tenant, plugin, hook)
         for outcome, n in outcome_counts(res).items():
             if n:
                 self.events_total.labels(tenant, outcome).inc(n)
+
+    def count_plugin_errors(self, tenant: str, errors: Mapping[tuple[str, str], int]) -> None:
+        """The plugin failures one tenant's batch caused: ``(plugin, hook)`` → how many."""
+        for (plugin, hook), n in errors.items():
+            if n > 0:
+                self.plugin_errors.labels(tenant, plugin, hook).inc(n)
+
+    def observe_event_to_kpi(self, produced: Iterable[float], published: float) -> None:
+        """The KPI update reflecting events produced at ``produced`` (epoch seconds) was
+        delivered at ``published``: one observation per event (never below 0: clocks differ)."""
+        observe = self.event_to_kpi.observe
+        for t in produced:
+            observe(max(0.0, published - t))
 
     def observe_batch(self, seconds: float) -> None:
         """One batch of the agent took ``seconds``."""

@@ -50,7 +50,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, cast
@@ -70,7 +71,7 @@ from .config import StreamConfig
 from .kpi_publisher import KpiPublisher
 from .kpiview import KpiView
 from .lifecycle import fatal, say
-from .messages import offset_order, records_of, source_of
+from .messages import accepted_times, offset_order, produced_at, records_of, source_of
 from .metrics import Stats
 from .offsets import KafkaCommits, OffsetLedger
 from .repair import Repair
@@ -110,9 +111,12 @@ class StreamWorker(Repair, KpiPublisher):
         self.sql = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-sql")
         self.sql_read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-kpi")
         self.stats = Stats()
+        self.stats.hooks = [(p["name"], h) for p in self.engine.plugins.info() for h in p["hooks"]]
         self.partitions = partitions or cfg.partitions
         self._pending: dict[str, set[CellKey]] = {}
         self._pending_offsets: dict[int, int] = {}
+        #: the Kafka timestamps of the accepted events the pending KPI update will reflect
+        self._pending_times: list[float] = []
         self._dirty = asyncio.Event()
         self._backlog = False  # events were waiting behind the agent's last batch (see _waiting)
         self._out: Any = None
@@ -284,7 +288,8 @@ class StreamWorker(Repair, KpiPublisher):
         """Process Kafka messages (the agent's or re-read ones): the store transaction(s) with
         their offsets, the dead letters, then the deal-state table."""
         groups, keys, taken = records_of(msgs)
-        total, latest = await self._run(groups, keys, taken)
+        produced = {source_of(m): t for m in msgs if (t := produced_at(m)) is not None}
+        total, latest = await self._run(groups, keys, taken, produced)
         if self.table is None or not latest:
             return total
         partition_of: dict[str, int] = {}
@@ -310,21 +315,27 @@ class StreamWorker(Repair, KpiPublisher):
         return total
 
     async def _run(self, groups: dict[str, list[Record]], keys: dict[str, bytes | None],
-                   taken: dict[str, dict[int, list[int]]]
+                   taken: dict[str, dict[int, list[int]]], produced: Mapping[str, float] | None = None,
                    ) -> tuple[Result, dict[tuple[str, str], DealEvent]]:
         """One store transaction per tenant (each records its offsets), then the dead letters;
-        then Kafka may be committed up to what the store now says is processed."""
+        then Kafka may be committed up to what the store now says is processed.
+
+        ``produced``: each record's Kafka timestamp by source; those of the accepted events of a
+        tenant whose KPI rows changed wait for the KPI update (``attain_event_to_kpi_seconds``)."""
         loop = asyncio.get_running_loop()
         total = Result()
         rejected: list[tuple[str, str, str, str]] = []
         latest: dict[tuple[str, str], DealEvent] = {}
         released: dict[int, int] = {}
+        times: list[float] = []
         for tenant, records in groups.items():
-            res, rej, won, nxt = await self._with_retries(
+            res, rej, won, nxt, errors, ts = await self._with_retries(
                 partial(loop.run_in_executor, self.sql, self._process, records, tenant,
-                        taken.get(tenant, {})))
+                        taken.get(tenant, {}), produced or {}))
             total.add(res)
             self.stats.count_tenant(tenant, res)
+            self.stats.count_plugin_errors(tenant, errors)
+            times += ts
             rejected += rej
             latest.update(won)
             released.update(nxt)
@@ -341,6 +352,7 @@ class StreamWorker(Repair, KpiPublisher):
                 commits[p] = o
         for tenant, cell in total.changed_cells:
             self._pending.setdefault(tenant, set()).add(cell)
+        self._pending_times += times  # (with the cells: the same KPI round takes both)
         return total, latest
 
     async def _send_deadletters(self, rejected: list[tuple[str, str, str, str]],
@@ -353,27 +365,41 @@ class StreamWorker(Repair, KpiPublisher):
                 for tenant, reason, payload, source in rejected]
         await asyncio.gather(*futs)
 
-    def _process(self, records: list[Record], tenant: str, taken: dict[int, list[int]]
+    def _process(self, records: list[Record], tenant: str, taken: dict[int, list[int]],
+                 produced: Mapping[str, float] | None = None,
                  ) -> tuple[Result, list[tuple[str, str, str, str]],
-                            dict[tuple[str, str], DealEvent], dict[int, int]]:
+                            dict[tuple[str, str], DealEvent], dict[int, int],
+                            dict[tuple[str, str], int], list[float]]:
         """In the SQL thread: one ``Engine.process`` call = one transaction, which also records
         the offsets it consumed (``taken``: partition -> offsets) in ``stream_offsets``.
 
-        Returns the result, the dead letters, the snapshots that won and the partitions' next
-        offsets the store holds after the commit."""
+        Returns the result, the dead letters, the snapshots that won, the partitions' next
+        offsets the store holds after the commit, the plugin failures the call caused
+        (``(plugin, hook)`` → count, as the plugin manager isolated them) and the Kafka
+        timestamps (from ``produced``, by source) of the accepted events if the call changed
+        KPI rows."""
         group, topic = self.cfg.app_id, self.cfg.events_topic
 
         def save_offsets(conn: Connection) -> None:
             save_stream_offsets(conn, group, topic, self.ledger.advance(taken))
 
+        plugins = self.engine.plugins
         with self._own_lock:  # the KPI thread reads the counters and our share of them together
+            before = Counter(plugins.errors)  # (this thread is the only one running the hooks)
             res = self.engine.process(records, tenant=None, default_tenant=tenant,
                                       in_transaction=save_offsets)
+            errors = Counter(plugins.errors)
             self._own_outcomes[tenant] = self._own_outcomes.get(tenant, 0) + res.total
+        errors.subtract(before)
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
         rejected = [(r.tenant, r.reason, r.payload, r.source) for r in res.rejections]
-        return res, rejected, res.latest_snapshots(), nxt
+        times: list[float] = []
+        if res.changed_cells and res.accepted and produced:
+            accepted = Counter(ev.event_id for outs in res.outcomes.values() for ev, o in outs
+                               if o == "accepted")
+            times = accepted_times(records, accepted, produced)
+        return res, rejected, res.latest_snapshots(), nxt, {k: n for k, n in errors.items() if n > 0}, times
 
     async def _with_retries(self, call: Callable[[], Any]) -> Any:
         delay = 0.5

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
 from .ingest import BodyError
+from .kafka_feed import KafkaFeed
 from .responses import ExactJSONResponse
 from .routes import PayloadTooLarge, Unauthorized, router
 from .scope import Forbidden, NotFound
@@ -166,6 +167,8 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.state.tokens = TokenStore(engine.store.engine)
     app.state.settings = settings
     app.state.hub = Hub()
+    app.state.feed = KafkaFeed(app.state.hub, settings.kafka_bootstrap, settings.kpi_topic) \
+        if settings.kpi_updates else None
     collector = metrics.StoreCollector(engine, app.state.tokens.tenants)
     _handlers(app)
     app.include_router(router)

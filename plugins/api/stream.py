@@ -1,4 +1,4 @@
-"""``GET /api/v1/stream``: server-sent events of changed KPI rows, per tenant.
+"""``GET /api/v1/stream``: server-sent events of changed KPI rows and goal status changes, per tenant.
 
 The API processes events itself (the embedded engine), so after a ``POST /api/v1/events`` it
 knows which KPI cells the batch changed (:attr:`attain.core.Result.changed_cells`): the rep rows
@@ -6,8 +6,11 @@ of those cells' owners are read once and pushed to every subscriber of the tenan
 receiving only the rows its scope may see (a rep token: its own row).
 
 An event is ``event: kpi`` with ``data: {"by": "rep", "rows": [...]}`` (the rows of
-``GET /api/v1/kpis?by=rep``); a comment line every ``heartbeat`` seconds keeps proxies from
-closing an idle stream.
+``GET /api/v1/kpis?by=rep``), or ``event: goal`` with one goal whose status the batch changed
+(``{"id", "owner", "previous_status", "status", …}``, from the goals plugin's
+``goal.status_changed`` notifications: :mod:`.goal_feed`), sent to the subscribers whose scope
+sees the goal's owner (``Scope.sees_owner``: a rep its own goals, a manager its team's and its
+reps'); a comment line every ``heartbeat`` seconds keeps proxies from closing an idle stream.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ QUEUE_SIZE = 100
 @dataclass(eq=False)
 class Subscriber:
     scope: Scope
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    #: ``(event, data)`` items
+    queue: asyncio.Queue[tuple[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
 
 class Hub:
@@ -48,30 +52,44 @@ class Hub:
         return bool(self.subscribers.get(tenant))
 
     def publish(self, tenant: str, rows: list[dict[str, Any]]) -> None:
+        """Changed rep rows: each subscriber gets those of the reps it sees."""
         for sub in list(self.subscribers.get(tenant, ())):
             mine = [r for r in rows if sub.scope.sees(str(r["key"]))]
-            if not mine:
-                continue
-            try:
-                sub.queue.put_nowait({"by": "rep", "rows": mine})
-            except asyncio.QueueFull:  # a client that does not read: drop it
-                self.unsubscribe(sub)
+            if mine:
+                self._put(sub, "kpi", {"by": "rep", "rows": mine})
+
+    def publish_goals(self, tenant: str, changes: list[dict[str, Any]]) -> None:
+        """Goal status changes: one ``goal`` event per change its subscriber's scope sees."""
+        for sub in list(self.subscribers.get(tenant, ())):
+            for change in changes:
+                if sub.scope.sees_owner(str(change["owner"])) and not self._put(sub, "goal", change):
+                    break
+
+    def _put(self, sub: Subscriber, event: str, data: Any) -> bool:
+        try:
+            sub.queue.put_nowait((event, data))
+        except asyncio.QueueFull:  # a client that does not read: drop it
+            self.unsubscribe(sub)
+            return False
+        return True
 
 
 def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {output.dumps(data, indent=None)}\n\n"
 
 
-async def events(hub: Hub, sub: Subscriber, heartbeat: float = 15.0) -> AsyncIterator[str]:
-    """The text of one subscriber's stream until the client goes away."""
+async def events(hub: Hub, sub: Subscriber, heartbeat: float = 15.0,
+                 ready: dict[str, Any] | None = None) -> AsyncIterator[str]:
+    """The text of one subscriber's stream until the client goes away (``ready``: more fields of
+    the first event, ``kpi_updates`` when the stream follows ``attain.kpi-updates``)."""
     try:
-        yield sse("ready", {"tenant": sub.scope.tenant, "role": sub.scope.role})
+        yield sse("ready", {"tenant": sub.scope.tenant, "role": sub.scope.role, **(ready or {})})
         while True:
             try:
-                item = await asyncio.wait_for(sub.queue.get(), heartbeat)
+                event, data = await asyncio.wait_for(sub.queue.get(), heartbeat)
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            yield sse("kpi", item)
+            yield sse(event, data)
     finally:
         hub.unsubscribe(sub)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attain.core import Engine, Period, get_plugins, parse_period, utc_day
-from attain.core.kpi import GROUPINGS
+from attain.core.rollups import GroupingError, parse_groupings
 
 from .scope import Forbidden, NotFound, Scope
 
@@ -54,15 +54,18 @@ def parse_period_param(text: str | None) -> Period | None:
 
 
 def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> list[dict[str, Any]]:
-    """KPI rows of a grouping: the rows of ``attain kpi --by BY --format json`` for an admin
-    without a period; over the deals closed (and facts that occurred) in ``period`` when given;
-    over the scope's reps' deals and facts for a manager or a rep."""
-    if by not in GROUPINGS:
-        raise BadRequest(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
+    """KPI rows of a grouping, or of several (``rep,quarter``: each row's ``key`` the list of its
+    groups, in that order): the rows of ``attain kpi --by BY --format json`` for an admin without
+    a period; over the deals closed (and facts that occurred) in ``period`` when given; over the
+    scope's reps' deals and facts for a manager or a rep."""
+    try:
+        groups = parse_groupings(by)
+    except GroupingError as exc:
+        raise BadRequest(str(exc)) from None
     tenant = scope.tenant
     p = parse_period_param(period)
     if scope.reps is None and p is None:
-        rows = engine.kpis(tenant, by)
+        rows = engine.kpis(tenant, groups)
     else:
         checks: list[Callable[[Any], bool]] = []
         if p is not None:
@@ -70,11 +73,17 @@ def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> li
         if scope.reps is not None:
             reps = scope.reps
             checks.append(lambda e: _owner_of(e) in reps)
-        rows = engine.kpis_where(tenant, by, lambda e: all(c(e) for c in checks))
-        if by == "rep" and scope.reps is not None:
-            rows = [r for r in rows if r["key"] in scope.reps]
+        rows = engine.kpis_where(tenant, ",".join(groups), lambda e: all(c(e) for c in checks))
+        if "rep" in groups and scope.reps is not None:  # only the scope's reps' groups
+            i, reps = groups.index("rep"), scope.reps
+            rows = [r for r in rows if _group(r["key"], i, len(groups)) in reps]
     columns = kpi_columns(engine, tenant)
     return [{"key": r["key"], **{c: r.get(c) for c in columns}} for r in rows]
+
+
+def _group(key: Any, i: int, n: int) -> Any:
+    """Group ``i`` of a row's key (the key itself for a single grouping, else its list)."""
+    return key if n == 1 else key[i]
 
 
 def trend(engine: Engine, scope: Scope, last: int = 24) -> list[dict[str, Any]]:
@@ -195,6 +204,83 @@ def signoff(engine: Engine, scope: Scope, rep: str, period: str) -> dict[str, An
     return result
 
 
+def _by(scope: Scope) -> str:
+    """Who the token acts as in the incentives plugin's records."""
+    p = scope.principal
+    return p.rep or p.manager or f"token:{p.token_id}"
+
+
+def _stored(engine: Engine, scope: Scope, rep: str, period: str) -> Period:
+    """The period of a stored statement of ``rep`` the scope sees (404 otherwise)."""
+    _own(scope, rep, engine)
+    p = _period(period)
+    if not _incentives(engine, scope.tenant).statements(p, rep):
+        raise NotFound(f"no stored statement of {rep!r} for {p.key}")
+    return p
+
+
+def open_inquiry(engine: Engine, scope: Scope, rep: str, period: str, text: str,
+                 line: int | None) -> dict[str, Any]:
+    """A dispute of a stored statement (or of one of its lines), raised by whoever may read the
+    statement: the rep, their manager, an admin (``raised_by``: the rep's or manager's name, or
+    ``token:<id>``); ``attain commission inquiry open``."""
+    p = _stored(engine, scope, rep, period)
+    result: dict[str, Any] = _incentives(engine, scope.tenant).open_inquiry(rep, p, line, text, _by(scope))
+    return result
+
+
+def statement_inquiries(engine: Engine, scope: Scope, rep: str, period: str) -> list[dict[str, Any]]:
+    """The inquiries of one statement (of every revision), oldest first."""
+    _own(scope, rep, engine)
+    key = _period(period).key
+    return [r for r in _incentives(engine, scope.tenant).inquiries(None, rep) if r["period"] == key]
+
+
+def inquiries(engine: Engine, scope: Scope, status: str | None, rep: str | None) -> list[dict[str, Any]]:
+    """``attain commission inquiry list --format json``: the inquiries of the reps the scope sees."""
+    if status not in (None, "", "open", "answered", "adjusted"):
+        raise BadRequest(f"unknown status {status!r}; choose open, answered or adjusted")
+    rows = _incentives(engine, scope.tenant).inquiries(status or None, rep or None)
+    return [r for r in rows if scope.sees(r["rep"])]
+
+
+def resolve_inquiry(engine: Engine, scope: Scope, inquiry_id: int, reply: str | None,
+                    adjustment: Any) -> dict[str, Any]:
+    """An admin or the rep's manager answers an inquiry, with a reply and/or an adjustment
+    (``attain commission inquiry resolve``); another rep's or tenant's inquiry is 404."""
+    scope.require("admin", "manager")
+    svc = _incentives(engine, scope.tenant)
+    from attain.plugins.incentives import IncentivesError
+
+    try:
+        inq = svc.inquiry(inquiry_id)
+    except IncentivesError:
+        raise NotFound(f"no inquiry {inquiry_id} for this token") from None
+    if not scope.sees(inq["rep"]):
+        raise NotFound(f"no inquiry {inquiry_id} for this token")
+    result: dict[str, Any] = svc.resolve_inquiry(inquiry_id, _by(scope), reply, adjustment)
+    return result
+
+
+def maturity(engine: Engine, scope: Scope, as_of: str | None, model: str | None) -> dict[str, Any]:
+    """The tenant's maturity assessment, the JSON of ``attain maturity assess --no-save --format
+    json`` (a read: nothing is stored). Company-wide figures: admins only."""
+    scope.require("admin")
+    if "maturity" not in get_plugins().names() or "maturity" in engine.disabled(scope.tenant):
+        raise NotFound("the maturity plugin is not enabled for this tenant")
+    from attain.plugins.maturity import Maturity, MaturityError
+
+    try:
+        day = None if as_of in (None, "") else dt.date.fromisoformat(str(as_of))
+    except ValueError:
+        raise BadRequest(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        result: dict[str, Any] = Maturity(engine, scope.tenant, model or None).assess(day, save=False)
+    except MaturityError as exc:
+        raise BadRequest(str(exc)) from None
+    return result
+
+
 def deadletters(engine: Engine, scope: Scope, limit: int | None) -> list[dict[str, Any]]:
     """The rows of ``attain deadletter list --format json`` (admins only: a dead letter may
     carry any rep's data)."""
@@ -219,5 +305,6 @@ def reps(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
             if scope.sees(r.name)]
 
 
-__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel", "trend",
-           "goals_progress", "kpis", "plugins", "reps", "signoff", "statement", "statements"]
+__all__ = ["BadRequest", "Forbidden", "NotFound", "approve", "deadletters", "explain", "funnel", "goals_progress",
+           "inquiries", "kpis", "maturity", "open_inquiry", "plugins", "reps", "resolve_inquiry", "signoff",
+           "statement", "statement_inquiries", "statements", "trend"]

@@ -11,7 +11,8 @@ Hooks implemented (see docs/goals.md):
   matches an accepted deal, lead or activity event, notifying transitions into at_risk /
   off_track;
 * ``attain_notify`` — the webhook notifier (``ATTAIN_GOALS_WEBHOOK_URL`` or the ``webhook_urls``
-  setting) for ``goal.*`` notifications.
+  setting) for the ``goal.*`` alerts (``goal.at_risk``, ``goal.off_track``; not the live feed's
+  ``goal.status_changed``, sent for every status change).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def attain_batch_processed(tenant: str, outcomes: list[tuple[AnyEvent, str]], en
 
 @hookimpl
 def attain_notify(tenant: str, kind: str, payload: dict[str, Any], engine: Engine | None) -> None:
-    if not kind.startswith("goal."):
+    if not kind.startswith("goal.") or kind == "goal.status_changed":  # (a live feed, not an alert)
         return
     from .notify import send
 

@@ -44,6 +44,8 @@ from .tracking import Evaluation, evaluate
 log = logging.getLogger("attain.goals")
 
 ZERO = Decimal(0)
+#: the ``attain_notify`` kind of every goal status change (docs/goals.md "Notifications")
+STATUS_CHANGED = "goal.status_changed"
 
 
 def builtin_goal_types() -> dict[str, GoalType]:
@@ -462,8 +464,11 @@ class GoalService:
 
     def check(self, as_of: dt.date, goals: Iterable[Goal] | None = None,
               notify: bool = True) -> list[dict[str, Any]]:
-        """Evaluate goals, store their status and notify transitions into at_risk/off_track
-        (``goal.at_risk`` / ``goal.off_track`` through ``attain_notify``)."""
+        """Evaluate goals, store their status and notify through ``attain_notify``: every change
+        as ``goal.status_changed`` (a live feed: the API's SSE stream) and a change into
+        at_risk/off_track as ``goal.at_risk`` / ``goal.off_track`` (alerts: the webhooks).
+        The payload of each is the progress row plus ``previous_status`` (``None`` at a goal's
+        first evaluation)."""
         goals = list(self.goals() if goals is None else goals)
         previous = self.repo.statuses(self.tenant)
         out = []
@@ -475,8 +480,10 @@ class GoalService:
             self.repo.set_status(self.tenant, g.id, new, as_of, row["status_rule"])
             transition = {**row, "previous_status": old}
             out.append(transition)
-            if notify and new in ("at_risk", "off_track"):
-                self.notify(f"goal.{new}", transition)
+            if notify:
+                self.notify(STATUS_CHANGED, transition)
+                if new in ("at_risk", "off_track"):
+                    self.notify(f"goal.{new}", transition)
         return out
 
     def notify(self, kind: str, payload: dict[str, Any]) -> None:

@@ -36,6 +36,8 @@ def requests(api: Api) -> list[str]:
             out.append(path + ("?as_of=2017-06-30" if "goals" in path else ""))
     out += ["/api/v1/kpis?by=" + by for by in ("all", "manager", "region", "product", "account", "quarter")]
     out += ["/api/v1/kpis?by=rep&period=2017-Q2"]
+    out += ["/api/v1/kpis?by=" + by for by in ("rep,quarter", "region,month", "manager,product")]
+    out += [f"/api/v1/commission/inquiries?rep={rep}" for reps in REPS.values() for rep in sorted(reps)]
     return out
 
 
@@ -45,6 +47,9 @@ def full(api: Api, tmp_path: Path) -> Api:
     plan.write_text(PLAN)
     for tenant in ("acme", "globex"):
         Cli(api.url)("commission", "run", "--period", "2017-Q2", "--plan", str(plan), "--tenant", tenant)
+        for rep in sorted(REPS[tenant]):  # an inquiry on every statement, naming its rep
+            Cli(api.url)("commission", "inquiry", "open", "--rep", rep, "--period", "2017-Q2",
+                         "--text", f"{rep} disputes", "--tenant", tenant)
     for tenant, owners in (("acme", ("rep:Ann", "rep:Bob", "rep:Cid", "manager:Meg", "manager:Ned", "company")),
                            ("globex", ("rep:Zed", "company"))):
         svc = GoalService(api.engine, tenant)
@@ -67,7 +72,9 @@ def test_every_read_route_is_covered(full: Api) -> None:
     assert {"/api/v1/kpis", "/api/v1/funnel", "/api/v1/trend", "/api/v1/goals/progress",
             "/api/v1/commission/statements", "/api/v1/commission/statements/{rep}/{period}",
             "/api/v1/commission/statements/{rep}/{period}/explain", "/api/v1/deadletters",
-            "/api/v1/plugins", "/api/v1/reps", "/api/v1/whoami"} <= set(read_routes(full))
+            "/api/v1/plugins", "/api/v1/reps", "/api/v1/whoami", "/api/v1/maturity",
+            "/api/v1/commission/inquiries",
+            "/api/v1/commission/statements/{rep}/{period}/inquiries"} <= set(read_routes(full))
 
 
 @pytest.mark.parametrize("who", sorted(WHO))
@@ -97,3 +104,4 @@ def test_no_token_reads_what_it_may_not(full: Api, who: str) -> None:
         assert ("/api/v1/kpis", 200) in seen
         own = sorted(visible(who))[0]
         assert (f"/api/v1/commission/statements/{own}/2017-Q2", 200) in seen
+        assert (f"/api/v1/commission/statements/{own}/2017-Q2/inquiries", 200) in seen

@@ -123,3 +123,64 @@ def test_bad_query_parameters_are_4xx_with_a_message(api: Api) -> None:
     assert r.status_code == 422 and "not a date" in r.json()["detail"]
     r = api.get("/api/v1/deadletters?limit=-1", "admin")
     assert r.status_code == 422 and "limit" in r.json()["detail"]
+
+
+def test_composite_groupings_are_the_rows_of_attain_kpi_json(api: Api) -> None:
+    for by in ("rep,quarter", "region,month", "manager,quarter", "quarter,rep", "product,year"):
+        got = api.get(f"/api/v1/kpis?by={by}", "admin")
+        assert got.status_code == 200, got.text
+        assert exact(got.content) == Cli(api.url).kpis(by, "acme"), by
+
+
+def quarter_of(day: str | None) -> str | None:
+    return None if day is None else f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
+
+
+def rep_quarter_figures(events: list[dict]) -> dict[tuple, tuple]:
+    """(rep, quarter of closing or None for open deals) → (won revenue, won, lost, open deals,
+    pipeline), summed in plain Python over the data set's deal events (one version each)."""
+    out: dict[tuple, list] = {}
+    for e in events:
+        row = out.setdefault((e["owner"], quarter_of(e["closed_on"])), [Decimal(0), 0, 0, 0, Decimal(0)])
+        amount = Decimal(e["amount"])
+        if e["status"] == "won":
+            row[0] += amount
+            row[1] += 1
+        elif e["status"] == "lost":
+            row[2] += 1
+        else:
+            row[3] += 1
+            row[4] += amount
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def figures(rows: list[dict]) -> dict[tuple, tuple]:
+    return {tuple(r["key"]): (r["won_revenue"], r["won_deals"], r["lost_deals"], r["open_deals"],
+                              r["pipeline_value"]) for r in rows}
+
+
+def test_kpis_by_rep_and_quarter_hand_figures_and_scope(api: Api) -> None:
+    from api.apikit import acme_events
+
+    want = rep_quarter_figures(acme_events())
+    # Cid Q2 (C1), Ann Q2 (A1), Bob Q3 (B1) and Q2 (B2 lost); the open deals in the null quarter
+    assert set(want) == {("Cid", "2017-Q2"), ("Ann", "2017-Q2"), ("Bob", "2017-Q3"), ("Bob", "2017-Q2"),
+                         ("Ann", None), ("Cid", None)}
+    rows = exact(api.get("/api/v1/kpis?by=rep,quarter", "admin").content)
+    assert figures(rows) == want
+    # sorted by won revenue, descending
+    assert [r["won_revenue"] for r in rows] == sorted((r["won_revenue"] for r in rows), reverse=True)
+    # a rep sees their own groups only, a manager their team's, over their own deals
+    for who, reps in (("ann", {"Ann"}), ("bob", {"Bob"}), ("meg", {"Ann", "Bob"}), ("ned", {"Cid"})):
+        mine = exact(api.get("/api/v1/kpis?by=rep,quarter", who).content)
+        assert figures(mine) == {k: v for k, v in want.items() if k[0] in reps}, who
+    # with a period: the deals closed in it only (open deals have no closing day)
+    q2 = exact(api.get("/api/v1/kpis?by=rep,quarter&period=2017-Q2", "admin").content)
+    assert figures(q2) == {k: v for k, v in want.items() if k[1] == "2017-Q2"}
+    # the other tenant's token: its own rows only
+    assert [r["key"] for r in exact(api.get("/api/v1/kpis?by=rep,quarter", "g-admin").content)] == [
+        ["Zed", "2017-Q2"]]
+    for bad, why in (("quarter,month", "more than one time grouping"), ("rep,rep", "twice"),
+                     ("rep,planet", "unknown grouping 'planet'")):
+        r = api.get(f"/api/v1/kpis?by={bad}", "admin")
+        assert r.status_code == 422 and why in r.json()["detail"], (bad, r.text)

@@ -1,7 +1,7 @@
 """End to end: a real Prometheus (Debian's, scripts/prometheus) scrapes a real API (uvicorn on
 loopback, the two-tenant data set with goals and commissions), and every Grafana panel query
-over the metrics the API exports returns data. (The worker's own panels, consumer lag and
-worker up, need a stream worker: tests/streams.)"""
+over the metrics the API exports returns data. (The worker's panels, consumer lag and event to
+KPI latency, need a stream worker: tests/streams/test_streams_worker_metrics.py.)"""
 
 from __future__ import annotations
 

@@ -118,7 +118,9 @@ def test_a_failing_notifier_is_isolated(live_engine: Engine, hook: Hook,
              "target": 3100})
     live_engine.process([Record(won(1, "Ann", 10, 900))])  # 900 vs 1000 due → at_risk
     assert hook.kinds() == ["goal.at_risk"]  # delivered despite both failures
-    assert live_engine.plugins.errors[("bad-notifier", "attain_notify")] == 1
+    # the bad notifier failed on both notifications of the change (goal.status_changed, then
+    # goal.at_risk); the goals webhook notifier delivers the alert only, and failed once
+    assert live_engine.plugins.errors[("bad-notifier", "attain_notify")] == 2
     assert live_engine.plugins.errors[("goals", "attain_notify")] == 1
     # and the event itself was processed normally
     assert live_engine.kpis("default", "rep")[0]["won_revenue"] == 900
@@ -145,3 +147,33 @@ def test_check_command_and_configured_webhook(goals_cli: GoalsCli, hook: Hook,
     assert hook.kinds() == ["goal.at_risk"]  # back on track: no notification
     rows = goals_cli.json("goals", "progress", "q3", "--as-of", "2017-07-22", "--format", "json")
     assert rows[0]["status"] == "on_track"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str | None, str]] = []
+
+    @hookimpl
+    def attain_notify(self, tenant: str, kind: str, payload: dict[str, Any]) -> None:
+        self.seen.append((kind, payload["id"], payload["previous_status"], payload["status"]))
+
+
+def test_every_status_change_is_notified_as_goal_status_changed(live_engine: Engine, hook: Hook,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``goal.status_changed`` for every change (the first evaluation included), besides the
+    ``goal.at_risk`` alert; the webhooks get the alert only. Goal g: won_revenue of East in
+    2017-07 (31 days), target 3100, so 100 a day is due (Ann is in East)."""
+    recorder = Recorder()
+    live_engine.plugins.register(recorder, name="recorder")
+    monkeypatch.setenv("ATTAIN_GOALS_WEBHOOK_URL", f"{hook.url}/hook")
+    GoalService(live_engine, "default").add({"id": "g", "metric": "won_revenue", "owner": "region:East",
+                                            "period": "2017-07", "target": 3100})
+    live_engine.process([Record(won(1, "Ann", 10, 1000))])  # 1000 vs 1000 due by 07-10: on_track
+    live_engine.process([Record(won(2, "Ann", 20, 0))])     # 1000 vs 2000 by 07-20: 0.5, off_track
+    live_engine.process([Record(won(3, "Ann", 20, 700))])   # 1700 vs 2000: 0.85, at_risk
+    assert recorder.seen == [("goal.status_changed", "g", None, "on_track"),
+                             ("goal.status_changed", "g", "on_track", "off_track"),
+                             ("goal.off_track", "g", "on_track", "off_track"),
+                             ("goal.status_changed", "g", "off_track", "at_risk"),
+                             ("goal.at_risk", "g", "off_track", "at_risk")]
+    assert hook.kinds() == ["goal.off_track", "goal.at_risk"]

@@ -334,3 +334,42 @@ class Lines:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=30)
+
+
+#: a plugin whose hooks fail on some events (``install_flaky_plugin``)
+FLAKY_PLUGIN = '''
+from attain.core import Metric, hookimpl
+
+
+def _contribute(deal):
+    # Only a deal's final snapshot (version 3, Won or Lost): it is contributed exactly once, in
+    # the batch that accepts it, and never retracted, so the failures can be counted exactly
+    # however the stream is cut into batches.
+    if deal.deal_id.endswith("7") and deal.version == 3:
+        raise RuntimeError("flaky contribute")
+    return {"n": 1}
+
+
+@hookimpl
+def attain_register_metrics(register):
+    register(Metric("flaky_deals", "deals, except the ones it fails on", _contribute,
+                    lambda s: s.get("n", 0), "count"))
+
+
+@hookimpl
+def attain_event_received(event, tenant):
+    if getattr(event, "deal_id", "").endswith("3"):
+        raise RuntimeError("flaky hook")
+'''
+
+
+def install_flaky_plugin(root: Path) -> dict[str, str]:
+    """A throwaway plugin distribution found through PYTHONPATH (entry point group ``attain``)."""
+    root.mkdir()
+    (root / "attain_flaky.py").write_text(FLAKY_PLUGIN)
+    dist = root / "attain_flaky-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: attain-flaky\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[attain]\nflaky = attain_flaky\n")
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {"PYTHONPATH": path}

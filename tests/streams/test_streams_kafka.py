@@ -10,7 +10,6 @@ import random
 import re
 import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from attain.core.engine import Engine
@@ -29,6 +28,7 @@ from .streamkit import (
     event_id,
     events_stored,
     free_port,
+    install_flaky_plugin,
     kpis_of,
     list_topics,
     outcomes,
@@ -344,57 +344,20 @@ def test_table_off_gives_the_same_kpis(stream: StreamEnv, embedded_kpis: dict) -
     assert f"{stream.app_id}-deal-state-changelog" not in list_topics(stream.bootstrap)
 
 
-PLUGIN = '''
-from attain.core import Metric, hookimpl
-
-
-def _contribute(deal):
-    # Only a deal's final snapshot (version 3, Won or Lost): it is contributed exactly once, in
-    # the batch that accepts it, and never retracted, so the failures can be counted exactly
-    # however the stream is cut into batches.
-    if deal.deal_id.endswith("7") and deal.version == 3:
-        raise RuntimeError("flaky contribute")
-    return {"n": 1}
-
-
-@hookimpl
-def attain_register_metrics(register):
-    register(Metric("flaky_deals", "deals, except the ones it fails on", _contribute,
-                    lambda s: s.get("n", 0), "count"))
-
-
-@hookimpl
-def attain_event_received(event, tenant):
-    if getattr(event, "deal_id", "").endswith("3"):
-        raise RuntimeError("flaky hook")
-'''
-
-
-def _install_plugin(root: Path) -> dict[str, str]:
-    """A throwaway plugin distribution found through PYTHONPATH (entry point group ``attain``)."""
-    root.mkdir()
-    (root / "attain_flaky.py").write_text(PLUGIN)
-    dist = root / "attain_flaky-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: attain-flaky\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[attain]\nflaky = attain_flaky\n")
-    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return {"PYTHONPATH": path}
-
-
 KPIS_JSON = ("import sys; from attain.core import output; from attain.core.engine import Engine;"
              "from attain.core.kpi import GROUPINGS; from attain.core.store import Store;"
              "e = Engine(Store(sys.argv[1])); print(output.dumps({g: e.kpis('default', g) for g in GROUPINGS}))")
 
 
 def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> None:
-    plugin_env = _install_plugin(stream.tmp / "plugin")
+    plugin_env = install_flaky_plugin(stream.tmp / "plugin")
     embedded = stream.db("embedded")
     stream.attain(["--db", embedded, "import", "-q", "crm-csv", str(DATA)], plugin_env)
 
     url = stream.db()
     stream.attain(["--db", url, "publish", "crm-csv", str(DATA)], plugin_env)
-    worker = stream.start_worker(url, plugin_env)
+    port = free_port()
+    worker = stream.start_worker(url, plugin_env, args=["--web-port", str(port)])
     stream.wait("every event processed", lambda: outcomes(url, "default") >= BUNDLED_EVENTS)
 
     c = counters(url, "default")
@@ -408,6 +371,11 @@ def test_failing_plugin_hooks_are_counted_and_isolated(stream: StreamEnv) -> Non
     assert errors == {'attain_plugin_errors_total{plugin="flaky",hook="contribute"}': closed_7,
                       'attain_plugin_errors_total{plugin="flaky",hook="attain_event_received"}': of_3}
     assert counters(embedded, "default") == {ACCEPTED: BUNDLED_EVENTS, **errors}
+    # the worker's attain_plugin_errors_total{tenant,plugin,hook} (docs/metrics.md) agrees
+    scraped = {k: v for k, v in scrape(port)[1].items() if k.startswith("attain_plugin_errors_total{")}
+    assert scraped['attain_plugin_errors_total{hook="contribute",plugin="flaky",tenant="default"}'] == closed_7
+    assert scraped['attain_plugin_errors_total{hook="attain_event_received",plugin="flaky",tenant="default"}'] == of_3
+    assert sum(scraped.values()) == closed_7 + of_3
     assert "plugin 'flaky' failed in attain_event_received" in worker.stderr()
     assert worker.stop() == 0
 

@@ -62,3 +62,64 @@ def test_events_by_tenant_and_outcome(sqlite_url: str) -> None:
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_plugin_errors_and_event_to_kpi_latency() -> None:
+    """``attain_plugin_errors_total{tenant,plugin,hook}``: every loaded hook's series of a tenant
+    exists at 0 from its first batch on, failures add up per tenant; ``attain_event_to_kpi_seconds``:
+    one observation per event, published − produced (never negative)."""
+    from attain.core import Result
+
+    stats = Stats()
+    stats.hooks = [("goals", "attain_batch_processed"), ("incentives", "attain_batch_processed")]
+    stats.count_tenant("t1", Result(accepted=2))
+    stats.count_plugin_errors("t1", {("goals", "attain_batch_processed"): 2, ("flaky", "contribute"): 1})
+    stats.count_tenant("t2", Result(accepted=1))
+    stats.count_plugin_errors("t2", {("flaky", "contribute"): 3})
+    stats.count_plugin_errors("t2", {("flaky", "contribute"): 0})
+    stats.observe_event_to_kpi([100.0, 99.5, 98.0], published=100.25)   # 0.25, 0.75, 2.25
+    stats.observe_event_to_kpi([101.0], published=100.0)                 # a clock ahead: 0
+    text = stats.prometheus("app1", 0, {})
+    got = samples(text)
+
+    def errors(tenant: str, plugin: str, hook: str) -> float | None:
+        return got.get(("attain_plugin_errors_total", (("hook", hook), ("plugin", plugin), ("tenant", tenant))))
+
+    assert errors("t1", "goals", "attain_batch_processed") == 2
+    assert errors("t1", "incentives", "attain_batch_processed") == 0   # created at 0
+    assert errors("t2", "goals", "attain_batch_processed") == 0
+    assert errors("t1", "flaky", "contribute") == 1 and errors("t2", "flaky", "contribute") == 3
+    hist = {dict(labels).get("le"): v for (name, labels), v in got.items()
+            if name.startswith("attain_event_to_kpi_seconds")}
+    assert got[("attain_event_to_kpi_seconds_count", ())] == 4
+    assert got[("attain_event_to_kpi_seconds_sum", ())] == 0.25 + 0.75 + 2.25 + 0
+    assert hist["0.005"] == 1 and hist["0.25"] == 2 and hist["0.75"] == 3 and hist["2.5"] == 4
+    assert hist["+Inf"] == 4
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        missing_server("promtool is not installed: run `scripts/prometheus install`")
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_accepted_events_kafka_timestamps() -> None:
+    """Faust's messages carry their Kafka timestamp in seconds, aiokafka's records in
+    milliseconds; each accepted event's timestamp is taken once, by its event id."""
+    from types import SimpleNamespace
+
+    from attain.streams.messages import accepted_times, produced_at
+
+    assert produced_at(SimpleNamespace(timestamp=1700000000.5)) == 1700000000.5   # Faust: seconds
+    assert produced_at(SimpleNamespace(timestamp=1700000000500)) == 1700000000.5  # aiokafka: ms
+    assert produced_at(SimpleNamespace(timestamp=None)) is None
+    assert produced_at(SimpleNamespace(timestamp=-1)) is None                      # no timestamp
+    recs = [Record(json.dumps(deal("D1", event_id="e1")), source="k@0"),
+            Record(json.dumps(deal("D1", event_id="e1")), source="k@1"),   # its duplicate
+            Record("{not json", source="k@2"),
+            Record(json.dumps(deal("D2", event_id="e2")), source="k@3"),
+            Record(json.dumps(deal("D3", event_id="e3")), source="k@4"),   # stale, say
+            Record(json.dumps(deal("D4", event_id="e4")), source="k@5", reason="the connector's")]
+    produced = {f"k@{i}": 10.0 + i for i in range(6)}
+    assert accepted_times(recs, {"e1": 1, "e2": 1, "e4": 1}, produced) == [10.0, 13.0]
+    assert accepted_times(recs, {}, produced) == []

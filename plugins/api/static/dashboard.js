@@ -173,7 +173,7 @@ async function follow() {
         let cut;
         while ((cut = buffer.indexOf("\n\n")) >= 0) {
           const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-          if (/^event: kpi$/m.test(block)) scheduleRefresh();
+          if (/^event: (kpi|goal)$/m.test(block)) scheduleRefresh();
         }
       }
     } catch (e) { /* reconnect below */ }
