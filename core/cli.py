@@ -394,7 +394,8 @@ def demo(
         if server is not None:
             server()
         return
-    err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s into {escape(url)}")
+    err.print(f"[green]imported[/green] {result.summary()} in {elapsed:.1f} s")
+    err.print(f"into {escape(url)}", soft_wrap=True)
     board = Table(title="Leaderboard: won revenue by rep")
     # Headers in words (they wrap onto two lines), figures never cut: fits an 80-column terminal.
     for c in ("#", "rep", "won\nrevenue", "won", "win\nrate", "avg deal\nsize", "pipeline\nvalue"):
