@@ -5,8 +5,8 @@ Debian's package) scrapes real Attain processes, and every panel's query must re
   Prometheus gets it (Grafana's variables replaced: a template variable by ``.*``, "All";
   ``$__rate_interval`` by a window a few scrapes long).
 * :func:`prometheus_server` — ``scripts/prometheus start JOB=HOST:PORT …`` on
-  ``$ATTAIN_PROMETHEUS_PORT`` (default 9190), stopped again at the end unless it was already
-  running.
+  ``$ATTAIN_PROMETHEUS_PORT`` (default: a free port per call, so parallel tests each have
+  their own), stopped again at the end unless it was already running.
 * :class:`PrometheusApi` — ``/api/v1/query``, label values, targets.
 * :func:`queries_without_data` — polls until every query returns at least one sample or the
   deadline passes, and returns the ones that still return none (the check: it must be empty).
@@ -44,7 +44,6 @@ from .deploykit import (
 )
 
 SCRIPT = ROOT / "scripts" / "prometheus"
-DEFAULT_PORT = "9190"
 
 
 @dataclass(frozen=True)
@@ -141,13 +140,24 @@ def _script(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[s
                           timeout=300, check=False)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
 def prometheus_server(targets: Mapping[str, Sequence[str]], port: str | None = None) -> Iterator[PrometheusApi]:
     """A private Prometheus scraping ``targets`` (job → ["host:port", …]) every second and
     evaluating deploy/prometheus/alerts.yml; stopped at the end unless it was already running
-    (then it is only reconfigured)."""
+    (then it is only reconfigured). Without a ``port`` (nor $ATTAIN_PROMETHEUS_PORT) each call
+    gets a free port of its own, hence its own server and state dir: tests running at the same
+    time in several processes never reconfigure each other's Prometheus."""
     promtool()  # skip locally / fail on CI when Debian's prometheus package is missing
-    env = {**os.environ, "ATTAIN_PROMETHEUS_PORT": port or os.environ.get("ATTAIN_PROMETHEUS_PORT", DEFAULT_PORT)}
+    env = {**os.environ, "ATTAIN_PROMETHEUS_PORT": port or os.environ.get("ATTAIN_PROMETHEUS_PORT")
+           or str(_free_port())}
     already = _script("status", env=env).returncode == 0
     args = [f"{job}={addr}" for job, addrs in targets.items() for addr in addrs]
     started = _script("start", *args, env=env)
