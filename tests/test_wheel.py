@@ -45,7 +45,8 @@ def tracked_package_files() -> list[str]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The sdist and the wheel, built from a copy of the checkout's tracked files."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+        pytest.skip("the wheel is built from the tracked files of a git checkout: "
+                    "run from a clone (an unpacked sdist has no .git)")
     out = tmp_path_factory.mktemp("dist")
     run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], ROOT)
     sdists, wheels = sorted(out.glob("attain-*.tar.gz")), sorted(out.glob("attain-*.whl"))

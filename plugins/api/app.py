@@ -97,33 +97,19 @@ def _handlers(app: FastAPI) -> None:
     async def unauthorized(_: Request, exc: Unauthorized) -> Response:
         return _error(401, str(exc), {"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(Forbidden)
-    async def forbidden(_: Request, exc: Forbidden) -> Response:
-        return _error(403, str(exc))
+    #: the errors whose message is the answer, and their status
+    statuses: tuple[tuple[type[Exception], int], ...] = (
+        (Forbidden, 403), (NotFound, 404), (PayloadTooLarge, 413), (BodyError, 400),
+        (BadRequest, 422), (PeriodError, 422), (IncentivesError, 409))
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> Response:
-        return _error(404, str(exc))
+    def answer_with(status: int) -> Any:
+        async def handler(_: Request, exc: Exception) -> Response:
+            return _error(status, str(exc))
 
-    @app.exception_handler(PayloadTooLarge)
-    async def too_large(_: Request, exc: PayloadTooLarge) -> Response:
-        return _error(413, str(exc))
+        return handler
 
-    @app.exception_handler(BodyError)
-    async def bad_body(_: Request, exc: BodyError) -> Response:
-        return _error(400, str(exc))
-
-    @app.exception_handler(BadRequest)
-    async def bad_request(_: Request, exc: BadRequest) -> Response:
-        return _error(422, str(exc))
-
-    @app.exception_handler(PeriodError)
-    async def bad_period(_: Request, exc: PeriodError) -> Response:
-        return _error(422, str(exc))
-
-    @app.exception_handler(IncentivesError)
-    async def incentives_error(_: Request, exc: IncentivesError) -> Response:
-        return _error(409, str(exc))
+    for exc_type, status in statuses:
+        app.add_exception_handler(exc_type, answer_with(status))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
