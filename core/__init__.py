@@ -7,8 +7,9 @@ A plugin needs one import::
 Everything a plugin may use is listed in :data:`__all__` (and in docs/architecture.md); besides
 these names, plugins may import the public modules ``attain.core.models`` (event models),
 ``attain.core.output`` (exact JSON/CSV), ``attain.core.cli_kit`` (command-line helpers),
-``attain.core.store`` (persistence helpers), ``attain.core.periods``, ``attain.core.kpi`` and
-``attain.core.rollups`` (the KPI roll-ups' pure functions) and ``attain.core.fx`` (exchange rates).
+``attain.core.store`` (persistence helpers), ``attain.core.periods``, ``attain.core.kpi``,
+``attain.core.rollups`` (the KPI roll-ups' pure functions), ``attain.core.period_metrics`` (figures
+from state across events) and ``attain.core.fx`` (exchange rates).
 Names starting with an underscore and ``attain.core.cli`` are internal.
 """
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # the names are imported on first use (``attain --help`` need
         Rep,
         parse_event,
     )
+    from .period_metrics import PeriodMetric, PeriodReads
     from .periods import Period, PeriodError, parse_period, utc_day
     from .plugins import PluginError, Plugins, RegistrationError, get_plugins, hookimpl
     from .records import Record, Rejection, Result
@@ -46,6 +48,7 @@ _PROVIDERS: dict[str, list[str]] = {
     "kpi": ["FACT_TYPES", "Dimensions", "Metric", "kpi_rows", "quantize", "rollup"],
     "models": ["Account", "ActivityEvent", "AnyEvent", "CustomerEvent", "DealEvent", "LeadEvent",
                "Product", "Rep", "parse_event"],
+    "period_metrics": ["PeriodMetric", "PeriodReads"],
     "periods": ["Period", "PeriodError", "parse_period", "utc_day"],
     "plugins": ["PluginError", "Plugins", "RegistrationError", "get_plugins", "hookimpl"],
     "records": ["Record", "Rejection", "Result"],
@@ -72,7 +75,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "DEFAULT_TENANT", "FACT_TYPES", "Account", "ActivityEvent", "AnyEvent", "Batch", "Connector",
     "ConnectorError", "CustomerEvent", "DealEvent", "Dimensions", "Engine", "ExactDecimal",
-    "LeadEvent", "Metric", "Migrations", "Period", "PeriodError", "PluginError", "Plugins",
+    "LeadEvent", "Metric", "Migrations", "Period", "PeriodError", "PeriodMetric", "PeriodReads",
+    "PluginError", "Plugins",
     "Product", "Rates", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
     "get_plugins", "hookimpl", "process_batch", "read_through", "kpi_rows", "parse_event", "parse_period",
     "quantize", "rollup", "upsert", "utc_day",

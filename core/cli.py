@@ -292,14 +292,16 @@ def kpi(
         raise typer.BadParameter("only with --follow", param_hint="--max-updates/--timeout")
     engine = state.engine()
     try:
-        rows = engine.kpis(tenant, groups, period=per, metrics=names)
+        rows = engine.kpis(tenant, groups, period=per, metrics=names,
+                           period_metrics=fmt is not Format.table)
     except GroupingError as exc:
         raise typer.BadParameter(str(exc), param_hint="--metrics") from None
     for (kind, cur), n in engine.unconverted(tenant).items():
         err.print(f"warning: {n} {kind} event(s) in {cur} have no exchange rate to "
                   f"{engine.rates(tenant).reporting} and are left out of the figures "
                   f"(attain import fx FILE.csv)", markup=False, highlight=False)
-    shown = engine.metrics(tenant)
+    # the table hides the period metrics (in_table=False), so only JSON and CSV compute them
+    shown: list[Any] = [*engine.metrics(tenant), *engine.period_metrics(tenant)]
     if names is not None:
         columns = list(dict.fromkeys(names))
     else:

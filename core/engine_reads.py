@@ -19,12 +19,15 @@ from .kpi import (
     Dimensions,
     Fact,
     Metric,
+    _normalize,
     add_into,
     day_cell,
     fact_day_cell,
     kpi_rows,
 )
 from .models import Account, AnyEvent, DealEvent, Product, Rep
+from .period_metrics import PeriodMetric, PeriodReads, split_names
+from .period_metrics import fill as fill_period_metrics
 from .periods import Period
 from .periods import naive_utc as _naive_utc
 from .plugins import Plugins
@@ -75,10 +78,16 @@ class EngineReads:
         """The metrics shown for ``tenant`` (those of plugins it has not disabled)."""
         return self.plugins.metrics_for(self.disabled(tenant))
 
+    def period_metrics(self, tenant: str) -> list[PeriodMetric]:
+        """The period metrics of ``tenant`` (:mod:`attain.core.period_metrics`; those of
+        plugins it has not disabled)."""
+        return self.plugins.period_metrics_for(self.disabled(tenant))
+
     def kpis(self, tenant: str, groupings: str | Sequence[str] = "all", *,
              period: str | Period | None = None, metrics: Sequence[str] | None = None,
              where: Callable[[Any], bool] | None = None,
-             owners: Collection[str] | None = None) -> list[dict[str, object]]:
+             owners: Collection[str] | None = None,
+             period_metrics: bool = False) -> list[dict[str, object]]:
         """KPI rows of ``groupings``, sorted by won_revenue (then key) descending.
 
         :param groupings: one grouping (``"rep"``) or several (``"region,quarter"`` or a list):
@@ -91,6 +100,10 @@ class EngineReads:
         :param where: only the deals and facts this predicate keeps (the scan path, as
             :meth:`kpis_where`).
         :param owners: only the deals and facts owned by these reps.
+        :param period_metrics: add every period metric (company figures from state across
+            events, :mod:`attain.core.period_metrics`); named in ``metrics``, they are added
+            anyway. They have values in the ``all`` and time groupings (the company's, per
+            period), ``None`` elsewhere and with ``where`` or ``owners``.
 
         Reads the stored roll-ups (rows ∝ groups × periods asked) when every attribute grouping
         comes from one base dim (rep/manager/region, product/series, account/sector, all) and the
@@ -98,8 +111,39 @@ class EngineReads:
         the deals and facts (:func:`attain.core.rollups.cell_rows`): the same figures.
         """
         groups = parse_groupings(groupings)
-        shown = pick_metrics(self.metrics(tenant), metrics)
+        pms = {m.name: m for m in self.period_metrics(tenant)}
+        additive, named = split_names(metrics, pms)
         per = None if period is None else parse_read_period(period)
+        shown = pick_metrics(self.metrics(tenant), additive, also=pms)
+        extra = named if metrics is not None else list(pms.values()) if period_metrics else []
+        rows = self._kpis(tenant, groups, per, shown, where, owners)
+        if extra:
+            if where is not None or owners is not None:  # a part of the company: no state figures
+                for r in rows:
+                    r.update(dict.fromkeys((m.name for m in extra), None))
+            else:
+                if not rows and groups == ["all"]:  # the company's row, even without additive data
+                    rows = [{"key": "all", **{m.name: _normalize(m.compute({})) for m in shown}}]
+                fill_period_metrics(rows, groups, per, extra, self.period_reads(tenant))
+        return rows
+
+    def period_reads(self, tenant: str) -> PeriodReads:
+        """What period metrics read for ``tenant``: one :class:`PeriodReads` per state of its
+        event log and exchange rates (so what plugins derive and :meth:`PeriodReads.memo`
+        keeps serves every read until the next accepted event)."""
+        with self.store.connect() as conn:
+            key = (store_reads.log_position(conn, tenant), fxrates.generation(conn, tenant))
+        cache: dict[str, tuple[tuple[int, object], PeriodReads]] = self.__dict__.setdefault("_period_reads", {})
+        hit = cache.get(tenant)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        reads = PeriodReads(self, tenant)  # type: ignore[arg-type]
+        cache[tenant] = (key, reads)
+        return reads
+
+    def _kpis(self, tenant: str, groups: list[str], per: Period | None, shown: list[Metric],
+              where: Callable[[Any], bool] | None,
+              owners: Collection[str] | None) -> list[dict[str, object]]:
         dims = self.dimensions(tenant)
         dim = None if where is not None else fast_dim(groups)
         if dim is not None and owners is not None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .kpi import Metric
     from .models import AnyEvent, DealEvent
+    from .period_metrics import PeriodMetric
     from .plugins import Plugins
     from .store.migrations import Migrations
 
@@ -119,6 +120,41 @@ def attain_register_metrics(register: Callable[[Metric], None]) -> None:
         def attain_register_metrics(register):
             register(Metric("fast_win_share", "won deals closed within 30 days / won deals",
                             fast_contribute, fast_share, unit="ratio"))
+    """
+
+
+@hookspec
+def attain_register_period_metrics(register: Callable[[PeriodMetric], None]) -> None:
+    """Register period metrics: company figures that need state across events.
+
+    :param register: call ``register(metric)`` with an :class:`attain.core.PeriodMetric` for
+        each figure. ``metric.compute(reads, periods)`` gets an
+        :class:`attain.core.PeriodReads` (the tenant's first won day per account, won revenue
+        per day, facts by type, deal snapshots) and the periods asked, and returns period key →
+        metric name → value; metrics registered with the same function share one call.
+        Names share one namespace with :func:`attain_register_metrics`' (a clash raises
+        :class:`attain.core.RegistrationError`).
+    :return: nothing; the return value is ignored.
+
+    :meth:`attain.core.Engine.kpis` computes them at read time for the company (``all``) and
+    per period of a time grouping, so a figure such as "new customers" (an account's *first*
+    won deal) or "churn rate" (over the customers active at the period's start) is a read of
+    the current state, exact whatever order events arrived in, and can be a goal's metric.
+
+    Example::
+
+        from attain.core import PeriodMetric, hookimpl
+
+
+        def accounts_won(reads, periods):
+            days = reads.first_won_days.values()
+            return {p.key: {"first_wins": sum(1 for d in days if p.contains(d))} for p in periods}
+
+
+        @hookimpl
+        def attain_register_period_metrics(register):
+            register(PeriodMetric("first_wins", "accounts whose first won deal closed in the "
+                                  "period", accounts_won, unit="count"))
     """
 
 

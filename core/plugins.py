@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # (imported where used: loading the plugin manager imports no
     from .engine import Engine
     from .kpi import Metric
     from .models import AnyEvent, DealEvent
+    from .period_metrics import PeriodMetric
     from .store.migrations import Migrations
 
 log = logging.getLogger("attain.plugins")
@@ -54,6 +55,7 @@ CORE = "core"
 #: registry kind -> the hook that fills it (plugins add theirs with :meth:`Plugins.add_hookspecs`)
 CORE_REGISTRIES: dict[str, str] = {
     "metrics": "attain_register_metrics",
+    "period_metrics": "attain_register_period_metrics",
     "connectors": "attain_register_connectors",
     "migrations": "attain_register_migrations",
 }
@@ -107,6 +109,18 @@ def _check_metric(item: Any, plugin: str) -> Metric:
     return Metric(**{**item.__dict__, "plugin": plugin})
 
 
+def _check_period_metric(item: Any, plugin: str) -> PeriodMetric:
+    from .period_metrics import PeriodMetric
+
+    name = item.name
+    if not isinstance(item, PeriodMetric):
+        raise RegistrationError(f"plugin {plugin!r}: period metric {name!r} must be an "
+                                "attain.core.PeriodMetric")
+    if not name.isidentifier():
+        raise RegistrationError(f"plugin {plugin!r}: metric name {name!r} is not an identifier")
+    return PeriodMetric(**{**item.__dict__, "plugin": plugin})
+
+
 def _check_migrations(item: Any, plugin: str) -> Migrations:
     from .store.migrations import Migrations
 
@@ -118,6 +132,7 @@ def _check_migrations(item: Any, plugin: str) -> Migrations:
 
 #: checks (and normalisations) of registered items, per registry kind
 CHECKS: dict[str, Callable[[Any, str], Any]] = {"metrics": _check_metric,
+                                                "period_metrics": _check_period_metric,
                                                 "migrations": _check_migrations}
 
 
@@ -301,6 +316,24 @@ class Plugins:
     def metrics_for(self, disabled: Iterable[str] = ()) -> list[Metric]:
         off = set(disabled)
         return [m for m in self.metrics.values() if m.plugin not in off]
+
+    @property
+    def period_metrics(self) -> dict[str, PeriodMetric]:
+        """The period metrics (:mod:`attain.core.period_metrics`); a name an additive metric
+        has too is refused (one namespace for every figure)."""
+        items = self._kind("period_metrics")
+        clash = sorted(set(items).intersection(self.metrics))
+        if clash:
+            name = clash[0]
+            raise RegistrationError(
+                f"metrics name clash: {name!r} is registered as a metric by plugin "
+                f"{self.metrics[name].plugin!r} and as a period metric by plugin "
+                f"{items[name].plugin!r}; rename one of them")
+        return items
+
+    def period_metrics_for(self, disabled: Iterable[str] = ()) -> list[PeriodMetric]:
+        off = set(disabled)
+        return [m for m in self.period_metrics.values() if m.plugin not in off]
 
     # -- calling -----------------------------------------------------------------------------
 

@@ -275,16 +275,19 @@ def parse_groupings(by: str | Sequence[str]) -> list[str]:
     return parts
 
 
-def pick_metrics(metrics: Iterable[Metric], names: Sequence[str] | None) -> list[Metric]:
-    """The metrics named (in that order), or all of them."""
+def pick_metrics(metrics: Iterable[Metric], names: Sequence[str] | None,
+                 also: Iterable[str] = ()) -> list[Metric]:
+    """The metrics named (in that order), or all of them (``also``: other names a read knows,
+    e.g. period metrics', listed in the error)."""
     shown = list(metrics)
     if names is None:
         return shown
     by_name = {m.name: m for m in shown}
     missing = [n for n in names if n not in by_name]
     if missing:
+        known = [*by_name, *also]
         raise GroupingError(f"unknown metric {', '.join(map(repr, missing))}; choose from "
-                            f"{', '.join(by_name)}")
+                            f"{', '.join(known)}")
     return [by_name[n] for n in dict.fromkeys(names)]
 
 

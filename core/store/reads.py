@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
 from ..validation import explain_validation
@@ -62,6 +62,16 @@ def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None
     for chunk in in_chunks(sorted(set(deal_ids))):
         for r in conn.execute(_snapshots_query(tenant).where(deals.c.deal_id.in_(chunk))):
             yield deal_from_row(r)
+
+
+def first_won_days(conn: Connection, tenant: str) -> dict[str, dt.date]:
+    """Each account's earliest ``closed_on`` over the tenant's won deals (latest snapshots)."""
+    deals = DealRow.__table__
+    q = (select(deals.c.account, func.min(deals.c.closed_on))
+         .where(deals.c.tenant == tenant, deals.c.status == "won", deals.c.account.is_not(None),
+                deals.c.account != "", deals.c.closed_on.is_not(None))
+         .group_by(deals.c.account))
+    return {a: d for a, d in conn.execute(q)}
 
 
 def read_events(conn: Connection, tenant: str, *, types: Iterable[str] | None = None,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from attain.core import Engine
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -175,7 +175,8 @@ def inquiries(request: Request, scope: Reader,
 
 @router.post("/commission/inquiries/{inquiry_id}/resolve",
              summary="Answer an inquiry with a reply and/or an adjustment (admin, the rep's manager)")
-def resolve_inquiry(request: Request, scope: Reader, inquiry_id: int, body: ResolutionIn) -> Response:
+def resolve_inquiry(request: Request, scope: Reader, body: ResolutionIn,
+                    inquiry_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
     amount = None if body.adjustment is None else Decimal(body.adjustment)
     if body.reply is None and amount is None:
         raise views.BadRequest("resolve with a reply, an adjustment, or both")

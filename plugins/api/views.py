@@ -28,7 +28,8 @@ class BadRequest(ValueError):
 
 
 def kpi_columns(engine: Engine, tenant: str) -> list[str]:
-    names = [m.name for m in engine.metrics(tenant)]
+    """Every KPI column: the metrics, then the period metrics (company figures)."""
+    names = [m.name for m in [*engine.metrics(tenant), *engine.period_metrics(tenant)]]
     return [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
 
 
@@ -57,7 +58,9 @@ def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> li
     """KPI rows of a grouping, or of several (``rep,quarter``: each row's ``key`` the list of its
     groups, in that order): the rows of ``attain kpi --by BY --format json`` for an admin without
     a period; over the deals closed (and facts that occurred) in ``period`` when given; over the
-    scope's reps' deals and facts for a manager or a rep."""
+    scope's reps' deals and facts for a manager or a rep. The period metrics (company figures
+    from state across events) have values in the admin's ``all`` and time groupings without a
+    period, ``null`` elsewhere."""
     try:
         groups = parse_groupings(by)
     except GroupingError as exc:
@@ -65,7 +68,7 @@ def kpis(engine: Engine, scope: Scope, by: str, period: str | None = None) -> li
     tenant = scope.tenant
     p = parse_period_param(period)
     if scope.reps is None and p is None:
-        rows = engine.kpis(tenant, groups)
+        rows = engine.kpis(tenant, groups, period_metrics=True)
     else:
         checks: list[Callable[[Any], bool]] = []
         if p is not None:

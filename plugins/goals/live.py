@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from attain.core import Engine, utc_day
+from attain.core import Engine, PeriodMetric, utc_day
 from attain.core.models import ActivityEvent, AnyEvent, DealEvent, LeadEvent
 
 from .model import Goal
@@ -99,6 +99,10 @@ def _consider(tb: TenantBatch, event: DealEvent | LeadEvent | ActivityEvent) -> 
         m = metrics.get(g.metric)
         if m is not None and event.type not in m.events:
             continue  # e.g. a call cannot move a revenue goal
+        if isinstance(m, PeriodMetric):  # state across events: an event of any day can move it
+            tb.evaluated.add(g.id)
+            todo.append(g)
+            continue
         if isinstance(event, DealEvent):
             gt = types.get(g.kind)
             day = gt.date_of(event) if gt is not None else event.closed_on

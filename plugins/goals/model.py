@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-from attain.core import Dimensions, Metric, utc_day
+from attain.core import Dimensions, Metric, PeriodMetric, utc_day
 from attain.core.models import DealEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -31,7 +31,12 @@ OwnerMethod = Literal["equal", "capacity", "history"]
 PeriodMethod = Literal["equal", "days", "seasonal"]
 
 #: KPIs where less is better when a goal does not say (``direction: up|down`` overrides).
-LOWER_IS_BETTER = {"lost_deals", "avg_cycle_days", "leads_disqualified", "avg_first_response_hours"}
+LOWER_IS_BETTER = {"lost_deals", "avg_cycle_days", "leads_disqualified", "avg_first_response_hours",
+                   # the kpis plugin's: churn, what a customer costs, reps leaving
+                   "churned_customers", "churned_revenue", "customers_lost", "churn_rate", "cac",
+                   "rep_turnover_rate", "reps_left"}
+#: what a goal can measure: an additive KPI or a period metric (a company figure)
+AnyMetric: TypeAlias = Metric | PeriodMetric
 
 
 class GoalError(ValueError):
@@ -129,9 +134,10 @@ def event_day(date_of: Callable[[DealEvent], dt.date | None], event: Any) -> dt.
     return utc_day(event.occurred_at)
 
 
-def takes_facts(metric: Metric) -> bool:
-    """Whether a KPI counts facts (lead / activity events) rather than deals."""
-    return any(t != "deal" for t in metric.events)
+def takes_facts(metric: AnyMetric) -> bool:
+    """Whether a KPI counts facts (lead / activity events) rather than deals (a period metric
+    is dated by the deals)."""
+    return not isinstance(metric, PeriodMetric) and any(t != "deal" for t in metric.events)
 
 
 def _closed_on(deal: DealEvent) -> dt.date | None:
@@ -315,16 +321,19 @@ class Goal(BaseModel):
         return out
 
 
-def aggregation_of(metric: Metric) -> Aggregation:
-    """Money and count KPIs add up over time and owners; ratios, averages and days do not."""
+def aggregation_of(metric: AnyMetric) -> Aggregation:
+    """Money and count KPIs add up over time and owners; ratios, averages and days do not; a
+    period metric adds up when it says so (new customers, not headcount)."""
+    if isinstance(metric, PeriodMetric):
+        return "cumulative" if metric.additive_over_time else "level"
     return "cumulative" if metric.unit in ("money", "count") else "level"
 
 
-def direction_of(metric: Metric) -> Direction:
+def direction_of(metric: AnyMetric) -> Direction:
     return "down" if metric.name in LOWER_IS_BETTER or metric.unit == "days" else "up"
 
 
-def quantum_of(metric: Metric | None) -> Decimal:
+def quantum_of(metric: AnyMetric | None) -> Decimal:
     """The unit targets are allocated in: cents for money, whole units for counts."""
     if metric is not None and metric.unit == "count":
         return Decimal(1)
@@ -335,7 +344,7 @@ def quantum_of(metric: Metric | None) -> Decimal:
 class ValidationContext:
     """What SMART validation needs to know about the tenant."""
 
-    metrics: Mapping[str, Metric]
+    metrics: Mapping[str, AnyMetric]
     goal_types: Mapping[str, GoalType]
     dims: Dimensions
     deal_owners: set[str]
@@ -376,7 +385,7 @@ class _Checked:
     spec: GoalSpec
     ctx: ValidationContext
     problems: list[str] = field(default_factory=list)
-    metric: Metric | None = None
+    metric: AnyMetric | None = None
     owner: Owner | None = None
     period: Period | None = None
     target: Decimal | None = None
@@ -420,6 +429,9 @@ def _check_specific(c: _Checked) -> None:
                     + (f" (known: {', '.join(known[:12])}{' …' if len(known) > 12 else ''})"
                        if known else " (the roster and the deals name none)"))
                 c.owner = None
+    if isinstance(c.metric, PeriodMetric) and c.owner is not None and c.owner.kind != "company":
+        c.problems.append(f"not specific: {c.metric.name} is a company figure (state across "
+                          "events, e.g. an account's first won deal): set the owner to company")
     if spec.kind not in ctx.goal_types:
         c.problems.append(f"kind: unknown goal type {spec.kind!r}; registered: "
                           + ", ".join(sorted(ctx.goal_types)))
@@ -530,7 +542,10 @@ def _check_cascade(c: _Checked) -> CascadeSpec | None:
             c.problems.append("cascade: a month cannot be split into months")
         if c.period.kind == "quarter" and cascade.periods == "quarter":
             c.problems.append("cascade: a quarter cannot be split into quarters")
-    if c.owner is not None:
+    if isinstance(c.metric, PeriodMetric) and cascade.owners:
+        c.problems.append(f"cascade: {c.metric.name} is a company figure; it cannot be split "
+                          "over teams or reps (cascade periods only)")
+    elif c.owner is not None:
         c.problems.extend(cascade_path_problems(c.owner.kind, cascade.owners))
     if cascade.period_method == "seasonal" and cascade.periods is None:
         c.problems.append("cascade: period_method seasonal needs periods: quarter | month")

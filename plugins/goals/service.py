@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from attain.core import Dimensions, Engine, Metric, quantize
+from attain.core import Dimensions, Engine, PeriodMetric, quantize
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
 from .cascade import CascadeBuilder
@@ -23,6 +23,7 @@ from .hookspecs import KIND as GOAL_TYPES
 from .model import (
     ACTIVITY,
     OUTCOME,
+    AnyMetric,
     CascadeSpec,
     Goal,
     GoalError,
@@ -99,8 +100,15 @@ class GoalService:
         self.view = Snapshot(self.engine, self.tenant)
         self._cache.clear()
 
-    def metrics(self) -> dict[str, Metric]:
-        return {m.name: m for m in self.engine.metrics(self.tenant)}
+    def metrics(self) -> dict[str, AnyMetric]:
+        """The tenant's KPIs a goal can name: the additive metrics and the period metrics
+        (company figures from state across events: company goals only)."""
+        key = ("metrics",)
+        if key not in self._cache:
+            found: list[AnyMetric] = [*self.engine.metrics(self.tenant),
+                                      *self.engine.period_metrics(self.tenant)]
+            self._cache[key] = {m.name: m for m in found}
+        return self._cache[key]  # type: ignore[no-any-return]
 
     def goal_types(self) -> dict[str, GoalType]:
         off = self.engine.disabled(self.tenant)
@@ -176,9 +184,10 @@ class GoalService:
                                    "disabled for this tenant)"])
         dims = self.dims()
         date_of = self._date_of(kind)
-        if date_of is OUTCOME.date_of or "deal" not in m.events:
+        if isinstance(m, PeriodMetric) or date_of is OUTCOME.date_of or "deal" not in m.events:
             # Attributed to the KPI day (closed_on; a fact's UTC day): the engine's roll-ups of
-            # the owner's reps over the period's tiles answer it.
+            # the owner's reps over the period's tiles answer it (a period metric: the engine
+            # computes it from the tenant's state, for the company).
             fast = self._from_rollups(metric, owner, period, grouping, dims)
             self._cache[key] = fast
             return fast
@@ -213,6 +222,8 @@ class GoalService:
 
     def empty_value(self, metric: str) -> Decimal | None:
         m = self.metrics()[metric]
+        if isinstance(m, PeriodMetric):  # computed from the tenant's state, never from sums
+            return None
         v = m.compute({})
         return None if v is None else Decimal(v)
 

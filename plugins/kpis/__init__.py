@@ -8,7 +8,8 @@ Registered through the ``attain`` entry-point group like any partner plugin:
 * the ``costs`` connector (:mod:`.costs_csv`): ``attain import costs FILE.csv``;
 * the ``kpis-demo`` connector (:mod:`.demo`): the SYNTHETIC data of ``attain demo --full``;
 * :mod:`.economics`: the figures that need state across events (new and active customers,
-  churn rate, CAC, LTV, headcount, turnover, tenure): ``attain economics``.
+  churn rate, CAC, LTV, headcount, turnover, tenure): ``attain economics``, and (:mod:`.period`)
+  the same figures as period metrics: ``attain kpi`` columns and goal metrics.
 
 Every definition is in docs/kpis.md.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from attain.core import hookimpl
 
 if TYPE_CHECKING:  # imported by the hooks (`attain --help` loads this module and needs none)
-    from attain.core import Connector, Metric
+    from attain.core import Connector, Metric, PeriodMetric
 
 #: the commands, imported only when one runs (their one-line help, shown by `attain --help`)
 COMMANDS = {
@@ -46,6 +47,14 @@ def attain_register_metrics(register: Callable[[Metric], None]) -> None:
     from .metrics import METRICS
 
     for m in METRICS:
+        register(m)
+
+
+@hookimpl
+def attain_register_period_metrics(register: Callable[[PeriodMetric], None]) -> None:
+    from .period import PERIOD_METRICS
+
+    for m in PERIOD_METRICS:
         register(m)
 
 

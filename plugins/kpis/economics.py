@@ -10,8 +10,9 @@ every figure is exact and independent of the order events arrived in: :func:`eco
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -97,35 +98,90 @@ def churn_days(customers: Iterable[CustomerEvent]) -> dict[str, dt.date]:
     return out
 
 
-def customer_figures(inp: Inputs, p: Period) -> dict[str, Any]:
-    won_day = first_won(inp.deals)
-    churned = churn_days(inp.customers)
+class Periods:
+    """Periods asked together (a time grouping's rows): which of them contain a day, in
+    O(log n) when they do not overlap (a grouping's periods never do)."""
 
-    def active_on(account: str, day: dt.date) -> bool:  # a customer at the start of ``day``
-        c = churned.get(account)
-        return won_day[account] < day and (c is None or c >= day)
+    def __init__(self, periods: Sequence[Period]) -> None:
+        self.periods = sorted(periods, key=lambda p: (p.start, p.end))
+        self.starts = [p.start for p in self.periods]
+        self.disjoint = all(a.end < b.start for a, b in zip(self.periods, self.periods[1:], strict=False))
 
-    new = sum(1 for d in won_day.values() if p.contains(d))
-    at_start = sum(1 for a in won_day if active_on(a, p.start))
-    lost = sum(1 for a, day in churned.items() if p.contains(day) and a in won_day and won_day[a] < day)
-    churn_rate = _rate(lost, at_start)
-    revenue = sum((d.amount or ZERO for d in inp.deals
-                   if d.status == "won" and d.closed_on is not None and p.contains(d.closed_on)), ZERO)
-    customers_in_period = at_start + new
-    spend = sum((c.amount for c in inp.costs if c.category in ("sales", "marketing")
-                 and p.contains(utc_day(c.occurred_at))), ZERO)
-    cac = None if new == 0 else spend / new
-    per_customer = None if customers_in_period == 0 else revenue / customers_in_period
-    # lifetime in periods = 1 / churn rate, so LTV = revenue per customer ÷ churn rate; from the
-    # exact ratios (at_start / lost), rounded once at the end
-    ltv = None if per_customer is None or lost == 0 else per_customer * at_start / lost
-    return {
-        "new_customers": new, "active_customers_at_start": at_start, "customers_lost": lost,
-        "churn_rate": churn_rate, "customer_retention": None if churn_rate is None else 1 - churn_rate,
-        "sales_and_marketing_cost": spend, "cac": quantize(cac, 2), "won_revenue": revenue,
-        "revenue_per_customer": quantize(per_customer, 2), "ltv": quantize(ltv, 2),
-        "ltv_to_cac": None if ltv is None or not cac else quantize(ltv / cac, 4),
-    }
+    def of(self, day: dt.date) -> list[int]:
+        """The indexes (in :attr:`periods`) of the periods containing ``day``."""
+        if self.disjoint:
+            i = bisect_right(self.starts, day) - 1
+            return [i] if i >= 0 and day <= self.periods[i].end else []
+        return [i for i, p in enumerate(self.periods) if p.contains(day)]
+
+
+@dataclass
+class Customers:
+    """What the customer figures of any period are computed from: each account's first won day,
+    its first churn day, and the sales and marketing spend per UTC day (built once, then asked
+    for many periods at once with :meth:`figures`)."""
+
+    won_day: Mapping[str, dt.date]
+    churned: dict[str, dt.date]
+    spend: list[tuple[dt.date, Decimal]]
+
+    @staticmethod
+    def of(won_day: Mapping[str, dt.date], customers: Iterable[CustomerEvent],
+           costs: Iterable[CostEvent]) -> Customers:
+        return Customers(won_day, churn_days(customers),
+                         [(utc_day(c.occurred_at), c.amount) for c in costs
+                          if c.category in ("sales", "marketing")])
+
+    def figures(self, periods: Sequence[Period], revenue: Callable[[Period], Decimal]) -> dict[str, dict[str, Any]]:
+        """Per period key: new, active and lost customers, churn, CAC and LTV (``revenue``: a
+        period's won revenue)."""
+        idx = Periods(periods)
+        n = len(idx.periods)
+        new, lost, spend = [0] * n, [0] * n, [ZERO] * n
+        for first in self.won_day.values():
+            for i in idx.of(first):
+                new[i] += 1
+        # a customer at the start of p: first won before it and not churned before it; an
+        # account won and churned before p is counted by max(won, churn) < p.start
+        won_sorted = sorted(self.won_day.values())
+        gone_sorted = sorted(max(self.won_day[a], c) for a, c in self.churned.items()
+                             if a in self.won_day)
+        for a, c in self.churned.items():
+            won = self.won_day.get(a)
+            for i in idx.of(c):
+                lost[i] += won is not None and won < idx.periods[i].start
+        for day, amount in self.spend:
+            for i in idx.of(day):
+                spend[i] += amount
+        out = {}
+        for i, p in enumerate(idx.periods):
+            at_start = bisect_left(won_sorted, p.start) - bisect_left(gone_sorted, p.start)
+            out[p.key] = self._figures(new[i], at_start, lost[i], spend[i], revenue(p))
+        return out
+
+    @staticmethod
+    def _figures(new: int, at_start: int, lost: int, spend: Decimal, revenue: Decimal) -> dict[str, Any]:
+        churn_rate = _rate(lost, at_start)
+        customers_in_period = at_start + new
+        cac = None if new == 0 else spend / new
+        per_customer = None if customers_in_period == 0 else revenue / customers_in_period
+        # lifetime in periods = 1 / churn rate, so LTV = revenue per customer ÷ churn rate; from
+        # the exact ratios (at_start / lost), rounded once at the end
+        ltv = None if per_customer is None or lost == 0 else per_customer * at_start / lost
+        return {
+            "new_customers": new, "active_customers_at_start": at_start, "customers_lost": lost,
+            "churn_rate": churn_rate,
+            "customer_retention": None if churn_rate is None else 1 - churn_rate,
+            "sales_and_marketing_cost": spend, "cac": quantize(cac, 2), "won_revenue": revenue,
+            "revenue_per_customer": quantize(per_customer, 2), "ltv": quantize(ltv, 2),
+            "ltv_to_cac": None if ltv is None or not cac else quantize(ltv / cac, 4),
+        }
+
+
+def won_revenue(deals: Iterable[DealEvent], p: Period) -> Decimal:
+    """Σ amount of the deals won (``closed_on``) in ``p`` (the core's ``won_revenue``)."""
+    return sum((d.amount or ZERO for d in deals
+                if d.status == "won" and d.closed_on is not None and p.contains(d.closed_on)), ZERO)
 
 
 def _rep_state(reps: Iterable[RepEvent]) -> dict[str, list[tuple[dt.date, str]]]:
@@ -149,8 +205,8 @@ def _employed(events: list[tuple[dt.date, str]], day: dt.date) -> dt.date | None
     return hired
 
 
-def team_figures(inp: Inputs, p: Period) -> dict[str, Any]:
-    state = _rep_state(inp.reps)
+def team_figures(reps: Iterable[RepEvent], p: Period) -> dict[str, Any]:
+    state = _rep_state(reps)
     before = p.start - dt.timedelta(days=1)
     at_start = sum(1 for ev in state.values() if _employed(ev, before) is not None)
     stints = [h for ev in state.values() if (h := _employed(ev, p.end)) is not None]
@@ -164,29 +220,56 @@ def team_figures(inp: Inputs, p: Period) -> dict[str, Any]:
             "avg_tenure_days": tenure}
 
 
-def lead_figures(inp: Inputs, p: Period) -> dict[str, Any]:
-    deals = {d.deal_id: d for d in inp.deals}
-    by_lead: dict[str, list[LeadEvent]] = defaultdict(list)
-    for ev in inp.leads:
-        by_lead[ev.lead_id].append(ev)
-    sql_leads = won_leads = 0
-    days: list[int] = []
-    for events in by_lead.values():
-        linked = [deals[e.deal_id] for e in events if e.kind == "converted" and e.deal_id in deals]
-        won = [d for d in linked if d.status == "won" and d.closed_on is not None]
-        if any(e.kind == "sql" and p.contains(utc_day(e.occurred_at)) for e in events):
-            sql_leads += 1
-            won_leads += bool(won)
-        first = min(utc_day(e.occurred_at) for e in events)
-        for d in won:
-            if d.closed_on is not None and p.contains(d.closed_on):
-                days.append((d.closed_on - first).days)
-    reasons = Counter(e.reason or "(none)" for e in inp.leads
-                      if e.kind == "disqualified" and p.contains(utc_day(e.occurred_at)))
-    return {"sql_to_won_rate": _rate(won_leads, sql_leads),
-            "lead_to_customer_days": _rate(sum(days), len(days), 2),
-            "disqualification_reasons": [{"reason": r, "leads": n}
-                                         for r, n in sorted(reasons.items(), key=lambda t: (-t[1], t[0]))]}
+@dataclass
+class Leads:
+    """Per lead: the UTC day of its first event, the days of its ``sql`` events and the
+    ``closed_on`` of the won deals its ``converted`` events name; the ``disqualified`` events'
+    (day, reason). Built once, then asked per period with :meth:`figures`."""
+
+    leads: list[tuple[dt.date, list[dt.date], list[dt.date]]]
+    disqualified: list[tuple[dt.date, str]]
+
+    @staticmethod
+    def of(leads: Iterable[LeadEvent], deals: Mapping[str, DealEvent]) -> Leads:
+        """``deals``: the snapshots of (at least) the deals converted leads name, by id."""
+        by_lead: dict[str, list[LeadEvent]] = defaultdict(list)
+        disqualified = []
+        for ev in leads:
+            by_lead[ev.lead_id].append(ev)
+            if ev.kind == "disqualified":
+                disqualified.append((utc_day(ev.occurred_at), ev.reason or "(none)"))
+        out = []
+        for events in by_lead.values():
+            linked = [deals[e.deal_id] for e in events
+                      if e.kind == "converted" and e.deal_id is not None and e.deal_id in deals]
+            won = [d.closed_on for d in linked if d.status == "won" and d.closed_on is not None]
+            out.append((min(utc_day(e.occurred_at) for e in events),
+                        [utc_day(e.occurred_at) for e in events if e.kind == "sql"], won))
+        return Leads(out, disqualified)
+
+    def figures(self, periods: Sequence[Period]) -> dict[str, dict[str, Any]]:
+        """Per period key: SQL → won, lead → customer days and disqualification reasons."""
+        idx = Periods(periods)
+        n = len(idx.periods)
+        sql_leads, won_leads = [0] * n, [0] * n
+        days: list[list[int]] = [[] for _ in range(n)]
+        reasons: list[Counter[str]] = [Counter() for _ in range(n)]
+        for first, sqls, won in self.leads:
+            for i in {i for d in sqls for i in idx.of(d)}:
+                sql_leads[i] += 1
+                won_leads[i] += bool(won)
+            for d in won:
+                for i in idx.of(d):
+                    days[i].append((d - first).days)
+        for d, r in self.disqualified:
+            for i in idx.of(d):
+                reasons[i][r] += 1
+        return {p.key: {
+            "sql_to_won_rate": _rate(won_leads[i], sql_leads[i]),
+            "lead_to_customer_days": _rate(sum(days[i]), len(days[i]), 2),
+            "disqualification_reasons": [
+                {"reason": r, "leads": k} for r, k in sorted(reasons[i].items(), key=lambda t: (-t[1], t[0]))]}
+            for i, p in enumerate(idx.periods)}
 
 
 def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
@@ -194,10 +277,13 @@ def economics(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
     """Every state-across-events figure of ``period``, company-wide (money in the reporting
     currency of ``rates``; ``unconverted``: deals and costs without a rate, left out of money)."""
     inp = Inputs.of(deals, facts, rates)
-    return {"period": period.key, **customer_figures(inp, period),
+    return {"period": period.key,
+            **Customers.of(first_won(inp.deals), inp.customers, inp.costs).figures(
+                [period], lambda p: won_revenue(inp.deals, p))[period.key],
             **retention_figures(inp.deals, [c for c in inp.customers if c.event_id not in inp.unpriced],
-                                period), **team_figures(inp, period),
-            **lead_figures(inp, period), "unconverted": inp.unconverted}
+                                period), **team_figures(inp.reps, period),
+            **Leads.of(inp.leads, {d.deal_id: d for d in inp.deals}).figures([period])[period.key],
+            "unconverted": inp.unconverted}
 
 
 def campaigns(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
@@ -225,4 +311,5 @@ def campaigns(deals: Iterable[DealEvent], facts: Iterable[Any], period: Period,
     return sorted(rows.values(), key=lambda r: (-r["won_revenue"], r["campaign"]))
 
 
-__all__ = ["Inputs", "campaigns", "churn_days", "economics", "first_won"]
+__all__ = ["Customers", "Inputs", "Leads", "campaigns", "churn_days", "economics", "first_won",
+           "team_figures", "won_revenue"]

@@ -78,6 +78,11 @@ def test_inquiries_need_a_stored_statement_and_a_valid_body(statements: Api) -> 
     assert r.status_code == 409 and f"lines 1–{lines}" in r.json()["detail"]
     r = api.post(ANN + "/inquiries", "admin", json={"text": "on Ann's behalf"})
     assert r.status_code == 201 and exact(r.content)["raised_by"].startswith("token:")
+    # an id no database integer holds is refused as a bad request, not a server error (found by
+    # schemathesis: SQLite's OverflowError)
+    for iid in ("99999999999999999999999", "0", "-1"):
+        bad = api.post(f"/api/v1/commission/inquiries/{iid}/resolve", "meg", json={"reply": "no"})
+        assert bad.status_code == 422, (iid, bad.text)
     assert exact(r.content)["line"] is None
 
 

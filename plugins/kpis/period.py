@@ -1,0 +1,79 @@
+"""The ``kpis`` plugin's period metrics: the company figures that need state across events
+(new customers, churn, CAC, LTV, headcount, turnover, lead → won), computed per period at read
+time from :class:`attain.core.PeriodReads` with the functions of :mod:`.economics` (the ones
+``attain economics`` prints), so ``attain kpi`` columns, goals and the report agree.
+
+Definitions: docs/kpis.md ("State across events").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from attain.core import PeriodMetric
+
+from .economics import Customers, Leads, team_figures
+
+if TYPE_CHECKING:
+    from attain.core import Period, PeriodReads
+
+#: name → (unit, definition)
+FIGURES: dict[str, tuple[str, str]] = {
+    "new_customers": ("count", "accounts whose first won deal (earliest closed_on) is in the period"),
+    "active_customers_at_start": ("count", "accounts whose first won deal closed before the period "
+                                           "and that had not churned by its start"),
+    "customers_lost": ("count", "customers active at the period's start whose first churned "
+                                "event is in it"),
+    "churn_rate": ("ratio", "customers_lost ÷ active_customers_at_start; 4 decimals"),
+    "customer_retention": ("ratio", "1 − churn_rate"),
+    "cac": ("money", "sales and marketing cost of the period ÷ new_customers; cents"),
+    "revenue_per_customer": ("money", "won revenue ÷ (active_customers_at_start + new_customers); cents"),
+    "ltv": ("money", "revenue_per_customer ÷ churn rate (lifetime = 1 ÷ churn rate, in periods); "
+                     "cents; null without churn"),
+    "ltv_to_cac": ("ratio", "ltv ÷ cac; 4 decimals"),
+    "headcount_at_start": ("count", "reps employed (hired, not left) at the end of the day before "
+                                    "the period"),
+    "headcount": ("count", "reps employed at the end of the period's last day"),
+    "rep_turnover_rate": ("ratio", "reps left in the period ÷ the mean of headcount_at_start and "
+                                   "headcount; 4 decimals"),
+    "avg_tenure_days": ("days", "mean days from the current stint's hire day to the period's last "
+                                "day, over the reps employed then; 2 decimals"),
+    "sql_to_won_rate": ("ratio", "leads with an sql event in the period whose converted deal is "
+                                 "won ÷ leads with an sql event in it; 4 decimals"),
+    "lead_to_customer_days": ("days", "mean days from a lead's first event to the closed_on of the "
+                                      "won deal it converted into, over those won in the period"),
+}
+
+
+def _state(reads: PeriodReads) -> tuple[Customers, Leads, list[Any]]:
+    customers = Customers.of(reads.first_won_days, reads.facts("customer"), reads.facts("cost"))
+    lead_events = reads.facts("lead")
+    linked = {e.deal_id for e in lead_events if e.kind == "converted" and e.deal_id}
+    leads = Leads.of(lead_events, {d.deal_id: d for d in reads.snapshots(linked)} if linked else {})
+    return customers, leads, reads.facts("rep")
+
+
+def compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mapping[str, Any]]:
+    """Every figure of :data:`FIGURES` for each period (the state is read once per log position:
+    :meth:`PeriodReads.memo`)."""
+    if not periods:
+        return {}
+    customers, leads, reps = reads.memo("kpis:state", lambda: _state(reads))
+    by_customers = customers.figures(periods, reads.won_revenue)
+    by_leads = leads.figures(periods)
+    out: dict[str, dict[str, Any]] = {}
+    for p in periods:
+        f = {**by_customers[p.key], **team_figures(reps, p), **by_leads[p.key]}
+        out[p.key] = {name: f[name] for name in FIGURES}
+    return out
+
+
+#: the figures whose value over a period is the sum of their values over its parts
+ADDITIVE_OVER_TIME = {"new_customers"}
+
+PERIOD_METRICS = tuple(PeriodMetric(name, description, compute, unit,  # type: ignore[arg-type]
+                                    additive_over_time=name in ADDITIVE_OVER_TIME)
+                       for name, (unit, description) in FIGURES.items())
+
+__all__ = ["FIGURES", "PERIOD_METRICS", "compute"]
