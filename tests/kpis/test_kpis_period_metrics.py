@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from attain.core import Engine, PeriodMetric, Record, RegistrationError, hookimpl, parse_period
 from attain.plugins import kpis as kpis_plugin
 from attain.plugins.goals.model import GoalError
@@ -18,8 +17,9 @@ from attain.plugins.goals.service import GoalService
 from attain.plugins.kpis.economics import economics
 from attain.plugins.kpis.period import FIGURES
 from attain.testing import assert_order_independent, make_plugins
-from kpis.test_kpis_economics import EVENTS, at, fact, want, won
 from testkit import Cli
+
+from kpis.test_kpis_economics import EVENTS, at, fact, want, won
 
 D = Decimal
 NAMES = list(FIGURES)
