@@ -50,7 +50,7 @@ def versions(url: str) -> dict[str, list[str]]:
 
 def test_a_new_store_migrates_the_core_and_every_plugin(db_url: str) -> None:
     Store(db_url).dispose()
-    assert versions(db_url) == {"alembic_version": ["0007"],
+    assert versions(db_url) == {"alembic_version": ["0008"],
                                 "alembic_version_api": ["api_0001"],
                                 "alembic_version_forecast": ["forecast_0001"],
                                 "alembic_version_goals": ["goals_0001"],
@@ -106,7 +106,7 @@ def test_a_partners_plugin_ships_its_own_migrations(db_url: str, tmp_path: Path)
     finally:
         store.dispose()
     assert versions(db_url)["alembic_version_acme"] == ["acme_0001"]
-    assert versions(db_url)["alembic_version"] == ["0007"]
+    assert versions(db_url)["alembic_version"] == ["0008"]
 
 
 def test_the_fast_schema_check_agrees_with_alembic(db_url: str, tmp_path: Path) -> None:

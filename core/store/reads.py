@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Date, String, delete, insert, select, text
 
 from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
 from ..validation import explain_validation
@@ -65,13 +65,26 @@ def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None
 
 
 def first_won_days(conn: Connection, tenant: str) -> dict[str, dt.date]:
-    """Each account's earliest ``closed_on`` over the tenant's won deals (latest snapshots)."""
-    deals = DealRow.__table__
-    q = (select(deals.c.account, func.min(deals.c.closed_on))
-         .where(deals.c.tenant == tenant, deals.c.status == "won", deals.c.account.is_not(None),
-                deals.c.account != "", deals.c.closed_on.is_not(None))
-         .group_by(deals.c.account))
-    return {a: d for a, d in conn.execute(q)}
+    """Each account's earliest ``closed_on`` over the tenant's won deals (latest snapshots).
+
+    A loose index scan of ``ix_deals_tenant_status_account`` (a recursive query stepping from one
+    account to the next, then the first day of each): a few index seeks per account, whatever
+    the number of deals."""
+    q = text("""
+        WITH RECURSIVE acc(account) AS (
+            SELECT min(account) FROM deals
+             WHERE tenant = :t AND status = 'won' AND account > '' AND closed_on IS NOT NULL
+            UNION ALL
+            SELECT (SELECT min(d.account) FROM deals d
+                     WHERE d.tenant = :t AND d.status = 'won' AND d.account > acc.account
+                       AND d.closed_on IS NOT NULL)
+              FROM acc WHERE acc.account IS NOT NULL
+        )
+        SELECT account, (SELECT min(d.closed_on) FROM deals d
+                          WHERE d.tenant = :t AND d.status = 'won' AND d.account = acc.account
+                            AND d.closed_on IS NOT NULL) AS day
+          FROM acc WHERE account IS NOT NULL""").columns(account=String(), day=Date())
+    return {a: d for a, d in conn.execute(q, {"t": tenant})}
 
 
 def read_events(conn: Connection, tenant: str, *, types: Iterable[str] | None = None,

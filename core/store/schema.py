@@ -54,7 +54,8 @@ class EventRow(Base):
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
-                      Index("ix_events_tenant_type", "tenant", "type"))
+                      Index("ix_events_tenant_type", "tenant", "type"),
+                      Index("ix_events_tenant_id", "tenant", "id"))
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
     tenant: Mapped[str] = mapped_column(String(100))
@@ -69,6 +70,8 @@ class DealRow(Base):
     """The latest accepted snapshot of every deal."""
 
     __tablename__ = "deals"
+    #: each account's first won deal in a few index seeks per account (the period metrics)
+    __table_args__ = (Index("ix_deals_tenant_status_account", "tenant", "status", "account", "closed_on"),)
 
     tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
     deal_id: Mapped[str] = mapped_column(String(200), primary_key=True)
