@@ -29,7 +29,7 @@ class BadRequest(ValueError):
 
 def kpi_columns(engine: Engine, tenant: str) -> list[str]:
     """Every KPI column: the metrics, then the period metrics (company figures)."""
-    names = [m.name for m in [*engine.metrics(tenant), *engine.period_metrics(tenant)]]
+    names = [m.name for m in engine.metrics(tenant)] + [m.name for m in engine.period_metrics(tenant)]
     return [c for c in KPI_COLUMNS if c in names] + [n for n in names if n not in KPI_COLUMNS]
 
 
