@@ -133,11 +133,13 @@ def fitted_tables(title: str, keys: Sequence[str], columns: Sequence[str],
         span = f"column {first}" if first == last else f"columns {first}–{last}"
         label = title if len(parts) == 1 else f"{title}: {span} of {len(columns)}"
         t = Table(title=Text(label))
-        for h in keys:
-            t.add_column(h)
+        # fixed widths (the longest cell): rich then measures no cell, which was most of the
+        # time of a long table
+        for i, h in enumerate(keys):
+            t.add_column(h, width=need[i] - 3, no_wrap=True)
         for i in part:
             h = columns[i - n]
-            t.add_column(h, justify="right" if h in right else "left", no_wrap=True)
+            t.add_column(h, justify="right" if h in right else "left", no_wrap=True, width=need[i] - 3)
         for r in rows:
             t.add_row(*[Text(r[i]) for i in range(n)], *[Text(r[i]) for i in part])
         tables.append(t)

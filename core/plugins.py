@@ -193,6 +193,9 @@ class Plugins:
         allow = _env_list("ATTAIN_LOAD_PLUGINS")
         deny = _env_list("ATTAIN_DISABLE_PLUGINS") or set()
         seen: set[str] = set()
+        # (name, version) per distribution, read once: a distribution's metadata file holds its
+        # README, and parsing it again for each of its plugins was a twentieth of a second
+        dists: dict[str, tuple[str | None, str | None]] = {}
         for ep in metadata.entry_points(group="attain"):
             if ep.name in seen or ep.name in deny or (allow is not None and ep.name not in allow):
                 continue
@@ -203,10 +206,14 @@ class Plugins:
                 raise PluginLoadError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
             dist = ep.dist
             self.pm.register(plugin, name=ep.name)
-            self.distributions[ep.name] = (
-                dist.metadata["Name"] if dist else None,
-                dist.version if dist else None,
-            )
+            key = str(getattr(dist, "_path", id(dist)))
+            if dist is None:
+                self.distributions[ep.name] = (None, None)
+                continue
+            if key not in dists:
+                md = dist.metadata
+                dists[key] = (md["Name"], md["Version"])
+            self.distributions[ep.name] = dists[key]
 
     def add_hookspecs(self, module: ModuleType | type,
                       registries: Mapping[str, str] | None = None) -> None:

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .schema import CounterRow
 
@@ -30,7 +29,7 @@ def upsert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]], keys
     if not rows:
         return
     t: Table = getattr(table, "__table__", table)
-    ins: Any = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    ins: Any = _dialect_insert(conn.dialect.name)(t)
     sets: dict[str, Any] = {c: getattr(ins.excluded, c) for c in update}
     sets.update({c: t.c[c] + getattr(ins.excluded, c) for c in add})
     if sets:
@@ -38,6 +37,18 @@ def upsert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]], keys
     else:
         stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
     conn.execute(stmt, rows)
+
+
+def _dialect_insert(name: str) -> Any:
+    """The ``insert`` construct with ON CONFLICT of the dialect (imported on first use: a SQLite
+    user never imports SQLAlchemy's PostgreSQL dialect, a tenth of a second of start-up)."""
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def lock_id(tenant: str) -> int:
