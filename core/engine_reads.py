@@ -122,7 +122,8 @@ class EngineReads:
                 for r in rows:
                     r.update(dict.fromkeys((m.name for m in extra), None))
             else:
-                if not rows and groups == ["all"]:  # the company's row, even without additive data
+                if not rows and groups == ["all"] and named:  # asked by name (a goal): the company's
+                    # row even without additive data (a quiet quarter still has a churn rate)
                     rows = [{"key": "all", **{m.name: _normalize(m.compute({})) for m in shown}}]
                 fill_period_metrics(rows, groups, per, extra, self.period_reads(tenant))
         return rows
