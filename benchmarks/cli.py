@@ -52,7 +52,9 @@ def main() -> None:
     ap.add_argument("--deals", type=int, default=1000)
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "ATTAIN_DATABASE_URL"}
-    env["PYTHONDONTWRITEBYTECODE"] = "0"
+    # bytecode caching on, as on a user's machine: any non-empty PYTHONDONTWRITEBYTECODE (even
+    # "0") turns it off, and every changed module would then be compiled at each start
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="attain-cli-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'small.db'}"
         events = Path(tmp) / "events.jsonl"
