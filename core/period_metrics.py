@@ -31,6 +31,7 @@ from .periods import Period, custom
 if TYPE_CHECKING:
     from .engine import Engine
     from .fx import Rates
+    from .kpi import Dimensions
     from .models import DealEvent
 
 ZERO = Decimal(0)
@@ -38,6 +39,9 @@ T = TypeVar("T")
 PeriodValue = Decimal | int | None
 #: ``compute(reads, periods)`` → period key → metric name → value (for every metric sharing it)
 PeriodCompute = Callable[["PeriodReads", Sequence[Period]], Mapping[str, Mapping[str, PeriodValue]]]
+#: ``by_group(reads, grouping, period)`` → group key → metric name → value (an attribute
+#: grouping; ``period`` None: the read names none, i.e. every day of the tenant, :attr:`span`)
+GroupCompute = Callable[["PeriodReads", str, "Period | None"], Mapping[object, Mapping[str, PeriodValue]]]
 #: the groupings whose rows get period metrics (one per period, or the company)
 PERIOD_GROUPINGS = ("all", "year", "quarter", "month", "week", "day")
 
@@ -65,6 +69,10 @@ class PeriodMetric:
     #: the event types whose arrival can change it (any day's: a won deal of 2016 makes an
     #: account no longer new in 2017)
     events: tuple[str, ...] = ("deal", "lead", "customer", "cost", "rep")
+    #: attribute groupings it also has values for (e.g. ``("sector",)``: churn and LTV per
+    #: account segment), computed by ``by_group`` over the read's period (or the span)
+    groupings: tuple[str, ...] = ()
+    by_group: GroupCompute | None = None
 
 
 class PeriodReads:
@@ -82,6 +90,17 @@ class PeriodReads:
     @cached_property
     def rates(self) -> Rates:
         return self.engine.rates(self.tenant)
+
+    @cached_property
+    def dimensions(self) -> Dimensions:
+        """The tenant's reference data (reps, accounts with their sector, products)."""
+        return self.engine.dimensions(self.tenant)
+
+    def won_revenue_by(self, grouping: str, period: Period | None) -> dict[object, Decimal]:
+        """Won revenue of ``period`` (None: all time) per group of an attribute grouping
+        (``sector`` …): the core's ``won_revenue`` of :meth:`Engine.kpis`."""
+        rows = self.engine.kpis(self.tenant, grouping, period=period, metrics=["won_revenue"])
+        return {r["key"]: Decimal(str(r["won_revenue"])) for r in rows}
 
     @cached_property
     def first_won_days(self) -> dict[str, dt.date]:
@@ -198,6 +217,22 @@ def fill(rows: list[dict[str, object]], groupings: Sequence[str], read: Period |
     if grouping not in PERIOD_GROUPINGS:
         for r in rows:
             r.update(dict.fromkeys((m.name for m in metrics), None))
+        grouped = [m for m in metrics if grouping in m.groupings and m.by_group is not None]
+        if grouping is None or not grouped or (read is None and reads.span is None):
+            return
+        by_key: dict[object, dict[str, PeriodValue]] = {}
+        group_fns: dict[int, GroupCompute] = {id(m.by_group): m.by_group for m in grouped
+                                               if m.by_group is not None}
+        for group_fn in group_fns.values():
+            for key, vals in group_fn(reads, grouping, read).items():
+                by_key.setdefault(key, {}).update(vals)
+        from .kpi import _normalize
+
+        for r in rows:
+            got = by_key.get(r["key"], {})
+            for m in grouped:
+                v = got.get(m.name)
+                r[m.name] = None if v is None else _normalize(v)
         return
     periods = {id(r): row_period(r["key"], grouping, read, reads) for r in rows}
     wanted = list({p.key: p for p in periods.values() if p is not None}.values())
@@ -215,4 +250,5 @@ def fill(rows: list[dict[str, object]], groupings: Sequence[str], read: Period |
             r[m.name] = None if v is None else _normalize(v)
 
 
-__all__ = ["PERIOD_GROUPINGS", "PeriodCompute", "PeriodMetric", "PeriodReads", "fill", "split_names"]
+__all__ = ["PERIOD_GROUPINGS", "GroupCompute", "PeriodCompute", "PeriodMetric", "PeriodReads", "fill",
+           "split_names"]

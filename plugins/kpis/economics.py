@@ -132,9 +132,16 @@ class Customers:
                          [(utc_day(c.occurred_at), c.amount) for c in costs
                           if c.category in ("sales", "marketing")])
 
-    def figures(self, periods: Sequence[Period], revenue: Callable[[Period], Decimal]) -> dict[str, dict[str, Any]]:
+    def cac(self, p: Period) -> Decimal | None:
+        """Sales and marketing cost of ``p`` ÷ its new customers, exact (None without any)."""
+        new = sum(1 for d in self.won_day.values() if p.contains(d))
+        return None if new == 0 else sum((a for d, a in self.spend if p.contains(d)), ZERO) / new
+
+    def figures(self, periods: Sequence[Period], revenue: Callable[[Period], Decimal],
+                cac: Callable[[Period], Decimal | None] | None = None) -> dict[str, dict[str, Any]]:
         """Per period key: new, active and lost customers, churn, CAC and LTV (``revenue``: a
-        period's won revenue)."""
+        period's won revenue; ``cac``: a CAC to use instead of this set's own, e.g. the
+        company's for an account segment, whose costs carry no segment)."""
         idx = Periods(periods)
         n = len(idx.periods)
         new, lost, spend = [0] * n, [0] * n, [ZERO] * n
@@ -156,14 +163,16 @@ class Customers:
         out = {}
         for i, p in enumerate(idx.periods):
             at_start = bisect_left(won_sorted, p.start) - bisect_left(gone_sorted, p.start)
-            out[p.key] = self._figures(new[i], at_start, lost[i], spend[i], revenue(p))
+            own_cac = None if new[i] == 0 else spend[i] / new[i]
+            out[p.key] = self._figures(new[i], at_start, lost[i], spend[i], revenue(p),
+                                       own_cac if cac is None else cac(p))
         return out
 
     @staticmethod
-    def _figures(new: int, at_start: int, lost: int, spend: Decimal, revenue: Decimal) -> dict[str, Any]:
+    def _figures(new: int, at_start: int, lost: int, spend: Decimal, revenue: Decimal,
+                 cac: Decimal | None) -> dict[str, Any]:
         churn_rate = _rate(lost, at_start)
         customers_in_period = at_start + new
-        cac = None if new == 0 else spend / new
         per_customer = None if customers_in_period == 0 else revenue / customers_in_period
         # lifetime in periods = 1 / churn rate, so LTV = revenue per customer ÷ churn rate; from
         # the exact ratios (at_start / lost), rounded once at the end

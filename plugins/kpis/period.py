@@ -8,7 +8,9 @@ Definitions: docs/kpis.md ("State across events").
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from attain.core import PeriodMetric
@@ -17,6 +19,8 @@ from .economics import Customers, Leads, team_figures
 
 if TYPE_CHECKING:
     from attain.core import Period, PeriodReads
+
+ZERO = Decimal(0)
 
 #: name → (unit, definition)
 FIGURES: dict[str, tuple[str, str]] = {
@@ -72,8 +76,41 @@ def compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mappi
 #: the figures whose value over a period is the sum of their values over its parts
 ADDITIVE_OVER_TIME = {"new_customers"}
 
+#: the figures with a value per account segment (``attain kpi --by sector``): the customers of
+#: the segment's accounts; CAC is the company's (costs carry no segment)
+SEGMENT_FIGURES = ("new_customers", "active_customers_at_start", "customers_lost", "churn_rate",
+                   "customer_retention", "cac", "revenue_per_customer", "ltv", "ltv_to_cac")
+
+
+def by_segment(reads: PeriodReads, grouping: str, read: Period | None) -> Mapping[object, Mapping[str, Any]]:
+    """The customer figures of the read's period (None: the tenant's span of days) per sector:
+    each sector's accounts' first won days and churn days, its won revenue (the core's, per
+    sector), the company's CAC."""
+    period = read if read is not None else reads.span
+    if grouping != "sector" or period is None:
+        return {}
+    customers, _, _ = reads.memo("kpis:state", lambda: _state(reads))
+    dims = reads.dimensions
+    won: dict[object, dict[str, Any]] = defaultdict(dict)
+    churned: dict[object, dict[str, Any]] = defaultdict(dict)
+    for a, day in customers.won_day.items():
+        won[dims.group_key("sector", ("", "", a, ""))][a] = day
+    for a, day in customers.churned.items():
+        churned[dims.group_key("sector", ("", "", a, ""))][a] = day
+    revenue = reads.won_revenue_by("sector", read)
+    out: dict[object, Mapping[str, Any]] = {}
+    for key in set(won) | set(revenue):
+        part = Customers(won.get(key, {}), churned.get(key, {}), [])
+        sector_revenue = revenue.get(key, ZERO)
+        f = part.figures([period], lambda p: sector_revenue, customers.cac)[period.key]  # noqa: B023
+        out[key] = {name: f[name] for name in SEGMENT_FIGURES}
+    return out
+
+
 PERIOD_METRICS = tuple(PeriodMetric(name, description, compute, unit,  # type: ignore[arg-type]
-                                    additive_over_time=name in ADDITIVE_OVER_TIME)
+                                    additive_over_time=name in ADDITIVE_OVER_TIME,
+                                    groupings=("sector",) if name in SEGMENT_FIGURES else (),
+                                    by_group=by_segment if name in SEGMENT_FIGURES else None)
                        for name, (unit, description) in FIGURES.items())
 
-__all__ = ["FIGURES", "PERIOD_METRICS", "compute"]
+__all__ = ["FIGURES", "PERIOD_METRICS", "SEGMENT_FIGURES", "by_segment", "compute"]

@@ -153,3 +153,30 @@ def test_a_period_metric_cannot_take_a_metric_name() -> None:
     pm = make_plugins({"clash": Clash()})
     with pytest.raises(RegistrationError, match="won_revenue"):
         pm.period_metrics  # noqa: B018
+
+
+def test_customer_figures_per_account_segment(engine: Engine) -> None:
+    """`--by sector`: each sector's customers (A, B retail; C, F software; D has none), its won
+    revenue, the company's CAC (costs carry no segment)."""
+    from attain.core import Account
+
+    load(engine)
+    engine.save_dimensions("default", accounts=[Account(name="A", sector="retail"), Account(name="B", sector="retail"),
+                                                Account(name="C", sector="software"),
+                                                Account(name="F", sector="software")])
+    names = ["won_revenue", "new_customers", "active_customers_at_start", "customers_lost", "churn_rate",
+             "revenue_per_customer", "ltv", "cac", "ltv_to_cac", "headcount"]
+    rows = by_key(engine.kpis("default", "sector", period="2017-Q3", metrics=names))
+    # retail: A and B customers at Q3's start, A lost (1 ÷ 2); Q3 revenue DB2 2000 over 2
+    # customers = 1000 each; LTV 1000 ÷ 0.5 = 2000; CAC the company's 1500: 2000 ÷ 1500
+    assert rows["retail"] == {"key": "retail", "won_revenue": D(2000), "new_customers": 0,
+                              "active_customers_at_start": 2, "customers_lost": 1, "churn_rate": D("0.5"),
+                              "revenue_per_customer": D(1000), "ltv": D(2000), "cac": D(1500),
+                              "ltv_to_cac": D("1.3333"), "headcount": None}
+    # software: F at the start, C new (07-20), nobody lost: no churn, so no LTV
+    assert rows["software"] == {"key": "software", "won_revenue": D(1000), "new_customers": 1,
+                                "active_customers_at_start": 1, "customers_lost": 0, "churn_rate": 0,
+                                "revenue_per_customer": D(500), "ltv": None, "cac": D(1500),
+                                "ltv_to_cac": None, "headcount": None}
+    # the other groupings of accounts have none (a region is not an account segment)
+    assert all(r["churn_rate"] is None for r in engine.kpis("default", "region", metrics=["churn_rate"]))
