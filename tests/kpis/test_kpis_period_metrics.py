@@ -180,3 +180,18 @@ def test_customer_figures_per_account_segment(engine: Engine) -> None:
                                 "ltv_to_cac": None, "headcount": None}
     # the other groupings of accounts have none (a region is not an account segment)
     assert all(r["churn_rate"] is None for r in engine.kpis("default", "region", metrics=["churn_rate"]))
+
+
+def test_growth_goals_on_period_metrics(engine: Engine) -> None:
+    """"LTV +12 %" and "CAC −10 %" over 2017-Q3 as 2017-Q4 company goals: the targets are the
+    Q3 figures (LTV 2250, CAC 1500: test_kpis_economics.want) × 1.12 and × 0.90."""
+    load(engine)
+    svc = GoalService(engine, "default")
+    svc.add({"id": "ltv", "metric": "ltv", "owner": "company", "period": "2017-Q4",
+             "target": {"growth": "0.12", "baseline": "2017-Q3"}})
+    svc.add({"id": "cac", "metric": "cac", "owner": "company", "period": "2017-Q4",
+             "target": {"growth": "-0.10", "baseline": "2017-Q3"}})
+    ltv, cac = svc.repo.get("default", "ltv"), svc.repo.get("default", "cac")
+    assert ltv is not None and cac is not None
+    assert (ltv.target, ltv.direction, ltv.aggregation) == (D("2520.00"), "up", "level")
+    assert (cac.target, cac.direction, cac.aggregation) == (D("1350.00"), "down", "level")
