@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
+from .plugin_trace import Tracer, trace_log
 
 if TYPE_CHECKING:  # (imported where used: loading the plugin manager imports no SQLAlchemy)
     import typer
@@ -46,7 +46,6 @@ if TYPE_CHECKING:  # (imported where used: loading the plugin manager imports no
     from .store.migrations import Migrations
 
 log = logging.getLogger("attain.plugins")
-trace_log = logging.getLogger("attain.trace")
 
 hookimpl = pluggy.HookimplMarker("attain")
 
@@ -136,26 +135,6 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {"metrics": _check_metric,
                                                 "migrations": _check_migrations}
 
 
-class _Tracer:
-    """``ATTAIN_TRACE_PLUGINS=1``: one log line per hook call (hook, plugins, milliseconds)."""
-
-    def __init__(self) -> None:
-        self.local = threading.local()
-
-    def before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        stack = self.local.__dict__.setdefault("stack", [])
-        stack.append(time.perf_counter())
-
-    def after(self, outcome: Any, hook_name: str, hook_impls: Sequence[Any],
-              kwargs: Mapping[str, Any]) -> None:
-        started = self.local.stack.pop()
-        ms = (time.perf_counter() - started) * 1000
-        failed = outcome.exception is not None
-        trace_log.info("trace: %s plugins=%s %.3f ms%s", hook_name,
-                       ",".join(i.plugin_name for i in hook_impls) or "-", ms,
-                       " (raised)" if failed else "")
-
-
 class Plugins:
     """Typed facade over pluggy: core code never calls ``pm.hook.*`` directly.
 
@@ -175,7 +154,7 @@ class Plugins:
         #: ``(plugin, module)`` of every hookspec module plugins added (for the hook reference)
         self.hookspec_modules: list[tuple[str, Any]] = []
         if os.environ.get("ATTAIN_TRACE_PLUGINS", "") not in ("", "0", "false"):
-            tracer = _Tracer()
+            tracer = Tracer()
             self.pm.add_hookcall_monitoring(tracer.before, tracer.after)
             trace_log.setLevel(logging.INFO)
         # Historic: a plugin registered later still adds its hook specifications at once.

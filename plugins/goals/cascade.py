@@ -45,7 +45,7 @@ class CascadeBuilder:
             raise GoalError(goal_id, ["cascade: the goal has no cascade spec; give --periods "
                                       "and/or --owners"])
         problems: list[str] = []
-        from .model import cascade_path_problems
+        from .smart import cascade_path_problems
 
         problems += cascade_path_problems(goal.owner_ref.kind, goal.cascade.owners)
         if goal.cascade.periods == "quarter" and goal.period.kind in ("quarter", "month"):

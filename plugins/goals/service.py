@@ -30,14 +30,13 @@ from .model import (
     GoalSpec,
     GoalType,
     Owner,
-    ValidationContext,
     event_day,
     quantum_of,
     takes_facts,
-    validate_goal,
 )
 from .periods import Period, custom, parse_period
 from .settings import Settings, load_settings
+from .smart import ValidationContext, validate_goal
 from .snapshot import Snapshot
 from .storage import GoalRepo
 from .tracking import Evaluation, evaluate
