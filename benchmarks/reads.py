@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 GROUPINGS = ["all", "rep", "manager", "region", "product", "series", "account", "sector",
@@ -76,6 +77,16 @@ def baseline(db: Path, runs: int = 3) -> float:
     return best
 
 
+def best_of(read: Callable[[], object], runs: int = 3) -> float:
+    """The fastest of ``runs`` calls of ``read``, in seconds (4 decimals)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        read()
+        best = min(best, time.perf_counter() - start)
+    return round(best, 4)
+
+
 def measure(url: str) -> dict[str, float]:
     """In this process: every grouping's best-of-3 read time and the peak RSS."""
     from attain.core import Engine, Store
@@ -87,12 +98,7 @@ def measure(url: str) -> dict[str, float]:
     reads: dict[str, tuple[str, str | None]] = {g: (g, None) for g in GROUPINGS}
     reads.update(PERIOD_READS)
     for name, (g, period) in reads.items():
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            engine.kpis("default", g, period=period)
-            best = min(best, time.perf_counter() - start)
-        out[f"{name}_s"] = round(best, 4)
+        out[f"{name}_s"] = best_of(lambda g=g, period=period: engine.kpis("default", g, period=period))
     # the period metrics (company figures from state across events): the first read of a new
     # engine reads the state (first won day per account, facts), later ones reuse it until the
     # next event
@@ -102,12 +108,7 @@ def measure(url: str) -> dict[str, float]:
     fresh.kpis("default", "all", period_metrics=True)
     out["all+period_metrics_first_s"] = round(time.perf_counter() - start, 4)
     for g in ("all", "quarter", "month", "day"):
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            fresh.kpis("default", g, period_metrics=True)
-            best = min(best, time.perf_counter() - start)
-        out[f"{g}+period_metrics_s"] = round(best, 4)
+        out[f"{g}+period_metrics_s"] = best_of(lambda g=g: fresh.kpis("default", g, period_metrics=True))
     out["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
