@@ -50,27 +50,50 @@ FIGURES: dict[str, tuple[str, str]] = {
 }
 
 
-def _state(reads: PeriodReads) -> tuple[Customers, Leads, list[Any]]:
-    customers = Customers.of(reads.first_won_days, reads.facts("customer"), reads.facts("cost"))
-    lead_events = reads.facts("lead")
-    linked = {e.deal_id for e in lead_events if e.kind == "converted" and e.deal_id}
-    leads = Leads.of(lead_events, {d.deal_id: d for d in reads.snapshots(linked)} if linked else {})
-    return customers, leads, reads.facts("rep")
+#: which figures each part of the state gives (a read asking only churn_rate reads no lead)
+CUSTOMER_FIGURES = ("new_customers", "active_customers_at_start", "customers_lost", "churn_rate",
+                    "customer_retention", "cac", "revenue_per_customer", "ltv", "ltv_to_cac")
+TEAM_FIGURES = ("headcount_at_start", "headcount", "rep_turnover_rate", "avg_tenure_days")
+LEAD_FIGURES = ("sql_to_won_rate", "lead_to_customer_days")
 
 
-def compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mapping[str, Any]]:
-    """Every figure of :data:`FIGURES` for each period (the state is read once per log position:
-    :meth:`PeriodReads.memo`)."""
-    if not periods:
-        return {}
-    customers, leads, reps = reads.memo("kpis:state", lambda: _state(reads))
-    by_customers = customers.figures(periods, reads.won_revenue)
-    by_leads = leads.figures(periods)
-    out: dict[str, dict[str, Any]] = {}
+def customers_of(reads: PeriodReads) -> Customers:
+    """The customer state (first won days, churn days, spend), once per state of the tenant."""
+    return reads.memo("kpis:customers", lambda: Customers.of(
+        reads.first_won_days, reads.facts("customer"), reads.facts("cost")))
+
+
+def _leads(reads: PeriodReads) -> Leads:
+    events = reads.facts("lead")
+    linked = {e.deal_id for e in events if e.kind == "converted" and e.deal_id}
+    return Leads.of(events, {d.deal_id: d for d in reads.snapshots(linked)} if linked else {})
+
+
+def customer_compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mapping[str, Any]]:
+    """:data:`CUSTOMER_FIGURES` of each period."""
+    by_period = customers_of(reads).figures(periods, reads.won_revenue)
+    return {key: {n: f[n] for n in CUSTOMER_FIGURES} for key, f in by_period.items()}
+
+
+def team_compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mapping[str, Any]]:
+    """:data:`TEAM_FIGURES` of each period (from the rep events)."""
+    reps = reads.memo("kpis:reps", lambda: reads.facts("rep"))
+    out = {}
     for p in periods:
-        f = {**by_customers[p.key], **team_figures(reps, p), **by_leads[p.key]}
-        out[p.key] = {name: f[name] for name in FIGURES}
+        f = team_figures(reps, p)
+        out[p.key] = {n: f[n] for n in TEAM_FIGURES}
     return out
+
+
+def lead_compute(reads: PeriodReads, periods: Sequence[Period]) -> Mapping[str, Mapping[str, Any]]:
+    """:data:`LEAD_FIGURES` of each period (the lead events and the deals they converted into)."""
+    by_period = reads.memo("kpis:leads", lambda: _leads(reads)).figures(periods)
+    return {key: {n: f[n] for n in LEAD_FIGURES} for key, f in by_period.items()}
+
+
+COMPUTE = {**dict.fromkeys(CUSTOMER_FIGURES, customer_compute), **dict.fromkeys(TEAM_FIGURES, team_compute),
+           **dict.fromkeys(LEAD_FIGURES, lead_compute)}
+assert set(COMPUTE) == set(FIGURES)
 
 
 #: the figures whose value over a period is the sum of their values over its parts
@@ -78,8 +101,7 @@ ADDITIVE_OVER_TIME = {"new_customers"}
 
 #: the figures with a value per account segment (``attain kpi --by sector``): the customers of
 #: the segment's accounts; CAC is the company's (costs carry no segment)
-SEGMENT_FIGURES = ("new_customers", "active_customers_at_start", "customers_lost", "churn_rate",
-                   "customer_retention", "cac", "revenue_per_customer", "ltv", "ltv_to_cac")
+SEGMENT_FIGURES = CUSTOMER_FIGURES
 
 
 def by_segment(reads: PeriodReads, grouping: str, read: Period | None) -> Mapping[object, Mapping[str, Any]]:
@@ -89,7 +111,7 @@ def by_segment(reads: PeriodReads, grouping: str, read: Period | None) -> Mappin
     period = read if read is not None else reads.span
     if grouping != "sector" or period is None:
         return {}
-    customers, _, _ = reads.memo("kpis:state", lambda: _state(reads))
+    customers = customers_of(reads)
     dims = reads.dimensions
     won: dict[object, dict[str, Any]] = defaultdict(dict)
     churned: dict[object, dict[str, Any]] = defaultdict(dict)
@@ -107,10 +129,11 @@ def by_segment(reads: PeriodReads, grouping: str, read: Period | None) -> Mappin
     return out
 
 
-PERIOD_METRICS = tuple(PeriodMetric(name, description, compute, unit,  # type: ignore[arg-type]
+PERIOD_METRICS = tuple(PeriodMetric(name, description, COMPUTE[name], unit,  # type: ignore[arg-type]
                                     additive_over_time=name in ADDITIVE_OVER_TIME,
                                     groupings=("sector",) if name in SEGMENT_FIGURES else (),
                                     by_group=by_segment if name in SEGMENT_FIGURES else None)
                        for name, (unit, description) in FIGURES.items())
 
-__all__ = ["FIGURES", "PERIOD_METRICS", "SEGMENT_FIGURES", "by_segment", "compute"]
+__all__ = ["CUSTOMER_FIGURES", "FIGURES", "LEAD_FIGURES", "PERIOD_METRICS", "SEGMENT_FIGURES", "TEAM_FIGURES",
+           "by_segment", "customer_compute", "lead_compute", "team_compute"]
