@@ -46,8 +46,9 @@ def _snapshots_query(tenant: str) -> Any:
 
 def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None = None,
                    closed: tuple[dt.date, dt.date] | None = None) -> Iterator[DealEvent]:
-    """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist);
-    with ``closed``, only the deals whose closed_on is in that range (both days included).
+    """The latest stored snapshot of every deal of ``tenant`` (or of the ``deal_ids`` that exist),
+    in deal-id order; with ``closed``, only the deals whose closed_on is in that range (both days
+    included).
 
     A deal without a ``lead_source`` of its own has its converted lead's source
     (:mod:`attain.core.leadlinks`), as every KPI sees it."""
@@ -56,7 +57,8 @@ def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None
         q = _snapshots_query(tenant)
         if closed is not None:
             q = q.where(deals.c.closed_on >= closed[0], deals.c.closed_on <= closed[1])
-        for r in conn.execute(q):
+        # in deal-id order (the primary key's), whatever index the database picks
+        for r in conn.execute(q.order_by(deals.c.deal_id)):
             yield deal_from_row(r)
         return
     for chunk in in_chunks(sorted(set(deal_ids))):

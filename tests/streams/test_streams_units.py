@@ -88,7 +88,8 @@ def test_kpi_view_publishes_every_changed_group_exactly(tmp_path: Path) -> None:
             before[g] = full
     # One new version of a rostered rep's deal: the manager/region rows come from that
     # manager's and region's reps only, not from a read of every rep's total.
-    snap = next(d for d in engine.snapshots("default") if d.owner in {r.name for r in batch.reps}
+    snap = next(d for d in engine.snapshots("default") if d.status == "won"  # its amount counts
+                and d.owner in {r.name for r in batch.reps}
                 and d.account in {a.name for a in batch.accounts}
                 and d.product in {p.name for p in batch.products})
     bumped = snap.model_copy(update={"event_id": "bump-1", "version": snap.version + 1,
