@@ -76,9 +76,11 @@ class PeriodMetric:
 
 
 class PeriodReads:
-    """What period metrics read, for one tenant and one :meth:`Engine.kpis` call: each read is
-    done once, on first use. Money is in the tenant's reporting currency (converted as the KPIs
-    convert; amounts without a rate are left out and counted in :attr:`unconverted`)."""
+    """What period metrics read, for one tenant: the engine keeps one per state of the tenant's
+    event log and exchange rates (:meth:`Engine.period_reads`), so the reads cached here are done
+    once per state. Money is in the tenant's reporting currency (converted as the KPIs convert;
+    amounts without a rate are left out and counted in :attr:`unconverted`). Reference data is
+    read anew each time (a roster loaded later regroups every figure)."""
 
     def __init__(self, engine: Engine, tenant: str) -> None:
         self.engine = engine
@@ -91,9 +93,10 @@ class PeriodReads:
     def rates(self) -> Rates:
         return self.engine.rates(self.tenant)
 
-    @cached_property
+    @property
     def dimensions(self) -> Dimensions:
-        """The tenant's reference data (reps, accounts with their sector, products)."""
+        """The tenant's reference data now (reps, accounts with their sector, products): not
+        kept, since loading reference data does not move the event log."""
         return self.engine.dimensions(self.tenant)
 
     def won_revenue_by(self, grouping: str, period: Period | None) -> dict[object, Decimal]:
