@@ -125,7 +125,7 @@ class EngineReads:
                 if not rows and groups == ["all"] and named:  # asked by name (a goal): the company's
                     # row even without additive data (a quiet quarter still has a churn rate)
                     rows = [{"key": "all", **{m.name: _normalize(m.compute({})) for m in shown}}]
-                fill_period_metrics(rows, groups, per, extra, self.period_reads(tenant))
+                fill_period_metrics(rows, groups, per, extra, lambda: self.period_reads(tenant))
         return rows
 
     def period_reads(self, tenant: str) -> PeriodReads:

@@ -79,14 +79,13 @@ class PeriodReads:
     """What period metrics read, for one tenant: the engine keeps one per state of the tenant's
     event log and exchange rates (:meth:`Engine.period_reads`), so the reads cached here are done
     once per state. Money is in the tenant's reporting currency (converted as the KPIs convert;
-    amounts without a rate are left out and counted in :attr:`unconverted`). Reference data is
+    amounts without a rate are left out: :meth:`Engine.unconverted` counts them, and ``attain
+    kpi`` warns). Reference data is
     read anew each time (a roster loaded later regroups every figure)."""
 
     def __init__(self, engine: Engine, tenant: str) -> None:
         self.engine = engine
         self.tenant = tenant
-        #: facts read whose amount had no exchange rate (left out)
-        self.unconverted = 0
         self._memo: dict[str, Any] = {}
 
     @cached_property
@@ -152,7 +151,7 @@ class PeriodReads:
         """The tenant's facts of these types (``lead``, ``customer``, ``cost``, ``rep`` …), each
         event id once, in arrival order; a cost or customer event's amount in the reporting
         currency (a cost without a rate is left out, a customer event without one keeps no
-        amount; both counted in :attr:`unconverted`). Read each call: keep what you derive
+        amount; :meth:`Engine.unconverted` counts both). Read each call: keep what you derive
         from them with :meth:`memo`."""
         from .fx import convert_fact
 
@@ -162,7 +161,6 @@ class PeriodReads:
             if getattr(ev, "currency", rates.reporting) != rates.reporting and getattr(ev, "amount", None) is not None:
                 converted, no_rate = convert_fact(ev, rates)
                 if no_rate is not None:
-                    self.unconverted += 1
                     if ev.type == "cost":
                         continue
                     converted = ev.model_copy(update={"amount": None})
@@ -211,46 +209,49 @@ def row_period(key: object, grouping: str, read: Period | None, reads: PeriodRea
 
 
 def fill(rows: list[dict[str, object]], groupings: Sequence[str], read: Period | None,
-         metrics: Sequence[PeriodMetric], reads: PeriodReads) -> None:
+         metrics: Sequence[PeriodMetric], reads_of: Callable[[], PeriodReads]) -> None:
     """Add the period metrics' values to ``rows`` (in place): per period of a time grouping,
-    or the company's (``all``); ``None`` in any other grouping."""
+    the company's (``all``), per group of an attribute grouping a metric declares
+    (:attr:`PeriodMetric.groupings`); ``None`` anywhere else. ``reads_of()`` is called only
+    when some value is computed."""
     if not metrics:
         return
-    grouping = groupings[0] if len(groupings) == 1 else None
-    if grouping not in PERIOD_GROUPINGS:
-        for r in rows:
-            r.update(dict.fromkeys((m.name for m in metrics), None))
-        grouped = [m for m in metrics if grouping in m.groupings and m.by_group is not None]
-        if grouping is None or not grouped or (read is None and reads.span is None):
-            return
-        by_key: dict[object, dict[str, PeriodValue]] = {}
-        group_fns: dict[int, GroupCompute] = {id(m.by_group): m.by_group for m in grouped
-                                               if m.by_group is not None}
-        for group_fn in group_fns.values():
-            for key, vals in group_fn(reads, grouping, read).items():
-                by_key.setdefault(key, {}).update(vals)
-        from .kpi import _normalize
-
-        for r in rows:
-            got = by_key.get(r["key"], {})
-            for m in grouped:
-                v = got.get(m.name)
-                r[m.name] = None if v is None else _normalize(v)
-        return
-    periods = {id(r): row_period(r["key"], grouping, read, reads) for r in rows}
-    wanted = list({p.key: p for p in periods.values() if p is not None}.values())
-    values: dict[str, dict[str, PeriodValue]] = {}
-    for fn in {id(m.compute): m.compute for m in metrics}.values():
-        for key, vals in fn(reads, wanted).items():
-            values.setdefault(key, {}).update(vals)
     from .kpi import _normalize
 
+    grouping = groupings[0] if len(groupings) == 1 else None
+    values = _row_values(rows, grouping, read, metrics, reads_of)
     for r in rows:
-        p = periods[id(r)]
-        got = {} if p is None else values.get(p.key, {})
+        got = values.get(id(r), {})
         for m in metrics:
             v = got.get(m.name)
             r[m.name] = None if v is None else _normalize(v)
+
+
+def _row_values(rows: list[dict[str, object]], grouping: str | None, read: Period | None,
+                metrics: Sequence[PeriodMetric], reads_of: Callable[[], PeriodReads],
+                ) -> dict[int, Mapping[str, PeriodValue]]:
+    """Row id → the values computed for it (one call per distinct function)."""
+    if grouping in PERIOD_GROUPINGS:
+        reads = reads_of()
+        periods = {id(r): row_period(r["key"], grouping, read, reads) for r in rows}
+        wanted = list({p.key: p for p in periods.values() if p is not None}.values())
+        by_period: dict[str, dict[str, PeriodValue]] = {}
+        for fn in {id(m.compute): m.compute for m in metrics}.values():
+            for key, vals in fn(reads, wanted).items():
+                by_period.setdefault(key, {}).update(vals)
+        return {i: by_period.get(p.key, {}) for i, p in periods.items() if p is not None}
+    group_fns: dict[int, GroupCompute] = {id(m.by_group): m.by_group for m in metrics
+                                           if grouping in m.groupings and m.by_group is not None}
+    if grouping is None or not group_fns:
+        return {}
+    reads = reads_of()
+    by_key: dict[object, dict[str, PeriodValue]] = {}
+    for group_fn in group_fns.values():
+        for group, vals in group_fn(reads, grouping, read).items():
+            by_key.setdefault(group, {}).update(vals)
+    # only the metrics declaring the grouping: the others stay None
+    names = {m.name for m in metrics if grouping in m.groupings}
+    return {id(r): {n: v for n, v in by_key.get(r["key"], {}).items() if n in names} for r in rows}
 
 
 __all__ = ["PERIOD_GROUPINGS", "GroupCompute", "PeriodCompute", "PeriodMetric", "PeriodReads", "fill",
