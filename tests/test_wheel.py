@@ -41,14 +41,27 @@ def tracked_package_files() -> list[str]:
     return files
 
 
+#: one build for the module: its tests stay on one xdist worker (under ``-n 3`` each worker would
+#: otherwise run the module fixture, two builds at once)
+pytestmark = pytest.mark.xdist_group("wheel")
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The sdist and the wheel, built from a copy of the checkout's tracked files."""
+    """The sdist and the wheel, built from a copy of the checkout's tracked files (as in the work
+    tree). Not from the checkout itself: setuptools writes its staging folder (``attain-0.1.0/``,
+    ``build/``, ``attain.egg-info``) into the source folder, so a build there races any other
+    build of it and leaves files behind."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("the wheel is built from the tracked files of a git checkout: "
                     "run from a clone (an unpacked sdist has no .git)")
+    src = tmp_path_factory.mktemp("src")
+    for path in run(["git", "ls-files", "-z"], ROOT).stdout.split("\0"):
+        if path and (ROOT / path).is_file():  # a file deleted in the work tree is left out
+            (src / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, src / path)
     out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], ROOT)
+    run([sys.executable, "-m", "build", "--outdir", str(out), str(src)], src)
     sdists, wheels = sorted(out.glob("attain-*.tar.gz")), sorted(out.glob("attain-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
     return sdists[0], wheels[0]
