@@ -102,6 +102,7 @@ class Engine(EngineReads):
         self.store = store
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
+        self._signature: tuple[tuple[Any, ...], str] | None = None
         self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
         self._rates_cache: dict[str, tuple[str, Rates]] = {}
 
@@ -150,12 +151,20 @@ class Engine(EngineReads):
         return f"{self.signature()}/fx:{fxrates.generation(conn, tenant)}"
 
     def signature(self) -> str:
-        """Which metric plugins (and versions) the stored KPI components were computed with."""
+        """Which metric plugins (and versions) the stored KPI components were computed with
+        (computed once per set of registered metrics: every batch checks it)."""
+        metrics = self.plugins.metrics
+        key = tuple(metrics.values())
+        hit = self._signature
+        if hit is not None and len(hit[0]) == len(key) and all(a is b for a, b in zip(hit[0], key, strict=True)):
+            return hit[1]
         parts = sorted(
             f"{m.plugin}={self.plugins.distributions.get(m.plugin, (None, None))[1]}:{m.name}"
-            for m in self.plugins.metrics.values()
+            for m in metrics.values()
         )
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        sig = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        self._signature = (key, sig)
+        return sig
 
     # -- validation ----------------------------------------------------------------------------
 

@@ -445,7 +445,7 @@ def rollup(
 def _normalize(v: Decimal | int | None) -> Decimal | None:
     if v is None:
         return None
-    d = Decimal(v)
+    d = v if type(v) is Decimal else Decimal(v)
     # Integral values print as integers (12 rather than 12.000000).
     if d == d.to_integral_value():
         return d.quantize(ONE)

@@ -333,6 +333,15 @@ def add_priced(acc: Components, comps: Mapping[str, Decimal], dims: Dimensions,
                 acc[pk] = acc.get(pk, ZERO) + v * p.list_price
 
 
+#: component name → (plugin, name without the prefix); the names are a small fixed set
+_SPLIT: dict[str, tuple[str, str]] = {}
+
+
+def _split_name(k: str) -> tuple[str, str]:
+    plugin, _, name = k.partition(":")
+    return plugin, name
+
+
 def finish(sums: Mapping[object, Mapping[str, Decimal]], metrics: Sequence[Metric],
            composite: bool) -> list[dict[str, object]]:
     """KPI rows of summed components per group, sorted by won_revenue (then key) descending;
@@ -343,7 +352,10 @@ def finish(sums: Mapping[object, Mapping[str, Decimal]], metrics: Sequence[Metri
         row: dict[str, object] = {"key": list(key) if composite else key}  # type: ignore[call-overload]
         local: dict[str, dict[str, Decimal]] = {}  # per plugin: its components without the prefix
         for k, v in comp.items():
-            plugin, _, name = k.partition(":")
+            split = _SPLIT.get(k)
+            if split is None:
+                split = _SPLIT[k] = _split_name(k)
+            plugin, name = split
             d = local.get(plugin)
             if d is None:
                 d = local[plugin] = {}

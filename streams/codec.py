@@ -131,9 +131,24 @@ def _value(v: Any) -> str:
     return json.dumps(str(v))
 
 
+_KEYS: dict[str, str] = {}  # a row's key, as JSON with its colon
+
+
 def row_json(row: Mapping[str, Any]) -> str:
-    """One flat KPI row as JSON (the hot path of publishing: ~5x faster than output.dumps)."""
-    return "{" + ",".join(f"{_name(k)}:{_value(v)}" for k, v in row.items()) + "}"
+    """One flat KPI row as JSON (the hot path of publishing: ~5x faster than output.dumps).
+    Most values are finite Decimals or None: those are written here, the rest by :func:`_value`."""
+    keys, parts = _KEYS, []
+    for k, v in row.items():
+        name = keys.get(k)
+        if name is None:
+            name = keys[k] = _name(k) + ":"
+        if v is None:
+            parts.append(name + "null")
+        elif type(v) is Decimal and v.is_finite():
+            parts.append(name + format(v, "f"))
+        else:
+            parts.append(name + _value(v))
+    return "{" + ",".join(parts) + "}"
 
 
 def kpi_value(tenant: str, grouping: str, rows: Sequence[Mapping[str, Any]], computed_at: str,

@@ -61,22 +61,14 @@ class KpiPublisher:
             times, self._pending_times = self._pending_times, []
             t0 = time.perf_counter()
             try:
-                rows = await loop.run_in_executor(self.sql_read, self._kpi_rows, pending)
-                computed_at = codec.now_iso()
+                messages, n_rows = await loop.run_in_executor(self.sql_read, self._kpi_messages,
+                                                              pending, offsets)
                 producer = await self._producer()
-                by_grouping: dict[tuple[str, str], list[dict[str, object]]] = {}
-                for tenant, grouping, row in rows:
-                    by_grouping.setdefault((tenant, grouping), []).append(row)
-                sent = []
-                for (tenant, grouping), group_rows in by_grouping.items():
-                    sent.append(await producer.send(
-                        self.cfg.kpi_topic,
-                        codec.kpi_value(tenant, grouping, group_rows, computed_at, offsets),
-                        key=codec.kpi_key(tenant, grouping).encode()))
+                sent = [await producer.send(self.cfg.kpi_topic, value, key=key) for key, value in messages]
                 self._when_delivered(sent, times)
-                self.stats.kpi_rows_sent += len(rows)
+                self.stats.kpi_rows_sent += n_rows
                 if log.isEnabledFor(logging.INFO):
-                    log.info("KPI round: %d rows for %d cells in %.1f ms (%s)", len(rows),
+                    log.info("KPI round: %d rows for %d cells in %.1f ms (%s)", n_rows,
                              sum(len(c) for c in pending.values()), (time.perf_counter() - t0) * 1000,
                              " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in self.view.timing.items()))
@@ -113,6 +105,20 @@ class KpiPublisher:
             self.stats.observe_event_to_kpi(times, time.time())
 
         asyncio.ensure_future(asyncio.gather(*sent)).add_done_callback(delivered)
+
+    def _kpi_messages(self, pending: dict[str, set[CellKey]], offsets: dict[int, int],
+                      ) -> tuple[list[tuple[bytes, bytes]], int]:
+        """In the KPI thread: the round's ``attain.kpi-updates`` messages (key, value), one per
+        tenant and grouping, and how many rows they hold. Encoded here, not on the event loop,
+        which feeds the batches."""
+        rows = self._kpi_rows(pending)
+        computed_at = codec.now_iso()
+        by_grouping: dict[tuple[str, str], list[dict[str, object]]] = {}
+        for tenant, grouping, row in rows:
+            by_grouping.setdefault((tenant, grouping), []).append(row)
+        return [(codec.kpi_key(tenant, grouping).encode(),
+                 codec.kpi_value(tenant, grouping, group_rows, computed_at, offsets))
+                for (tenant, grouping), group_rows in by_grouping.items()], len(rows)
 
     def _kpi_rows(self, pending: dict[str, set[CellKey]]) -> list[tuple[str, str, dict[str, object]]]:
         """In the KPI thread: the rows of the groups ``pending`` cells belong to, from the store."""

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from attain.core.kpi import GROUPINGS, Dimensions, Metric
-from attain.core.rollups import BASE, TIME_GRAINS, attribute, rollup_rows
+from attain.core.rollups import BASE, TIME_GRAINS, add_priced, attribute, finish, priced_of, rollup_rows
 from attain.core.store import fetch_all, read_rollups
 from sqlalchemy.engine import Engine as SqlEngine
 
@@ -37,6 +38,35 @@ def _names_of(dims: Dimensions, dim: str) -> Iterable[str]:
     if dim == "rep":
         return dims.reps.keys()
     return dims.products.keys() if dim == "product" else dims.accounts.keys()
+
+
+def _group_sums(rows: Iterable[tuple[str, str, str, Any]], dim: str, grouping: str, keys: set[str | None],
+                dims: Dimensions, metrics: list[Metric]) -> dict[object, dict[str, Decimal]]:
+    """The summed components of the ``keys`` groups of ``grouping`` from total rows of ``dim``
+    (as :func:`attain.core.rollups.rollup_rows` sums them)."""
+    priced = priced_of(metrics)
+    sums: dict[object, dict[str, Decimal]] = {}
+    for name, _, _, comps in rows:
+        if not any(comps.values()):
+            continue
+        key = attribute(grouping, dims, dim, name)
+        if key in keys:
+            add_priced(sums.setdefault(key, {}), comps, dims, name if dim == "product" else None, priced)
+    return sums
+
+
+def _ungrouped(everything: Iterable[tuple[str, str, str, Any]], placed: Iterable[tuple[str, str, str, Any]],
+               dim: str, dims: Dimensions, metrics: list[Metric]) -> dict[str, Decimal] | None:
+    """The components of the names of ``dim`` the reference data does not place: the tenant's
+    total less the ``placed`` names' totals; None when nothing non-zero is left (exact: Decimal
+    sums of the same cells)."""
+    priced = priced_of(metrics)
+    acc: dict[str, Decimal] = {}
+    for _, _, _, comps in everything:
+        add_priced(acc, comps, dims, None, priced)
+    for name, _, _, comps in placed:
+        add_priced(acc, {k: -v for k, v in comps.items()}, dims, name if dim == "product" else None, priced)
+    return acc if any(acc.values()) else None
 
 
 class KpiView:
@@ -78,6 +108,7 @@ class KpiView:
         out: list[tuple[str, Row]] = []
         read_rows = 0
         full: dict[str, list[tuple[str, str, str, Any]]] = {}
+        everything: list[tuple[str, str, str, Any]] | None = None  # the tenant's total row
         with self.sql.connect() as conn:
             for g in GROUPINGS:
                 if g in TIME_GRAINS:
@@ -98,12 +129,29 @@ class KpiView:
                     out += [(g, r) for r in rollup_rows(rows, dim, [g], {("total", ""): None}, dims, metrics)]
                     continue
                 keys = {attribute(g, dims, dim, n) for n in ns}
-                if None in keys or dim in full:
-                    # the ungrouped (None) group holds every name the reference data does not
-                    # place: only a read of every total has them all
-                    if dim not in full:
-                        full[dim] = read_rollups(conn, tenant, dim, "total")
-                        read_rows += len(full[dim])
+                if dim in full:
+                    rows = full[dim]
+                elif None in keys:
+                    # The ungrouped (None) group holds every name the reference data does not
+                    # place: the tenant's total less the totals of the names it places (the
+                    # roll-ups are sums of the same cells: all = Σ reps = Σ accounts = Σ
+                    # products), so only the placed names are read, not every total.
+                    placed = sorted(n for n in _names_of(dims, dim) if attribute(g, dims, dim, n) is not None)
+                    rows = read_rollups(conn, tenant, dim, "total", None, placed)
+                    if everything is None:
+                        everything = read_rollups(conn, tenant, "all", "total")
+                        read_rows += len(everything)
+                    read_rows += len(rows)
+                    sums = _group_sums(rows, dim, g, keys, dims, metrics)
+                    rest = _ungrouped(everything, rows, dim, dims, metrics)
+                    if rest is not None:
+                        sums[None] = rest
+                        out += [(g, r) for r in finish(sums, metrics, False)]
+                        continue
+                    # nothing left over, or unplaced names whose totals cancel out: the read of
+                    # every total tells the two apart (a group of zeros still has its row)
+                    full[dim] = read_rollups(conn, tenant, dim, "total")
+                    read_rows += len(full[dim])
                     rows = full[dim]
                 else:  # the members the reference data places in the touched groups
                     members = sorted(n for n in _names_of(dims, dim) if attribute(g, dims, dim, n) in keys)

@@ -102,6 +102,9 @@ class StreamWorker(Repair, KpiPublisher):
                  kpi_interval: float | None = None) -> None:
         self.cfg = cfg
         self.store = Store(db_url)
+        # SQLite: the write-ahead log is copied back by a thread of its own, not in the commit
+        # of whichever batch fills it (that batch's events waited for the copy and its fsync)
+        self.store.checkpoint_in_background()
         self.engine = Engine(self.store, get_plugins())
         self.retries = retries if retries is not None else int(os.environ.get("ATTAIN_STREAM_RETRIES", "5"))
         self.kpi_interval = (kpi_interval if kpi_interval is not None

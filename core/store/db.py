@@ -7,7 +7,9 @@ directory. PostgreSQL is supported (``postgresql+psycopg://…``) and tested.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,12 @@ from sqlalchemy.orm import sessionmaker
 from .migrations import Migrations, migrate
 from .schema import CounterRow, DeadLetterRow, PluginSettingRow, StreamOffsetRow
 from .sql import lock_tenant
+
+log = logging.getLogger("attain.store")
+
+#: :meth:`Store.checkpoint_in_background`: write-ahead log frames (pages) past which the
+#: checkpoint makes the log start over (SQLite's automatic checkpoint runs at 1,000)
+WAL_RESTART_FRAMES = 4000
 
 
 def default_url() -> str:
@@ -49,6 +57,10 @@ def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_conn, record)
 
 
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Writers ask for BEGIN IMMEDIATE: they take the write lock before reading what they will
     # change, so two processes writing at once are serialized instead of losing an update.
@@ -76,6 +88,7 @@ class Store:
         ``migrations`` (default: every loaded plugin's, see :mod:`.migrations`) to their head."""
         self.url = url or default_url()
         self.engine = make_engine(self.url)
+        self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         if run_migrations:
             if migrations is None:
                 from ..plugins import get_plugins
@@ -104,7 +117,47 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def checkpoint_in_background(self, interval: float = 1.0) -> None:
+        """SQLite: copy the write-ahead log into the database file from a thread of its own,
+        every ``interval`` seconds, instead of in the commit that fills the log past SQLite's
+        1,000 pages (its default), which then waits for the copy and its fsync: measured, 9 of
+        a 34 ms batch of 20 events. For a process whose commits are on a latency path (the
+        stream worker); the checkpoint runs in SQLite's C code, without the GIL. No-op on other
+        databases. :meth:`dispose` stops the thread."""
+        if self.dialect != "sqlite" or self._checkpointer is not None:
+            return
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose()  # connections made from now on get the pragma
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                try:  # on the driver's connection: not inside a transaction SQLAlchemy began
+                    raw = self.engine.raw_connection()
+                    try:
+                        db: Any = raw.driver_connection
+                        (_, frames, _), = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        if frames > WAL_RESTART_FRAMES:
+                            # A steady writer keeps adding frames while the passive copy runs,
+                            # so the log would never start over and only grow: past this size
+                            # the writer waits for the rest of the copy (little: the passive
+                            # round did the bulk), then the log is reused from its start.
+                            db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                    finally:
+                        raw.close()
+                except Exception as exc:  # the next round tries again; the log only grows meanwhile
+                    log.warning("WAL checkpoint failed: %s", exc)
+
+        thread = threading.Thread(target=run, name="attain-checkpoint", daemon=True)
+        self._checkpointer = (thread, stop)
+        thread.start()
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            thread, stop = self._checkpointer
+            stop.set()
+            thread.join(timeout=30)
+            self._checkpointer = None
         self.engine.dispose()
 
     # -- plugin settings -----------------------------------------------------------------------

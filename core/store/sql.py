@@ -29,14 +29,23 @@ def upsert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]], keys
     if not rows:
         return
     t: Table = getattr(table, "__table__", table)
-    ins: Any = _dialect_insert(conn.dialect.name)(t)
-    sets: dict[str, Any] = {c: getattr(ins.excluded, c) for c in update}
-    sets.update({c: t.c[c] + getattr(ins.excluded, c) for c in add})
-    if sets:
-        stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=sets)
-    else:
-        stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+    cache_key = (conn.dialect.name, t, tuple(keys), tuple(update), tuple(add))
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:  # built once per shape: building the construct cost more than running it
+        ins: Any = _dialect_insert(conn.dialect.name)(t)
+        sets: dict[str, Any] = {c: getattr(ins.excluded, c) for c in update}
+        sets.update({c: t.c[c] + getattr(ins.excluded, c) for c in add})
+        if sets:
+            stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=sets)
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+        _UPSERTS[cache_key] = stmt
     conn.execute(stmt, rows)
+
+
+#: the upsert statements built so far, by (dialect, table, keys, update, add); statements are
+#: immutable, so threads may share them
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
 
 
 def _dialect_insert(name: str) -> Any:

@@ -261,3 +261,52 @@ def test_the_backlog_is_what_waits_in_kafka_behind_the_batch() -> None:
     assert worker._waiting({0: 499, 1: 39, 2: 7, 3: 5}) == 1000 - 499 - 1
     worker.app.kafka_commits.consumer = None  # before the consumer exists
     assert worker._waiting({0: 499}) == 0
+
+
+def test_kpi_view_ungrouped_rows_from_the_total_less_the_placed_names(tmp_path: Path) -> None:
+    """The ungrouped row (names the reference data does not place) is the tenant's total less
+    the placed names' totals: the engine's row exactly, without a read of every total; and when
+    nothing is left (the only unplaced name's deal moved to a placed one) the view reads every
+    total and the ungrouped group is gone, as in the engine's rows."""
+    store = Store(f"sqlite:///{tmp_path / 'ungrouped.db'}")
+    engine = Engine(store)
+    view = KpiView(store.engine)
+    metrics = engine.metrics("default")
+    deals = [Record({"type": "deal", "deal_id": f"D{i}", "event_id": f"e{i}", "version": 1,
+                     "owner": f"Rep {i % 40}", "account": f"Acct {i % 60}", "product": f"P{i % 5}",
+                     "stage": "Won", "status": "won", "amount": f"{100 + i}.25",
+                     "closed_on": f"2024-0{1 + i % 9}-1{i % 10}",
+                     "occurred_at": "2024-01-02T00:00:00Z"}) for i in range(400)]
+    engine.process(deals)
+    from attain.core.models import Product, Rep
+    engine.save_dimensions("default", [Rep(name="Rep 1", manager="M", region="East")], [],
+                           [Product(name="P1", series="GTX", list_price="10")])
+    dims = engine.dimensions("default")
+    result = engine.process([Record({**deals[7].payload, "event_id": "e7b", "version": 2,  # Rep 7: unplaced
+                                     "amount": "999.75"})])
+    rows = view.changed_rows("default", [c for _, c in result.changed_cells], dims, metrics)
+    for g, row in rows:
+        assert {r["key"]: r for r in engine.kpis("default", g)}[row["key"]] == row, g
+    assert {(g, r["key"]) for g, r in rows} >= {("manager", None), ("region", None), ("sector", None),
+                                               ("series", None)}
+    assert view.timing["read_rows"] < 40  # not the 40 reps' and 60 accounts' totals
+
+    # the only unplaced rep's deal moves to a placed rep: nothing is left over, the ungrouped
+    # group is gone (as in the engine's rows), which only a read of every total can tell
+    solo = Engine(Store(f"sqlite:///{tmp_path / 'moved.db'}"))
+    base = {"type": "deal", "deal_id": "X", "stage": "Won", "status": "won", "product": "P",
+            "account": "A", "amount": "5", "closed_on": "2024-01-05",
+            "occurred_at": "2024-01-02T00:00:00Z"}
+    solo.process([Record({**base, "event_id": "x1", "version": 1, "owner": "Ann"})])
+    solo.save_dimensions("default", [Rep(name="Cy", manager="M")], [], [])
+    result = solo.process([Record({**base, "event_id": "x2", "version": 2, "owner": "Cy"})])
+    view2 = KpiView(solo.store.engine)
+    rows = view2.changed_rows("default", [c for _, c in result.changed_cells],
+                              solo.dimensions("default"), solo.metrics("default"))
+    for g, row in rows:
+        assert {r["key"]: r for r in solo.kpis("default", g)}[row["key"]] == row, g
+    keys = {(g, r["key"]) for g, r in rows}
+    assert ("manager", "M") in keys and ("manager", None) not in keys
+    assert None not in {r["key"] for r in solo.kpis("default", "manager")}
+    store.dispose()
+    solo.store.dispose()
