@@ -102,7 +102,7 @@ class Engine(EngineReads):
         self.store = store
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
-        self._signature: tuple[tuple[Any, ...], str] | None = None
+        self._signature: tuple[tuple[Any, ...], tuple[Any, ...], str] | None = None
         self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
         self._rates_cache: dict[str, tuple[str, Rates]] = {}
 
@@ -154,16 +154,19 @@ class Engine(EngineReads):
         """Which metric plugins (and versions) the stored KPI components were computed with
         (computed once per set of registered metrics: every batch checks it)."""
         metrics = self.plugins.metrics
+        dists = self.plugins.distributions
         key = tuple(metrics.values())
+        versions = tuple(dists.get(m.plugin, (None, None))[1] for m in key)
         hit = self._signature
-        if hit is not None and len(hit[0]) == len(key) and all(a is b for a, b in zip(hit[0], key, strict=True)):
-            return hit[1]
+        if (hit is not None and hit[1] == versions and len(hit[0]) == len(key)
+                and all(a is b for a, b in zip(hit[0], key, strict=True))):
+            return hit[2]
         parts = sorted(
-            f"{m.plugin}={self.plugins.distributions.get(m.plugin, (None, None))[1]}:{m.name}"
+            f"{m.plugin}={dists.get(m.plugin, (None, None))[1]}:{m.name}"
             for m in metrics.values()
         )
         sig = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-        self._signature = (key, sig)
+        self._signature = (key, versions, sig)
         return sig
 
     # -- validation ----------------------------------------------------------------------------
