@@ -383,6 +383,13 @@ def rollup_rows(rows: Iterable[tuple[str, str, str, Mapping[str, Decimal]]], dim
                 dims: Dimensions, metrics: Sequence[Metric]) -> list[dict[str, object]]:
     """KPI rows from roll-up rows ``(name, grain, period, components)`` of ``dim`` read per
     ``plan`` (:func:`plan_tiles`)."""
+    return finish(rollup_sums(rows, dim, groupings, plan, dims, metrics), metrics, len(groupings) > 1)
+
+
+def rollup_sums(rows: Iterable[tuple[str, str, str, Mapping[str, Decimal]]], dim: str,
+                groupings: Sequence[str], plan: Mapping[tuple[str, str | None], str | None],
+                dims: Dimensions, metrics: Sequence[Metric]) -> dict[object, Components]:
+    """The summed components per group of :func:`rollup_rows` (before the metrics)."""
     priced = priced_of(metrics)
     composite = len(groupings) > 1
     sums: dict[object, Components] = {}
@@ -398,7 +405,7 @@ def rollup_rows(rows: Iterable[tuple[str, str, str, Mapping[str, Decimal]]], dim
         if acc is None:
             acc = sums[key] = {}
         add_priced(acc, comps, dims, name if dim == "product" else None, priced)
-    return finish(sums, metrics, composite)
+    return sums
 
 
 def cell_group(groupings: Sequence[str], dims: Dimensions) -> Callable[[DayCell], object]:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from attain.core.kpi import GROUPINGS, Dimensions, Metric
-from attain.core.rollups import BASE, TIME_GRAINS, add_priced, attribute, finish, priced_of, rollup_rows
+from attain.core.rollups import BASE, TIME_GRAINS, add_priced, attribute, finish, priced_of, rollup_rows, rollup_sums
 from attain.core.store import fetch_all, read_rollups
 from sqlalchemy.engine import Engine as SqlEngine
 
@@ -38,21 +38,6 @@ def _names_of(dims: Dimensions, dim: str) -> Iterable[str]:
     if dim == "rep":
         return dims.reps.keys()
     return dims.products.keys() if dim == "product" else dims.accounts.keys()
-
-
-def _group_sums(rows: Iterable[tuple[str, str, str, Any]], dim: str, grouping: str, keys: set[str | None],
-                dims: Dimensions, metrics: list[Metric]) -> dict[object, dict[str, Decimal]]:
-    """The summed components of the ``keys`` groups of ``grouping`` from total rows of ``dim``
-    (as :func:`attain.core.rollups.rollup_rows` sums them)."""
-    priced = priced_of(metrics)
-    sums: dict[object, dict[str, Decimal]] = {}
-    for name, _, _, comps in rows:
-        if not any(comps.values()):
-            continue
-        key = attribute(grouping, dims, dim, name)
-        if key in keys:
-            add_priced(sums.setdefault(key, {}), comps, dims, name if dim == "product" else None, priced)
-    return sums
 
 
 def _ungrouped(everything: Iterable[tuple[str, str, str, Any]], placed: Iterable[tuple[str, str, str, Any]],
@@ -142,7 +127,9 @@ class KpiView:
                         everything = read_rollups(conn, tenant, "all", "total")
                         read_rows += len(everything)
                     read_rows += len(rows)
-                    sums = _group_sums(rows, dim, g, keys, dims, metrics)
+                    sums: dict[object, dict[str, Decimal]] = {k: v for k, v in rollup_sums(
+                        rows, dim, [g], {("total", ""): None}, dims,
+                        metrics).items() if k in keys}
                     rest = _ungrouped(everything, rows, dim, dims, metrics)
                     if rest is not None:
                         sums[None] = rest
