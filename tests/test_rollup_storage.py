@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from attain.core.store.cells import add_components, dumps_components, loads_components
@@ -122,3 +123,79 @@ def test_background_checkpoints_keep_the_log_bounded(tmp_path: Path) -> None:
     again = Engine(Store(f"sqlite:///{path}"))
     assert again.kpis("default", "all")[0]["won_deals"] == 4000
     again.store.dispose()
+
+
+def test_a_read_then_write_transaction_waits_for_a_writer_instead_of_failing(tmp_path: Path) -> None:
+    """SQLite: a deferred transaction that read, then writes after another connection (a stream
+    worker on the same file) committed, fails at once with "database is locked"; the same
+    transaction on :func:`write_locked` takes the lock first, so the other writer waits its turn
+    and both writes are kept (the Salesforce sync's mark, goals, incentives: CI saw the first)."""
+    import threading
+
+    from attain.core.store import Store, write_locked
+    from sqlalchemy.exc import OperationalError
+
+    store = Store(f"sqlite:///{tmp_path / 'locks.db'}", run_migrations=False)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE mark (n INTEGER)")
+        conn.exec_driver_sql("INSERT INTO mark VALUES (0)")
+
+    def other_writer() -> None:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE mark SET n = n + 10")
+
+    with pytest.raises(OperationalError, match="locked"), store.engine.begin() as conn:
+        (n,), = conn.exec_driver_sql("SELECT n FROM mark").all()
+        other_writer()  # commits between this transaction's read and its write
+        conn.exec_driver_sql("UPDATE mark SET n = ?", (n + 1,))
+
+    with write_locked(store.engine).begin() as conn:
+        (n,), = conn.exec_driver_sql("SELECT n FROM mark").all()
+        other = threading.Thread(target=other_writer)
+        other.start()
+        other.join(0.3)
+        assert other.is_alive()  # waiting for this transaction's lock, not failing
+        conn.exec_driver_sql("UPDATE mark SET n = ?", (n + 1,))
+    other.join(10)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT n FROM mark").scalar() == 10 + 1 + 10
+    store.dispose()
+
+
+def test_the_restarting_checkpoint_never_keeps_writers_out_behind_an_old_reader(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """The background checkpoint's RESTART blocks new writers while it waits for readers; a
+    reader on an old snapshot (an open deferred transaction) must not keep them out for the
+    30 s busy timeout: the checkpoint gives up after RESTART_WAIT_MS and tries again later."""
+    import threading
+    import time
+
+    from attain.core.store import Store
+    from attain.core.store import db as store_db
+
+    monkeypatch.setattr(store_db, "WAL_RESTART_FRAMES", 10)
+    store = Store(f"sqlite:///{tmp_path / 'restart.db'}", run_migrations=False)
+    store.checkpoint_in_background(0.02)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+    reader = store.engine.connect()
+    reader.begin()
+    reader.exec_driver_sql("SELECT count(*) FROM t").all()  # holds its snapshot from here
+
+    done: list[int] = []
+
+    def write() -> None:
+        for i in range(30):  # each commit adds frames: the log stays past the restart size
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 5000,))
+            done.append(i)
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(20)  # before the fix: each restart attempt held writers out for up to 30 s
+    alive = writer.is_alive()
+    reader.close()
+    writer.join(60)
+    store.dispose()
+    assert not alive and len(done) == 30

@@ -9,12 +9,13 @@
 * :mod:`.migrations` — Alembic migrations of the core and of every plugin (:class:`Migrations`).
 
 Plugins use :class:`Store` (``store.connect()``, ``store.transaction(tenant)``), :func:`upsert`,
+:func:`write_locked` (for a transaction that reads what it writes),
 :class:`ExactDecimal`, :data:`ID_TYPE` and :class:`Migrations`; everything here is tenant-scoped
 by its arguments.
 """
 
 from .cells import cell_id, cell_key, dumps_components, loads_components
-from .db import Store, default_url, make_engine, save_stream_offsets
+from .db import Store, default_url, make_engine, save_stream_offsets, write_locked
 from .migrations import Migrations, create_missing, migrate
 from .migrations import pending as pending_migrations
 from .migrations import status as migration_status
@@ -45,5 +46,5 @@ __all__ = [
     "ProductRow", "RepRow", "Store", "StreamOffsetRow", "bump_counters", "cell_id", "cell_key",
     "create_missing", "default_url", "dumps_components", "fetch_all", "in_chunks", "loads_components",
     "lock_tenant", "make_engine", "migrate", "migration_status", "pending_migrations", "placeholders",
-    "read_rollups", "save_stream_offsets", "upsert",
+    "read_rollups", "save_stream_offsets", "upsert", "write_locked",
 ]

@@ -28,6 +28,10 @@ log = logging.getLogger("attain.store")
 #: :meth:`Store.checkpoint_in_background`: write-ahead log frames (pages) past which the
 #: checkpoint makes the log start over (SQLite's automatic checkpoint runs at 1,000)
 WAL_RESTART_FRAMES = 4000
+#: how long that restarting checkpoint waits for readers and the writer (then: next round)
+RESTART_WAIT_MS = 50
+#: how long a connection waits for another one's lock before "database is locked"
+BUSY_TIMEOUT_MS = 30000
 
 
 def default_url() -> str:
@@ -45,7 +49,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache: indexes of large logs stay hot
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
@@ -68,6 +72,15 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+def write_locked(engine: Engine) -> Engine:
+    """``engine`` whose transactions take the write lock before their first statement (SQLite's
+    BEGIN IMMEDIATE; on PostgreSQL nothing changes). For a transaction that reads what it then
+    writes: in SQLite's default deferred transaction that write fails at once ("database is
+    locked", no waiting) when another process, say a stream worker on the same file, committed
+    between the read and the write; with the lock taken first it waits its turn instead."""
+    return engine.execution_options(write_lock=True)
 
 
 def make_engine(url: str) -> Engine:
@@ -101,8 +114,7 @@ class Store:
         """A connection for a plugin's own queries (``with store.connect() as conn``); with
         ``write``, its transaction takes the write lock first (SQLite's BEGIN IMMEDIATE), so
         a read-then-write inside it cannot lose an update to another process."""
-        conn = self.engine.connect()
-        return conn.execution_options(write_lock=True) if write else conn
+        return (write_locked(self.engine) if write else self.engine).connect()
 
     @contextmanager
     def transaction(self, tenant: str | None = None) -> Iterator[Connection]:
@@ -142,7 +154,14 @@ class Store:
                             # so the log would never start over and only grow: past this size
                             # the writer waits for the rest of the copy (little: the passive
                             # round did the bulk), then the log is reused from its start.
-                            db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                            # It blocks new writers while it waits, so it waits briefly: a
+                            # reader on an old snapshot (a CLI command's deferred transaction)
+                            # would otherwise keep every writer out for the busy timeout, 30 s.
+                            db.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                            try:
+                                db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                            finally:
+                                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                     finally:
                         raw.close()
                 except Exception as exc:  # the next round tries again; the log only grows meanwhile

@@ -55,7 +55,7 @@ class EngineSink:
                                             in_transaction=commit))
 
     def state(self, commit: Commit) -> None:
-        with self.engine.store.engine.begin() as conn:
+        with self.engine.store.transaction() as conn:  # the mark is read, then moved
             commit(conn)
 
     def close(self) -> None:
@@ -128,7 +128,7 @@ class KafkaSink:
         self.state(commit)
 
     def state(self, commit: Commit) -> None:
-        with self.engine.store.engine.begin() as conn:
+        with self.engine.store.transaction() as conn:  # the mark is read, then moved
             commit(conn)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from attain.core.store import create_missing, upsert
+from attain.core.store import create_missing, upsert, write_locked
 from sqlalchemy import Date, DateTime, Integer, String, Text, delete, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -86,6 +86,7 @@ class GoalRepo:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.writes = write_locked(engine)  # read-then-write transactions take the lock first
 
     # -- goals ---------------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class GoalRepo:
         """Upsert goals in one transaction, first deleting every descendant of the goals named
         in ``replace_below`` (a regenerated cascade replaces the old one)."""
         goals = list(goals)
-        with self.engine.begin() as conn:
+        with self.writes.begin() as conn:
             for root in replace_below:
                 self._delete_tree(conn, tenant, root, include_root=False)
             pos = conn.execute(select(GoalRow.position).where(GoalRow.tenant == tenant)
@@ -142,7 +143,7 @@ class GoalRepo:
         return len(ids)
 
     def delete_tree(self, tenant: str, root: str) -> int:
-        with self.engine.begin() as conn:
+        with self.writes.begin() as conn:
             return self._delete_tree(conn, tenant, root)
 
     # -- statuses ------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class GoalRepo:
     def set_status(self, tenant: str, goal_id: str, status: str, as_of: dt.date,
                    detail: str) -> None:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        with self.engine.begin() as conn:
+        with self.writes.begin() as conn:
             upsert(conn, GoalStatusRow.__table__,
                     [{"tenant": tenant, "goal_id": goal_id, "status": status, "as_of": as_of,
                       "detail": detail, "updated_at": now}],
@@ -170,7 +171,7 @@ class GoalRepo:
                 select(GoalConfigRow.key, GoalConfigRow.value).where(GoalConfigRow.tenant == tenant))}
 
     def set_config(self, tenant: str, key: str, value: str | None) -> None:
-        with self.engine.begin() as conn:
+        with self.writes.begin() as conn:
             if value is None:
                 conn.execute(delete(GoalConfigRow).where(GoalConfigRow.tenant == tenant,
                                                          GoalConfigRow.key == key))
@@ -182,7 +183,7 @@ class GoalRepo:
 
     def advance_clock(self, tenant: str, day: dt.date) -> dt.date:
         """Move the tenant's watermark to ``day`` if later; returns the watermark."""
-        with self.engine.begin() as conn:
+        with self.writes.begin() as conn:
             cur = conn.execute(select(GoalClockRow.as_of).where(GoalClockRow.tenant == tenant)).scalar()
             if cur is not None and cur >= day:
                 return cur

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from attain.core import DealEvent, Engine
+from attain.core.store import write_locked
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +47,8 @@ class Inputs:
         self.tenant = tenant
         self.plugins = engine.plugins
         self.session = sessionmaker(engine.store.engine, expire_on_commit=False)
+        #: for the transactions that write: they read what they change, so they take the lock first
+        self.write_session = sessionmaker(write_locked(engine.store.engine), expire_on_commit=False)
         self._calc: Calculator | None = None
         self._book: PlanBook | None = None
         self._facts: FactBook | None = None
@@ -106,7 +109,7 @@ class Inputs:
                    actor: str | None = None) -> PlanVersion:
         """Store a plan version (never overwriting one) and record its assignments and splits."""
         spec = plan.spec
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             rows = list(s.scalars(select(PlanVersionRow).where(
                 PlanVersionRow.tenant == self.tenant, PlanVersionRow.name == plan.name)))
             same = [r for r in rows if r.checksum == plan.checksum]
@@ -203,7 +206,7 @@ class Inputs:
                actor: str | None = None) -> None:
         if start and end and end < start:
             raise IncentivesError("end is before start")
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             if not s.scalar(select(PlanVersionRow.id).where(
                     PlanVersionRow.tenant == self.tenant, PlanVersionRow.name == plan).limit(1)):
                 raise IncentivesError(f"no plan named {plan!r}; load it first "
@@ -256,7 +259,7 @@ class Inputs:
     def set_split(self, deal_id: str, shares: dict[str, Decimal] | None,
                   actor: str | None = None) -> None:
         try:
-            with self.session.begin() as s:
+            with self.write_session.begin() as s:
                 self._record_split(s, deal_id, shares, "split", actor)
                 self._bump(s)
         except ValueError as exc:

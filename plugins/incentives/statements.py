@@ -220,7 +220,7 @@ class Statements(Locks):
         header = res.header()
         now = db.now()
         kind = None
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             row = s.scalar(select(StatementRow).where(
                 StatementRow.tenant == self.tenant, StatementRow.payee == payee,
                 StatementRow.period == period.key).with_for_update())

@@ -43,7 +43,7 @@ class Workflow(Statements):
             raise IncentivesError(
                 f"{len(errors)} statement(s) of {period} cannot be computed (first: "
                 f"{errors[0].payee}: {errors[0].message}); fix them or lock with --force")
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             s.merge(PeriodRow(tenant=self.tenant, period=period.key, locked=True,
                               locked_at=db.now(), locked_by=actor))
             keys = [period.key, *(m.key for m in period.months())]
@@ -62,7 +62,7 @@ class Workflow(Statements):
         if manager and by != manager:
             raise IncentivesError(f"{payee}'s statement is approved by their manager "
                                   f"{manager}, not {by}")
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             row = self._row(s, payee, period)
             if row is None:
                 raise IncentivesError(f"no statement for {payee} in {period}; run it first")
@@ -86,7 +86,7 @@ class Workflow(Statements):
     def signoff(self, payee: str, period: Period, by: str | None = None) -> dict[str, Any]:
         if by is not None and by != payee:
             raise IncentivesError(f"only {payee} can sign off their own statement")
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             row = self._row(s, payee, period)
             if row is None:
                 raise IncentivesError(f"no statement for {payee} in {period}")
@@ -112,7 +112,7 @@ class Workflow(Statements):
         if amount != amount.quantize(Decimal("0.01")):
             raise IncentivesError("an adjustment is an amount in cents")
         target = period if not self.is_locked(period) else self.first_open_after(period)
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             row = AdjustmentRow(tenant=self.tenant, payee=payee, period=target.key,
                                 source_period=period.key if target != period else None,
                                 amount=amount, reason=reason, origin=origin, created_by=actor,
@@ -132,7 +132,7 @@ class Workflow(Statements):
 
     def open_inquiry(self, payee: str, period: Period, line_no: int | None, text: str,
                      by: str | None = None) -> dict[str, Any]:
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             row = self._row(s, payee, period)
             if row is None:
                 raise IncentivesError(f"no statement for {payee} in {period}")
@@ -198,7 +198,7 @@ class Workflow(Statements):
             adj = self.adjust(inq["rep"], Period.parse(inq["period"]), amount,
                               reply or f"inquiry {iid}", by, origin="inquiry")
             adj_id = adj["id"]
-        with self.session.begin() as s:
+        with self.write_session.begin() as s:
             r = s.get(InquiryRow, iid)
             assert r is not None
             r.status = "adjusted" if amount is not None else "answered"
