@@ -102,7 +102,7 @@ class Engine(EngineReads):
         self.store = store
         self.plugins = plugins or get_plugins()
         self._contributors: dict[frozenset[str], Contributor] = {}
-        self._signature: tuple[tuple[Any, ...], tuple[Any, ...], str] | None = None
+        self._signature: tuple[tuple[str, ...], str] | None = None
         self._disabled_cache: dict[str, tuple[float, set[str]]] = {}
         self._rates_cache: dict[str, tuple[str, Rates]] = {}
 
@@ -152,21 +152,15 @@ class Engine(EngineReads):
 
     def signature(self) -> str:
         """Which metric plugins (and versions) the stored KPI components were computed with
-        (computed once per set of registered metrics: every batch checks it)."""
-        metrics = self.plugins.metrics
+        (every batch checks it: the hash is kept for the same plugins, versions and names)."""
         dists = self.plugins.distributions
-        key = tuple(metrics.values())
-        versions = tuple(dists.get(m.plugin, (None, None))[1] for m in key)
+        parts = tuple(sorted(f"{m.plugin}={dists.get(m.plugin, (None, None))[1]}:{m.name}"
+                             for m in self.plugins.metrics.values()))
         hit = self._signature
-        if (hit is not None and hit[1] == versions and len(hit[0]) == len(key)
-                and all(a is b for a, b in zip(hit[0], key, strict=True))):
-            return hit[2]
-        parts = sorted(
-            f"{m.plugin}={dists.get(m.plugin, (None, None))[1]}:{m.name}"
-            for m in metrics.values()
-        )
+        if hit is not None and hit[0] == parts:
+            return hit[1]
         sig = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-        self._signature = (key, versions, sig)
+        self._signature = (parts, sig)
         return sig
 
     # -- validation ----------------------------------------------------------------------------

@@ -224,19 +224,18 @@ class BatchWriter:
         does not touch is read), the merge in Python, one upsert of every touched row."""
         existing: dict[RollKey, str] = {}
         keys = list(deltas)
+        cols = "r.dim, r.name, r.grain, r.period, r.components"
+        # SQLite: one result row (one step, see _many), the rows as a JSON array
+        selected = cols if self.pg else f"json_group_array(json_array({cols}))"
         for chunk in in_chunks(keys, ROLLUP_KEYS_PER_QUERY):
             q = (f"WITH k(dim, grain, period, name) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
-                 "SELECT r.dim, r.name, r.grain, r.period, r.components FROM k JOIN kpi_rollups r "
+                 f"SELECT {selected} FROM k JOIN kpi_rollups r "
                  "ON r.tenant = ? AND r.dim = k.dim AND r.grain = k.grain AND r.period = k.period "
                  "AND r.name = k.name")
-            params = [v for dim, name, grain, period in chunk for v in (dim, grain, period, name)]
-            if self.pg:
-                found: Iterable[Sequence[str]] = self._query(q, (*params, tenant))
-            else:  # one result row (one step, see _many): the rows as a JSON array
-                q = q.replace("SELECT r.dim, r.name, r.grain, r.period, r.components",
-                              "SELECT json_group_array(json_array(r.dim, r.name, r.grain, r.period, "
-                              "r.components))")
-                found = json.loads(self._query(q, (*params, tenant))[0][0])
+            params = (*[v for dim, name, grain, period in chunk for v in (dim, grain, period, name)],
+                      tenant)
+            found: Iterable[Sequence[str]] = (self._query(q, params) if self.pg
+                                              else json.loads(self._query(q, params)[0][0]))
             for dim, name, grain, period, comps in found:
                 existing[(dim, name, grain, period)] = comps
         rows = []
