@@ -122,7 +122,11 @@ class StreamEnv:
         self.workers.append(w)
         return w
 
-    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 180) -> None:
+    def wait(self, what: str, cond: Callable[[], bool], timeout: float = 600) -> None:
+        """Poll ``cond`` until it holds (a dead worker fails at once). The timeout only bounds a
+        hang: a passing wait returns when the condition holds, and CI's loaded machine (three test
+        processes on two cores, the workers under coverage) took over 180 s for the bundled data
+        on PostgreSQL, which takes 44 s alone."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if cond():
