@@ -38,8 +38,8 @@ if TYPE_CHECKING:  # what the hooks need is imported when they run: loading the 
 __all__ = ["ACTIVITY", "OUTCOME", "Goal", "GoalError", "GoalService", "GoalType", "rep_capacity"]
 
 #: the commands ``cli.register`` adds, with their help (imported only when one of them runs)
-COMMANDS = {"goals": "SMART goals and quotas: define, cascade, track pace and status.",
-            "plan": "Planning: propose rep and team quotas for a year."}
+COMMANDS = {"goals": "SMART goals and quotas: define, cascade, track pace and status."}
+PLAN_COMMANDS = {"plan": "Planning: propose rep and team quotas for a year."}
 
 
 def __getattr__(name: str) -> Any:  # the public names, imported on first use
@@ -83,6 +83,7 @@ def attain_register_commands(cli: typer.Typer) -> None:
     from attain.core.cli_kit import lazy_commands
 
     lazy_commands(cli, "attain.plugins.goals.cli:register", COMMANDS)
+    lazy_commands(cli, "attain.plugins.goals.plan_cli:register", PLAN_COMMANDS)
 
 
 @hookimpl

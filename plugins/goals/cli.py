@@ -1,58 +1,30 @@
-"""``attain goals …`` and ``attain plan quotas`` (added through ``attain_register_commands``)."""
+"""``attain goals …`` (added through ``attain_register_commands``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 from attain.core import UserError, output
-from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, err, user_errors
+from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, err
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 from pydantic import ValidationError
 from rich.table import Table
 
-from .model import CascadeSpec, GoalError, parse_decimal
-from .planning import plan_quotas
-from .service import GoalService, GoalsRejected, fmt_money
+from .cli_common import errors, num, pct
+from .model import CascadeSpec, parse_decimal
+from .service import GoalService
 from .settings import KEYS, load_settings, validate_setting
 
 goals_app = typer.Typer(name="goals", no_args_is_help=True,
                         help="SMART goals and quotas: define, cascade, track pace and status.")
-plan_app = typer.Typer(name="plan", no_args_is_help=True,
-                       help="Planning: propose rep and team quotas for a year.")
 
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help="Evaluate as of this day (YYYY-MM-DD, included); default today.")]
-
-def _render(exc: BaseException) -> bool:
-    """A rejected goal file: one line per problem (the kit prints everything else)."""
-    if isinstance(exc, GoalsRejected):
-        err.print(f"[red]error:[/red] {len(exc.errors)} goal(s) rejected, nothing was saved:")
-        for e in exc.errors:
-            _print_goal_error(e)
-        return True
-    if isinstance(exc, GoalError):
-        _print_goal_error(exc)
-        return True
-    return False
-
-
-def _errors() -> user_errors:
-    """User mistakes become one clear message and exit code 2 (never a traceback)."""
-    return user_errors(GoalsRejected, GoalError, KeyError, ValueError, render=_render)
-
-
-def _print_goal_error(e: GoalError) -> None:
-    who = f"goal {e.goal_id!r}" if e.goal_id else "goal"
-    err.print(f"[red]error:[/red] {who} rejected:", highlight=False)
-    for p in e.problems:
-        err.print(f"  - {p}", markup=False, highlight=False)
-
 
 def _service(tenant: str) -> GoalService:
     return GoalService(engine_from(), tenant)
@@ -71,16 +43,6 @@ def _period_text(p: Any) -> str:
     if isinstance(p, dict):
         return f"{p['start']}..{p['end']}"
     return str(p)
-
-
-def _num(v: Any, money: bool = True) -> str:
-    if v is None:
-        return "–"
-    return fmt_money(v) if money else output.plain(v)
-
-
-def _pct(v: Any) -> str:
-    return "–" if v is None else f"{Decimal(v) * 100:.1f}%"
 
 
 STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "off_track": "red",
@@ -142,7 +104,7 @@ def add(
         raw["cascade"] = {"periods": cascade_periods, "owners": cascade_owners,
                           "method": cascade_method, "period_method": period_method,
                           "ramp_months": ramp_months}
-    with _errors():
+    with errors():
         svc = _service(tenant)
         res = svc.add({k: v for k, v in raw.items() if v is not None}, replace=replace)
     _report_apply(res.as_dict(), fmt)
@@ -155,7 +117,7 @@ def apply(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Create or update the goals of a YAML plan (all validated first; all or nothing)."""
-    with _errors():
+    with errors():
         if not file.is_file():
             raise UserError(f"no such file: {file}")
         try:
@@ -206,7 +168,7 @@ def list_(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """List goals (cascaded children included unless --roots)."""
-    with _errors():
+    with errors():
         goals = _service(tenant).goals()
     if roots:
         goals = [g for g in goals if g.parent is None]
@@ -226,8 +188,8 @@ def list_(
     for g in goals:
         money = g.aggregation == "cumulative"
         table.add_row("  " * g.depth + g.id.rsplit("/", 1)[-1] if g.parent else g.id,
-                      g.metric, g.owner, g.period.label, _num(g.target, money),
-                      _num(g.stretch, money) + (" ★" if g.stretch_reward else ""), g.kind)
+                      g.metric, g.owner, g.period.label, num(g.target, money),
+                      num(g.stretch, money) + (" ★" if g.stretch_reward else ""), g.kind)
     console.print(table)
 
 
@@ -235,7 +197,7 @@ def list_(
 def show(goal_id: Annotated[str, typer.Argument(help="Goal id.")],
          tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> None:
     """One goal: definition, notes, its cascade with sums and gaps."""
-    with _errors():
+    with errors():
         svc = _service(tenant)
         g = svc.get(goal_id)
         tree = svc.tree_rows(goal_id)
@@ -250,8 +212,8 @@ def show(goal_id: Annotated[str, typer.Argument(help="Goal id.")],
     for k, v in (("metric", g.metric), ("owner", g.owner),
                  ("period", f"{g.period.label} ({g.period.start} … {g.period.end}, "
                             f"{g.period.days} days)"),
-                 ("target", _num(g.target, money)),
-                 ("stretch", _num(g.stretch, money) + (" (reward)" if g.stretch_reward else "")),
+                 ("target", num(g.target, money)),
+                 ("stretch", num(g.stretch, money) + (" (reward)" if g.stretch_reward else "")),
                  ("kind", g.kind), ("direction", g.direction), ("aggregation", g.aggregation),
                  ("pacing", g.pacing), ("parent", g.parent or "–"),
                  ("pinned", "yes" if g.pinned else "no"),
@@ -274,10 +236,10 @@ def _print_tree(tree: list[dict[str, Any]], money: bool) -> None:
         name = ("  " * r["depth"]) + (r["id"].rsplit("/", 1)[-1] if r["depth"] else r["id"])
         gap = r.get("gap")
         table.add_row(name + (" (pinned)" if r["pinned"] else ""), r["owner"],
-                      _period_text(r["period"]), _num(r["target"], money),
-                      _num(r.get("children_sum"), money) if "children_sum" in r else "",
+                      _period_text(r["period"]), num(r["target"], money),
+                      num(r.get("children_sum"), money) if "children_sum" in r else "",
                       ("" if gap is None else ("[green]0[/green]" if gap == 0
-                                               else f"[red]{_num(gap, money)}[/red]")))
+                                               else f"[red]{num(gap, money)}[/red]")))
     console.print(table)
 
 
@@ -293,7 +255,7 @@ def cascade(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """(Re)build a goal's cascade (its own spec, or the one given) and show it with sums."""
-    with _errors():
+    with errors():
         svc = _service(tenant)
         spec = None
         if any(v is not None for v in (periods, owners, method, period_method, ramp_months)):
@@ -327,7 +289,7 @@ def set_target(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Edit a goal's target: siblings are re-balanced so the parent still adds up exactly."""
-    with _errors():
+    with errors():
         report = _service(tenant).set_target(goal_id, parse_decimal(value, "target"),
                                              keep_siblings)
     if fmt is Format.json:
@@ -350,7 +312,7 @@ def set_target(
 def remove(goal_id: Annotated[str, typer.Argument(help="Goal id.")],
            tenant: TenantOpt = DEFAULT_TENANT) -> None:
     """Remove a goal and its whole cascade."""
-    with _errors():
+    with errors():
         n = _service(tenant).remove(goal_id)
     typer.echo(f"removed {n} goal(s)")
 
@@ -372,7 +334,7 @@ def progress(
 ) -> None:
     """Attainment, pace, projections and status of every goal (children included)."""
     day = _as_of(as_of)
-    with _errors():
+    with errors():
         svc = _service(tenant)
         rows = svc.progress(day, goal_id)
         th = svc.settings.thresholds
@@ -395,10 +357,10 @@ def progress(
         depth = r["id"].count("/")
         name = ("  " * depth) + (r["id"].rsplit("/", 1)[-1] if depth else r["id"])
         style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(name, r["owner"], _period_text(r["period"]), _num(r["target"], money),
-                      _num(r["actual"], money), _pct(r["attainment"]),
-                      _pct(r["expected_attainment"]), _num(r["projection"], money),
-                      _num(r["projection_run_rate"], money),
+        table.add_row(name, r["owner"], _period_text(r["period"]), num(r["target"], money),
+                      num(r["actual"], money), pct(r["attainment"]),
+                      pct(r["expected_attainment"]), num(r["projection"], money),
+                      num(r["projection_run_rate"], money),
                       f"[{style}]{r['status']}[/{style}]" if style else r["status"])
     console.print(table)
     counts: dict[str, int] = {}
@@ -420,7 +382,7 @@ def check(
 ) -> None:
     """Evaluate every goal, record status changes and notify transitions (run it daily)."""
     day = _as_of(as_of)
-    with _errors():
+    with errors():
         transitions = _service(tenant).check(day, notify=notify)
     if fmt is Format.json:
         typer.echo(output.dumps(transitions))
@@ -445,7 +407,7 @@ def config(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show or change the plugin's settings for a tenant."""
-    with _errors():
+    with errors():
         svc = _service(tenant)
         if key is not None and key not in KEYS:
             raise UserError(f"unknown setting {key!r}; settings: {', '.join(KEYS)}")
@@ -473,7 +435,7 @@ def config(
 @goals_app.command("types")
 def types(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> None:
     """Registered goal types (attain_register_goal_types)."""
-    with _errors():
+    with errors():
         svc = GoalService(engine_from(), tenant)
         rows = [{"name": t.name, "description": t.description, "attribution": t.attribution,
                  "plugin": getattr(svc.engine.plugins.owners.get(("goal_types", t.name)),
@@ -490,96 +452,10 @@ def types(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> 
     console.print(table)
 
 
-# -- plan quotas ----------------------------------------------------------------------------------
-
-
-def _growth(text: str) -> Decimal:
-    try:
-        return parse_decimal(text, "growth")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--growth") from None
-
-
-@plan_app.command("quotas")
-def quotas(
-    year: Annotated[int, typer.Option(help="The year to plan, e.g. 2018 (from the year before).")],
-    growth: Annotated[str, typer.Option(help="Growth over last year: 10% or 0.10.")] = "0%",
-    ramp_months: Annotated[int, typer.Option(help="Months a new rep takes to reach full "
-                                             "capacity.")] = 3,
-    metric: Annotated[str, typer.Option(help="Money KPI to plan.")] = "won_revenue",
-    match_target: Annotated[bool, typer.Option(
-        "--match-target", help="Spread exactly the target (gap 0) instead of capacity-weighted "
-        "quotas.")] = False,
-    tenant: TenantOpt = DEFAULT_TENANT,
-    fmt: FormatOpt = Format.table,
-) -> None:
-    """Propose rep, team and region quotas from last year's revenue, headcount (new reps ramp)
-    and win rates; show the capacity gap."""
-    g = _growth(growth)
-    with _errors():
-        plan = plan_quotas(engine_from(), tenant, year, g, ramp_months, metric, match_target)
-    if fmt is Format.json:
-        typer.echo(output.dumps(plan))
-        return
-    if fmt is Format.csv:
-        typer.echo(output.to_csv(plan["reps"], ["region", "manager", "rep", "new", "capacity",
-                                                "base_actual", "win_rate", "quota",
-                                                "pipeline_needed", "deals_needed"]), nl=False)
-        return
-    table = Table(title=f"Quota plan {year}: {metric} {plan['base_year']} "
-                        f"{'+' if g >= 0 else ''}{(g * 100).normalize():f}%")
-    for c, j in (("region", "left"), ("manager", "left"), ("rep", "left"), ("new", "left"),
-                 ("capacity", "right"), (plan["base_year"], "right"), ("win rate", "right"),
-                 ("quota", "right"), ("pipeline needed", "right"), ("deals", "right")):
-        table.add_column(c, justify=j)  # type: ignore[arg-type]
-    by_team: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-    for r in plan["reps"]:
-        by_team.setdefault((r["region"], r["manager"]), []).append(r)
-    teams = {(t["region"], t["manager"]): t for t in plan["teams"]}
-    for key, reps in by_team.items():
-        for r in reps:
-            table.add_row(str(r["region"] or "–"), str(r["manager"] or "–"), r["rep"],
-                          (f"hired {r['start']}" if r.get("start") else "left"
-                           if r.get("ramp_status") == "left" else "new" if r["new"] else ""),
-                          output.plain(r["capacity"]),
-                          fmt_money(r["base_actual"]), _pct(r["win_rate"]), fmt_money(r["quota"]),
-                          _num(r["pipeline_needed"]), output.plain(r["deals_needed"]))
-        t = teams[key]
-        table.add_row("", f"[bold]{t['manager'] or '–'} team[/bold]", f"{t['reps']} reps", "", "",
-                      fmt_money(t["base_actual"]), "", f"[bold]{fmt_money(t['quota'])}[/bold]",
-                      "", "", end_section=True)
-    console.print(table)
-    reg = Table(title="Regions")
-    for c in ("region", "reps", "new", plan["base_year"], "quota"):
-        reg.add_column(c, justify="left" if c == "region" else "right")
-    for r in plan["regions"]:
-        reg.add_row(str(r["region"] or "–"), str(r["reps"]), str(r["new_reps"]),
-                    fmt_money(r["base_actual"]), fmt_money(r["quota"]))
-    console.print(reg)
-    gap = plan["gap"]
-    console.print(f"Target {year}: {fmt_money(plan['target'])} = {plan['base_year']} {metric} "
-                  f"{fmt_money(plan['base_actual'])} × {1 + g}", highlight=False)
-    console.print(f"Quotas ({plan['method']}): {fmt_money(plan['quota_total'])} over "
-                  f"{plan['company']['reps']} reps ({plan['company']['new_reps']} new), "
-                  f"coverage {_pct(plan['coverage'])}", highlight=False)
-    if gap > 0:
-        console.print(f"[red]Capacity gap: {fmt_money(gap)}[/red] — the quotas do not cover the "
-                      "target; hire, or raise productivity.", highlight=False)
-    elif gap < 0:
-        console.print(f"[green]Capacity gap: {fmt_money(gap)}[/green] — the quotas exceed the "
-                      f"target by {fmt_money(-gap)} (over-assignment).", highlight=False)
-    else:
-        console.print("Capacity gap: 0 — the quotas add up to the target exactly.")
-    for n in plan["notes"]:
-        console.print(f"note: {n}", highlight=False)
-
-
 def register(cli: typer.Typer) -> None:
-    """Add ``goals`` and ``plan`` to the root app (once, however often it is called)."""
+    """Add ``goals`` to the root app (once, however often it is called)."""
     names = {g.name or (g.typer_instance.info.name if g.typer_instance else None)
              for g in cli.registered_groups}
     if "goals" not in names:
         cli.add_typer(goals_app, name="goals")
-    if "plan" not in names:
-        cli.add_typer(plan_app, name="plan")
 
