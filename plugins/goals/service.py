@@ -17,6 +17,7 @@ from typing import Any
 from attain.core import Dimensions, Engine, PeriodMetric, quantize
 from attain.core.models import ActivityEvent, DealEvent, LeadEvent
 
+from .achievability import achievability_warnings, history_periods
 from .cascade import CascadeBuilder
 from .editing import TargetEditor
 from .hookspecs import KIND as GOAL_TYPES
@@ -34,7 +35,7 @@ from .model import (
     quantum_of,
     takes_facts,
 )
-from .periods import Period, custom, parse_period
+from .periods import Period, custom
 from .settings import Settings, load_settings
 from .smart import ValidationContext, validate_goal
 from .snapshot import Snapshot
@@ -247,71 +248,16 @@ class GoalService:
         goal = validate_goal(raw, self.context())
         return goal, self.achievability(goal)
 
-    def _earlier(self, p: Period) -> Period:
-        if p.kind == "year":
-            return p.shift_years(-1)
-        if p.kind in ("half", "quarter", "month"):
-            months = {"half": 6, "quarter": 3, "month": 1}[p.kind]
-            y, m = p.start.year, p.start.month - months
-            if m < 1:
-                y, m = y - 1, m + 12
-            label = {"half": f"{y}-H{(m - 1) // 6 + 1}", "quarter": f"{y}-Q{(m - 1) // 3 + 1}",
-                     "month": f"{y}-{m:02d}"}[p.kind]
-            return parse_period(label)
-        return custom(p.start - dt.timedelta(days=p.days), p.start - dt.timedelta(days=1))
-
     def history_periods(self, goal: Goal, limit: int = 60) -> list[Period]:
         """Earlier periods of the same length as the goal's (same calendar kind), newest first,
         back to the first deal (the first fact for a KPI that counts facts)."""
-        first = self.first_day(goal.kind, goal.metric)
-        out: list[Period] = []
-        if first is None:
-            return out
-        p = self._earlier(goal.period)
-        while p.end >= first and len(out) < limit:
-            out.append(p)
-            p = self._earlier(p)
-        return out
+        return history_periods(goal.period, self.first_day(goal.kind, goal.metric), limit)
 
     def achievability(self, goal: Goal) -> list[str]:
         """Warnings (never errors) when the target is far beyond the owner's best earlier
-        period of the same length."""
-        factor = self.settings.achievable_factor
-        best: tuple[Period, Decimal] | None = None
-        for p in self.history_periods(goal):
-            v = self.actual(goal, p)
-            if v is None:
-                continue
-            if best is None or (v > best[1] if goal.direction == "up" else v < best[1]):
-                best = (p, v)
-        what = f"{goal.period.kind} period" if goal.period.kind != "custom" else \
-            f"{goal.period.days}-day period"
-        if best is None:
-            goal.notes.append(f"achievability not checked: no earlier {what} of {goal.owner} "
-                              f"with {goal.metric} before {goal.period.start}")
-            return []
-        p, v = best
-        if goal.direction == "up":
-            if v <= 0:
-                return [f"achievable? {goal.owner} had no {goal.metric} in any earlier {what} "
-                        f"(best {p}: {v}); the target {goal.target} has no track record"]
-            ratio = goal.target / v
-            if ratio > factor:
-                return [f"achievable? target {goal.target} is {ratio:.2f}× the best earlier "
-                        f"{what} of {goal.owner} ({p}: {goal.metric} {v}); that is above the "
-                        f"achievable_factor {factor}"]
-        else:
-            if goal.target <= 0 < v:
-                return [f"achievable? target {goal.target} for {goal.metric} (lower is better) "
-                        f"was never reached: the best earlier {what} of {goal.owner} is "
-                        f"{p}: {v}"]
-            if goal.target > 0 and v / goal.target > factor:
-                return [f"achievable? target {goal.target} is {v / goal.target:.2f}× below the "
-                        f"best earlier {what} of {goal.owner} ({p}: {goal.metric} {v}; lower "
-                        f"is better); that is beyond the achievable_factor {factor}"]
-        goal.notes.append(f"achievable: best earlier {what} of {goal.owner} was {p} "
-                          f"({goal.metric} {v})")
-        return []
+        period of the same length (:func:`.achievability.achievability_warnings`)."""
+        return achievability_warnings(goal, ((p, self.actual(goal, p)) for p in self.history_periods(goal)),
+                                      self.settings.achievable_factor)
 
     # -- storage ------------------------------------------------------------------------------
 
