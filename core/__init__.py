@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the names are imported on first use (``attain --help`` need
     from .periods import Period, PeriodError, parse_period, utc_day
     from .plugins import PluginError, Plugins, RegistrationError, get_plugins, hookimpl
     from .records import Record, Rejection, Result
-    from .store import DEFAULT_TENANT, ExactDecimal, Migrations, Store, upsert
+    from .store import DEFAULT_TENANT, ExactDecimal, Migrations, Store, upsert, write_locked
 
 #: module (relative to this package) -> the public names it provides
 _PROVIDERS: dict[str, list[str]] = {
@@ -52,7 +52,7 @@ _PROVIDERS: dict[str, list[str]] = {
     "periods": ["Period", "PeriodError", "parse_period", "utc_day"],
     "plugins": ["PluginError", "Plugins", "RegistrationError", "get_plugins", "hookimpl"],
     "records": ["Record", "Rejection", "Result"],
-    "store": ["DEFAULT_TENANT", "ExactDecimal", "Migrations", "Store", "upsert"],
+    "store": ["DEFAULT_TENANT", "ExactDecimal", "Migrations", "Store", "upsert", "write_locked"],
 }
 _WHERE = {name: module for module, names in _PROVIDERS.items() for name in names}
 
@@ -79,5 +79,5 @@ __all__ = [
     "PluginError", "Plugins",
     "Product", "Rates", "Record", "RegistrationError", "Rejection", "Rep", "Result", "Store", "UserError",
     "get_plugins", "hookimpl", "process_batch", "read_through", "kpi_rows", "parse_event", "parse_period",
-    "quantize", "rollup", "upsert", "utc_day",
+    "quantize", "rollup", "upsert", "utc_day", "write_locked",
 ]
