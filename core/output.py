@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -20,38 +20,54 @@ class Format(StrEnum):
 
 def dumps(obj: Any, indent: int | None = 2) -> str:
     """JSON with Decimal written as an exact JSON number."""
-    return "".join(_encode(obj, indent, 0))
+    return _encode(obj, indent, 0, {})
 
 
-def _encode(obj: Any, indent: int | None, level: int) -> Iterable[str]:
+_string = json.encoder.encode_basestring_ascii  # json.dumps of a str (the C encoder)
+
+
+def _encode(obj: Any, indent: int | None, level: int, keys: dict[str, str]) -> str:
+    """``obj`` as JSON text; ``keys`` caches each mapping key's encoding (a KPI table's rows
+    repeat the same keys: every value was once a json.dumps call and a generator, 0.1 s of
+    ``attain kpi --format json`` for 200 rows)."""
+    if obj is None:
+        return "null"
+    t = type(obj)
+    if t is str:
+        return _string(obj)
+    if t is Decimal:
+        return format(obj, "f") if obj.is_finite() else "null"
+    if t is dict or (t is not list and t is not tuple and isinstance(obj, Mapping)):
+        return _mapping(obj, indent, level, keys)
+    if t is list or t is tuple or isinstance(obj, (list, tuple)):
+        if not obj:
+            return "[]"
+        pad, inner = _pads(indent, level)
+        return "[" + inner + ("," + inner).join([_encode(v, indent, level + 1, keys) for v in obj]) + pad + "]"
     if isinstance(obj, Decimal):
-        if not obj.is_finite():
-            yield "null"
-        else:
-            yield format(obj, "f")
-    elif obj is None or isinstance(obj, (bool, int, float, str)):
-        yield json.dumps(obj)
-    elif isinstance(obj, (dt.date, dt.datetime)):
-        yield json.dumps(obj.isoformat())
-    elif isinstance(obj, Mapping):
-        if not obj:
-            yield "{}"
-            return
-        pad, inner = _pads(indent, level)
-        items = []
-        for k, v in obj.items():
-            items.append(json.dumps(str(k)) + ": " + "".join(_encode(v, indent, level + 1)))
-        yield "{" + inner + ("," + inner).join(items) + pad + "}"
-    elif isinstance(obj, (list, tuple)):
-        if not obj:
-            yield "[]"
-            return
-        pad, inner = _pads(indent, level)
-        yield "[" + inner + ("," + inner).join("".join(_encode(v, indent, level + 1)) for v in obj) + pad + "]"
-    elif hasattr(obj, "model_dump"):
-        yield from _encode(obj.model_dump(), indent, level)
-    else:
-        yield json.dumps(str(obj))
+        return format(obj, "f") if obj.is_finite() else "null"
+    if isinstance(obj, (bool, int, float, str)):
+        return json.dumps(obj)
+    if isinstance(obj, (dt.date, dt.datetime)):
+        return _string(obj.isoformat())
+    if hasattr(obj, "model_dump"):
+        return _encode(obj.model_dump(), indent, level, keys)
+    return _string(str(obj))
+
+
+def _mapping(obj: Mapping[Any, Any], indent: int | None, level: int, keys: dict[str, str]) -> str:
+    if not obj:
+        return "{}"
+    pad, inner = _pads(indent, level)
+    items = []
+    for k, v in obj.items():
+        key = keys.get(k) if type(k) is str else None  # (1 == True: only str keys)
+        if key is None:
+            key = _string(str(k)) + ": "
+            if type(k) is str:
+                keys[k] = key
+        items.append(key + _encode(v, indent, level + 1, keys))
+    return "{" + inner + ("," + inner).join(items) + pad + "}"
 
 
 def _pads(indent: int | None, level: int) -> tuple[str, str]:
