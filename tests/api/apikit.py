@@ -142,7 +142,8 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="off",
-                                                    timeout_keep_alive=300))  # a busy machine: no idle-close race
+                                                    timeout_keep_alive=300,  # a busy machine: no idle-close race
+                                                    timeout_graceful_shutdown=5))  # a client's open stream
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -22,11 +22,17 @@ WAIT = 30  # seconds at most for the page to show something (a bound, never an a
 @pytest.fixture
 def live(sqlite_api: Api) -> Iterator[tuple[Api, LiveServer, Any]]:
     driver = chromium()
+    stopped = False
     try:
         with LiveServer(sqlite_api.client.app) as server:
-            yield sqlite_api, server, driver
+            try:
+                yield sqlite_api, server, driver
+            finally:  # the browser first: its open live stream kept the server's graceful
+                driver.quit()  # shutdown waiting (30 s a test, measured)
+                stopped = True
     finally:
-        driver.quit()
+        if not stopped:
+            driver.quit()
 
 
 READ_BOARD = """
