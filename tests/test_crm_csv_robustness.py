@@ -230,9 +230,18 @@ def test_a_close_date_that_is_not_iso_is_not_read_as_a_unix_time(cli: Cli, tmp_p
     assert kpis_all(cli) == expected_all(root, skip=[3])
 
 
-@pytest.mark.parametrize("value", ["abc", "12O4", '"1,234.00"', "-5", "NaN"])
-def test_won_row_with_bad_close_value_is_one_dead_letter(cli: Cli, tmp_path: Path,
-                                                         value: str) -> None:
+def test_won_row_with_bad_close_value_is_one_dead_letter(cli: Cli, tmp_path: Path) -> None:
+    """On every backend; the other bad values below on SQLite only (the value is refused by
+    the connector before any store sees it; each case imports the whole bundled data set)."""
+    check_bad_close_value(cli, tmp_path, "abc")
+
+
+@pytest.mark.parametrize("value", ["12O4", '"1,234.00"', "-5", "NaN"])
+def test_won_row_with_other_bad_close_values(sqlite_url: str, tmp_path: Path, value: str) -> None:
+    check_bad_close_value(Cli(sqlite_url), tmp_path, value)
+
+
+def check_bad_close_value(cli: Cli, tmp_path: Path, value: str) -> None:
     # Before: the won snapshot was rejected, the open ones kept: the deal counted as open.
     root = broken_copy(tmp_path, sales_pipeline_csv=replace_line(3, ",4514", f",{value}"))
     result = import_(cli, root)
