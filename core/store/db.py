@@ -101,6 +101,7 @@ class Store:
         ``migrations`` (default: every loaded plugin's, see :mod:`.migrations`) to their head."""
         self.url = url or default_url()
         self.engine = make_engine(self.url)
+        self._writes = write_locked(self.engine)  # (the same pool and listeners; made once)
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         if run_migrations:
             if migrations is None:
@@ -114,7 +115,7 @@ class Store:
         """A connection for a plugin's own queries (``with store.connect() as conn``); with
         ``write``, its transaction takes the write lock first (SQLite's BEGIN IMMEDIATE), so
         a read-then-write inside it cannot lose an update to another process."""
-        return (write_locked(self.engine) if write else self.engine).connect()
+        return (self._writes if write else self.engine).connect()
 
     @contextmanager
     def transaction(self, tenant: str | None = None) -> Iterator[Connection]:
