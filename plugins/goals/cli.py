@@ -15,7 +15,7 @@ from attain.core.store import DEFAULT_TENANT
 from pydantic import ValidationError
 from rich.table import Table
 
-from .cli_common import errors, num, pct
+from .cli_common import add_once, errors, num, pct
 from .model import CascadeSpec, parse_decimal
 from .service import GoalService
 from .settings import KEYS, load_settings, validate_setting
@@ -454,8 +454,4 @@ def types(tenant: TenantOpt = DEFAULT_TENANT, fmt: FormatOpt = Format.table) -> 
 
 def register(cli: typer.Typer) -> None:
     """Add ``goals`` to the root app (once, however often it is called)."""
-    names = {g.name or (g.typer_instance.info.name if g.typer_instance else None)
-             for g in cli.registered_groups}
-    if "goals" not in names:
-        cli.add_typer(goals_app, name="goals")
-
+    add_once(cli, goals_app)

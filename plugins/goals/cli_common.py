@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import typer
 from attain.core import output
 from attain.core.cli_kit import err, user_errors
 
@@ -45,3 +46,11 @@ def num(v: Any, money: bool = True) -> str:
 
 def pct(v: Any) -> str:
     return "–" if v is None else f"{Decimal(v) * 100:.1f}%"
+
+
+def add_once(cli: typer.Typer, app: typer.Typer) -> None:
+    """Add the group ``app`` to the root app unless a group of its name is there already."""
+    names = {g.name or (g.typer_instance.info.name if g.typer_instance else None)
+             for g in cli.registered_groups}
+    if app.info.name not in names:
+        cli.add_typer(app, name=app.info.name)

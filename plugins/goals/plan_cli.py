@@ -12,7 +12,7 @@ from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 from rich.table import Table
 
-from .cli_common import errors, num, pct
+from .cli_common import add_once, errors, num, pct
 from .model import parse_decimal
 from .planning import plan_quotas
 from .service import fmt_money
@@ -104,7 +104,4 @@ def quotas(
 
 def register(cli: typer.Typer) -> None:
     """Add ``plan`` to the root app (once, however often it is called)."""
-    names = {g.name or (g.typer_instance.info.name if g.typer_instance else None)
-             for g in cli.registered_groups}
-    if "plan" not in names:
-        cli.add_typer(plan_app, name="plan")
+    add_once(cli, plan_app)
