@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from attain.core import UserError, output
-from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, err
+from attain.core.cli_kit import FormatOpt, TenantOpt, console, engine_from, err, fitted_tables
 from attain.core.output import Format
 from attain.core.store import DEFAULT_TENANT
 from pydantic import ValidationError
@@ -43,10 +43,6 @@ def _period_text(p: Any) -> str:
     if isinstance(p, dict):
         return f"{p['start']}..{p['end']}"
     return str(p)
-
-
-STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "off_track": "red",
-                "not_started": "dim", "no_data": "dim"}
 
 
 def _warn(warnings: dict[str, list[str]]) -> None:
@@ -347,22 +343,21 @@ def progress(
         flat = [{**r, "period": _period_text(r["period"])} for r in rows]
         typer.echo(output.to_csv(flat, PROGRESS_COLUMNS), nl=False)
         return
-    table = Table(title=f"Goal progress as of {day} (tenant {tenant})")
-    for c, j in (("goal", "left"), ("owner", "left"), ("period", "left"), ("target", "right"),
-                 ("actual", "right"), ("attain.", "right"), ("pace", "right"),
-                 ("projection", "right"), ("run-rate", "right"), ("status", "left")):
-        table.add_column(c, justify=j, overflow="fold")  # type: ignore[arg-type]
+    cells = []
     for r in rows:
         money = r["aggregation"] == "cumulative"
         depth = r["id"].count("/")
         name = ("  " * depth) + (r["id"].rsplit("/", 1)[-1] if depth else r["id"])
-        style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(name, r["owner"], _period_text(r["period"]), num(r["target"], money),
+        cells.append([name, r["owner"], _period_text(r["period"]), num(r["target"], money),
                       num(r["actual"], money), pct(r["attainment"]),
                       pct(r["expected_attainment"]), num(r["projection"], money),
-                      num(r["projection_run_rate"], money),
-                      f"[{style}]{r['status']}[/{style}]" if style else r["status"])
-    console.print(table)
+                      num(r["projection_run_rate"], money), r["status"]])
+    # as tables that each fit the terminal, each repeating the goal: no id or figure is cut or
+    # folded into pieces
+    figures = ["target", "actual", "attain.", "pace", "projection", "run-rate"]
+    for table in fitted_tables(f"Goal progress as of {day} (tenant {tenant})", ["goal"],
+                               ["owner", "period", *figures, "status"], cells, right=figures):
+        console.print(table)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1

@@ -113,6 +113,18 @@ def test_progress_matches_the_csv(goals_cli: GoalsCli, csv_data: CsvData, tmp_pa
         for v in (r["target"], r["actual"]):
             assert f" {v:,.2f} " in line, (r["id"], line)
         assert f" {r['attainment'] * 100:.1f}% " in line and f" {r['status']} " in line
+    # at 80 columns: split into parts that each fit, each repeating the goal; no id, owner or
+    # figure is cut or folded
+    narrow = goals_cli("goals", "progress", "--as-of", AS_OF.isoformat(),
+                       env={"COLUMNS": "80"}).stdout
+    assert all(len(ln) <= 80 for ln in narrow.splitlines())
+    assert "Goal progress as of 2017-08-15 (tenant default): columns 1–2 of 9" in narrow
+    for r in rows:
+        name = f"│ {'  ' * r['id'].count('/')}{r['id'].rsplit('/', 1)[-1]} "
+        lines = " ".join(ln for ln in narrow.splitlines() if name in ln)
+        for text in (f" {r['owner']} ", f" {r['target']:,.2f} ", f" {r['actual']:,.2f} ",
+                     f" {r['attainment'] * 100:.1f}% ", f" {r['status']} "):
+            assert text in lines, (r["id"], text)
     counts = Counter(r["status"] for r in rows)
     assert ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + "   (status: " in table
     at_risk = goals_cli.json("goals", "progress", "--as-of", AS_OF.isoformat(), "--status",
