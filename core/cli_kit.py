@@ -114,7 +114,8 @@ def fitted_tables(title: str, keys: Sequence[str], columns: Sequence[str],
     """``rows`` (the cells of ``keys`` then of ``columns``, as text) as one table, or, when that
     is wider than ``width`` (the terminal's), as several that each fit: every part repeats the
     key columns and takes as many of the other columns as fit, in order, titled
-    ``"<title>: columns 1–5 of 21"``. No figure is ever cut."""
+    ``"<title>: columns 1–5 of 21"``. No figure is cut as long as the key columns and any one
+    other column fit in ``width`` together (keep the keys few: one id column, not three)."""
     width = width or console.width
     n = len(keys)
     need = [max([len(h)] + [len(r[i]) for r in rows]) + 3 for i, h in enumerate([*keys, *columns])]
