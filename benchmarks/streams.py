@@ -27,6 +27,12 @@ snapshots each, lightly shuffled):
 * floor_p99_ms_at_30 / _at_70: the same machine's p99 of the work one event's batch needs before
   its KPI update can exist (`Engine.process` of a linger window's batch, then its KPI round; no
   Kafka), the latency floor in this run's conditions (load_average);
+* work_ms_per_event_at_30 / _at_70: the CPU ms per event of that same work (Engine.process and
+  the KPI round, batches of one linger window at that rate), and busy_share_at_30 / _at_70: the
+  share of one core the worker's own work then needs, rate × (that + Faust's per-message cost,
+  1 / faust_only_events_per_s). Near 1, a steady stream at that rate cannot be kept up with in
+  linger-window batches: batches grow until their lower cost per event catches up, and the
+  events queue for a few of those longer cycles (latency far above the floor);
 * kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
 
 Prints one JSON object. Targets: latency_p99_ms_at_30 < 100, latency_p99_ms_at_70 < 250,
@@ -146,10 +152,13 @@ def engine_only(url: str, lines: list[bytes], batch: int, timed: int) -> float:
     return rate
 
 
-def floor(engine: Any, rate: float, within: float, tag: int, batches: int = 40) -> float | None:
-    """p99 wall-clock ms of the work between a batch's arrival and its KPI update, without Kafka:
-    `Engine.process` of the batch one linger window collects at ``rate``, then the KPI round
-    for the cells it changed (the worker's KpiView), on the store of the same data."""
+def floor(engine: Any, rate: float, within: float, tag: int,
+          batches: int = 40) -> tuple[float | None, float]:
+    """The work between a batch's arrival and its KPI update, without Kafka: `Engine.process` of
+    the batch one linger window collects at ``rate``, then the KPI round for the cells it
+    changed (the worker's KpiView), on the store of the same data.
+
+    Returns its p99 wall-clock ms and its CPU ms per event (one thread does all of it here)."""
     from attain.core.engine import Record
     from attain.streams.kpiview import KpiView
 
@@ -164,13 +173,14 @@ def floor(engine: Any, rate: float, within: float, tag: int, batches: int = 40) 
 
     view.changed_rows("default", [], dims, metrics, counts)
     times = []
+    cpu = time.process_time()
     for i in range(0, len(lines), n):
         started = time.perf_counter()
         res = engine.process([Record(x) for x in lines[i:i + n]])
         own[0] += res.total
         view.changed_rows("default", [c for _, c in res.changed_cells], dims, metrics, counts)
         times.append((time.perf_counter() - started) * 1000)
-    return percentile(times, 0.99)
+    return percentile(times, 0.99), (time.process_time() - cpu) * 1000 / len(lines)
 
 
 def outcomes(url: str) -> int:
@@ -359,7 +369,14 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         out[f"latency_p50_ms_at_{share}"] = percentile(lat, 0.50)
         out[f"latency_p99_ms_at_{share}"] = percentile(lat, 0.99)
         out[f"latency_events_at_{share}"] = len(lat)
-        out[f"floor_p99_ms_at_{share}"] = floors[share]
+        out[f"floor_p99_ms_at_{share}"] = floors[share][0]
+        # the share of one core the worker's own work needs at this rate, in batches of one
+        # linger window: Engine.process + the KPI round per event, and Faust's per-message cost
+        work_ms = floors[share][1]
+        out[f"work_ms_per_event_at_{share}"] = round(work_ms, 3)
+        if faust_rate:
+            rate = capacity * share / 100
+            out[f"busy_share_at_{share}"] = round(rate * (work_ms / 1000 + 1 / faust_rate), 2)
     out.update({
         "ratio_ceiling": round(engine_rate / (engine_rate + faust_rate), 3) if faust_rate else None,
         "load_average": round(os.getloadavg()[0], 2),
