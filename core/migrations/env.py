@@ -4,13 +4,13 @@ in the Alembic config (``alembic -x url=...`` is not needed: set ``ATTAIN_DATABA
 from __future__ import annotations
 
 from alembic import context
-from attain.core.store import Base, default_url
+from attain.core.store import default_url, metadata
 from sqlalchemy import create_engine
 
 config = context.config
 #: the core's version table, or a plugin's (attain.core.store.migrations)
 version_table = config.attributes.get("version_table", "alembic_version")
-target_metadata = config.attributes.get("metadata", Base.metadata)
+target_metadata = config.attributes.get("metadata", metadata)
 
 
 def run() -> None:

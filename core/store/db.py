@@ -7,21 +7,23 @@ directory. PostgreSQL is supported (``postgresql+psycopg://…``) and tested.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import sessionmaker
 
 from .migrations import Migrations, migrate
-from .schema import CounterRow, DeadLetterRow, PluginSettingRow, StreamOffsetRow
-from .sql import fetch_all, lock_tenant
+from .schema import counters_table, deadletters_table, plugin_settings_table, stream_offsets_table
+from .sql import fetch_all, lock_tenant, upsert
 
 log = logging.getLogger("attain.store")
 
@@ -91,6 +93,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A stored dead letter (a row of ``deadletters``): a rejected input with where it came from
+    and why. ``payload`` is the input as text; when the input was bytes that are not valid UTF-8,
+    or text the database cannot hold (a NUL character, a lone surrogate), ``payload`` shows it
+    with replacement characters and ``raw`` keeps the original bytes exactly (see
+    :attr:`original`)."""
+
+    id: int
+    tenant: str
+    source: str
+    line: int | None
+    reason: str
+    payload: str
+    created_at: dt.datetime
+    raw: bytes | None
+
+    @property
+    def original(self) -> bytes:
+        """The rejected input's bytes exactly as received (UTF-8 for text inputs)."""
+        return self.raw if self.raw is not None else self.payload.encode("utf-8")
+
+
 class Store:
     """Database access for the engine and the command line."""
 
@@ -109,7 +134,15 @@ class Store:
 
                 migrations = get_plugins().migrations.values()
             migrate(self.engine, migrations)
-        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def session(self) -> Any:
+        """An ORM ``sessionmaker`` on this store's engine (``expire_on_commit=False``), made on
+        first use: the store itself reads and writes with Core statements, and importing
+        ``sqlalchemy.orm`` costs every command's start."""
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine, expire_on_commit=False)
 
     def connect(self, *, write: bool = False) -> Connection:
         """A connection for a plugin's own queries (``with store.connect() as conn``); with
@@ -191,29 +224,34 @@ class Store:
                 (tenant, False))}
 
     def set_plugin_enabled(self, tenant: str, plugin: str, enabled: bool) -> None:
-        with self.session.begin() as s:
-            s.merge(PluginSettingRow(tenant=tenant, plugin=plugin, enabled=enabled))
+        with self.engine.begin() as conn:
+            upsert(conn, plugin_settings_table,
+                   [{"tenant": tenant, "plugin": plugin, "enabled": enabled}],
+                   ("tenant", "plugin"), ("enabled",))
 
     # -- reading -------------------------------------------------------------------------------
 
     def counters(self, tenant: str) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.execute(select(CounterRow.name, CounterRow.value).where(CounterRow.tenant == tenant))
+        t = counters_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.name, t.c.value).where(t.c.tenant == tenant))
             return {n: v for n, v in rows}
 
-    def deadletters(self, tenant: str, limit: int | None = None) -> list[DeadLetterRow]:
-        with self.session() as s:
-            q = select(DeadLetterRow).where(DeadLetterRow.tenant == tenant).order_by(DeadLetterRow.id)
-            if limit:
-                q = q.limit(limit)
-            return list(s.scalars(q))
+    def deadletters(self, tenant: str, limit: int | None = None) -> list[DeadLetter]:
+        """The tenant's dead letters in the order they were stored (the first ``limit``)."""
+        t = deadletters_table
+        q = select(t).where(t.c.tenant == tenant).order_by(t.c.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [DeadLetter(**r._mapping) for r in conn.execute(q)]
 
     def stream_offsets(self, group_id: str, topic: str) -> dict[int, int]:
         """partition → next offset to process, as committed by :func:`save_stream_offsets`."""
-        t = StreamOffsetRow
-        with self.session() as s:
-            rows = s.execute(select(t.partition, t.next_offset)
-                             .where(t.group_id == group_id, t.topic == topic))
+        t = stream_offsets_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.partition, t.c.next_offset)
+                                .where(t.c.group_id == group_id, t.c.topic == topic))
             return {p: o for p, o in rows}
 
 

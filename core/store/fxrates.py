@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from ..fx import DEFAULT_CURRENCY, Rates
 from .reads import get_meta, set_meta
-from .schema import FxRateRow
+from .schema import fx_rates_table
 from .sql import upsert
 
 REPORTING_KEY = "reporting_currency"
@@ -27,7 +27,7 @@ def generation(conn: Connection, tenant: str) -> str:
 
 
 def read_rates(conn: Connection, tenant: str) -> Rates:
-    t = FxRateRow.__table__
+    t = fx_rates_table
     rows = conn.execute(select(t.c.currency, t.c.day, t.c.rate).where(t.c.tenant == tenant))
     return Rates.of(reporting_currency(conn, tenant), ((c, d, r) for c, d, r in rows))
 
@@ -35,7 +35,7 @@ def read_rates(conn: Connection, tenant: str) -> Rates:
 def save_rates(conn: Connection, tenant: str, rows: Iterable[tuple[str, dt.date, Decimal]],
                reporting: str | None = None) -> Rates:
     """Add or replace rates (and set the reporting currency); returns the tenant's rates."""
-    upsert(conn, FxRateRow, [{"tenant": tenant, "currency": c, "day": d, "rate": r} for c, d, r in rows],
+    upsert(conn, fx_rates_table, [{"tenant": tenant, "currency": c, "day": d, "rate": r} for c, d, r in rows],
            ("tenant", "currency", "day"), ("rate",))
     if reporting is not None:
         set_meta(conn, tenant, REPORTING_KEY, reporting)

@@ -14,7 +14,16 @@ from sqlalchemy import Connection, Date, String, delete, insert, select, text
 from ..models import EVENT_ADAPTER, Account, AnyEvent, DealEvent, Product, Rep
 from ..validation import explain_validation
 from .cells import dumps_components, loads_components
-from .schema import AccountRow, DealLeadLinkRow, DealRow, EventRow, KpiRollupRow, MetaRow, ProductRow, RepRow
+from .schema import (
+    accounts_table,
+    deal_lead_links_table,
+    deals_table,
+    events_table,
+    kpi_rollups_table,
+    meta_table,
+    products_table,
+    reps_table,
+)
 from .sql import fetch_all, in_chunks, placeholders, upsert
 
 log = logging.getLogger("attain.store")
@@ -36,8 +45,8 @@ def deal_from_row(r: Any) -> DealEvent:
 
 def _snapshots_query(tenant: str) -> Any:
     """The tenant's deal rows with their converted-lead link's source (``linked_source``)."""
-    link = DealLeadLinkRow.__table__
-    deals = DealRow.__table__
+    link = deal_lead_links_table
+    deals = deals_table
     return (select(*deals.c, link.c.source.label("linked_source"))
             .select_from(deals.outerjoin(link, (link.c.tenant == deals.c.tenant)
                                          & (link.c.deal_id == deals.c.deal_id)))
@@ -52,7 +61,7 @@ def read_snapshots(conn: Connection, tenant: str, deal_ids: Iterable[str] | None
 
     A deal without a ``lead_source`` of its own has its converted lead's source
     (:mod:`attain.core.leadlinks`), as every KPI sees it."""
-    deals = DealRow.__table__
+    deals = deals_table
     if deal_ids is None:
         q = _snapshots_query(tenant)
         if closed is not None:
@@ -94,7 +103,7 @@ def read_events(conn: Connection, tenant: str, *, types: Iterable[str] | None = 
                 after: int | None = None) -> Iterator[tuple[int, AnyEvent]]:
     """``(position, event)`` of the tenant's event log in arrival order (see
     :meth:`attain.core.engine.Engine.events` for the filters); ``after``: only positions above."""
-    t = EventRow.__table__
+    t = events_table
     base = select(t.c.id, t.c.payload).where(t.c.tenant == tenant)
     if types is not None:
         base = base.where(t.c.type.in_(sorted(set(types))))
@@ -134,7 +143,7 @@ def read_tail(conn: Connection, tenant: str, after: int, types: Iterable[str] | 
               known: Mapping[str, AnyEvent] | None = None) -> tuple[int, list[AnyEvent]]:
     """The tenant's events stored after position ``after`` (in arrival order) and the position
     of the newest; ``known`` (event id → event) are used as they are instead of parsed."""
-    t = EventRow.__table__
+    t = events_table
     q = select(t.c.id, t.c.event_id, t.c.payload).where(t.c.tenant == tenant, t.c.id > after)
     if types is not None:
         q = q.where(t.c.type.in_(sorted(set(types))))
@@ -153,29 +162,30 @@ def read_tail(conn: Connection, tenant: str, after: int, types: Iterable[str] | 
 
 def log_position(conn: Connection, tenant: str) -> int:
     """The position of the tenant's newest stored event (0 for none)."""
-    t = EventRow.__table__
+    t = events_table
     return int(conn.execute(select(t.c.id).where(t.c.tenant == tenant)
                             .order_by(t.c.id.desc()).limit(1)).scalar() or 0)
 
 
 def read_dimensions(conn: Connection, tenant: str) -> tuple[dict[str, Rep], dict[str, Account],
                                                             dict[str, Product]]:
+    r_, a_, p_ = reps_table, accounts_table, products_table
     reps = {r.name: Rep(name=r.name, manager=r.manager, region=r.region)
-            for r in conn.execute(select(RepRow).where(RepRow.tenant == tenant))}
+            for r in conn.execute(select(r_).where(r_.c.tenant == tenant))}
     accounts = {a.name: Account(name=a.name, sector=a.sector, parent=a.parent)
-                for a in conn.execute(select(AccountRow).where(AccountRow.tenant == tenant))}
+                for a in conn.execute(select(a_).where(a_.c.tenant == tenant))}
     products = {p.name: Product(name=p.name, series=p.series, list_price=p.list_price)
-                for p in conn.execute(select(ProductRow).where(ProductRow.tenant == tenant))}
+                for p in conn.execute(select(p_).where(p_.c.tenant == tenant))}
     return reps, accounts, products
 
 
 def save_dimensions(conn: Connection, tenant: str, reps: Iterable[Rep] = (),
                     accounts: Iterable[Account] = (), products: Iterable[Product] = ()) -> None:
-    upsert(conn, RepRow, [{"tenant": tenant, **r.model_dump()} for r in reps],
+    upsert(conn, reps_table, [{"tenant": tenant, **r.model_dump()} for r in reps],
            ("tenant", "name"), ("manager", "region"))
-    upsert(conn, AccountRow, [{"tenant": tenant, **a.model_dump()} for a in accounts],
+    upsert(conn, accounts_table, [{"tenant": tenant, **a.model_dump()} for a in accounts],
            ("tenant", "name"), ("sector", "parent"))
-    upsert(conn, ProductRow, [{"tenant": tenant, **p.model_dump()} for p in products],
+    upsert(conn, products_table, [{"tenant": tenant, **p.model_dump()} for p in products],
            ("tenant", "name"), ("series", "list_price"))
 
 
@@ -207,16 +217,16 @@ def read_rollups(conn: Connection, tenant: str, dim: str, grain: str,
 def replace_rollups(conn: Connection, tenant: str, rollups: Mapping[tuple[str, str, str, str], Components]
                     ) -> None:
     """Replace every stored KPI roll-up row of ``tenant`` (a rebuild)."""
-    conn.execute(delete(KpiRollupRow).where(KpiRollupRow.tenant == tenant))
+    conn.execute(delete(kpi_rollups_table).where(kpi_rollups_table.c.tenant == tenant))
     rows = [{"tenant": tenant, "dim": d, "name": n, "grain": g, "period": p,
              "components": dumps_components(v)} for (d, n, g, p), v in rollups.items()]
     for i in range(0, len(rows), 20000):
-        conn.execute(insert(KpiRollupRow), rows[i:i + 20000])
+        conn.execute(insert(kpi_rollups_table), rows[i:i + 20000])
 
 
 def has_data(conn: Connection, tenant: str) -> bool:
     """Whether the tenant has any stored event."""
-    t = EventRow.__table__
+    t = events_table
     return conn.execute(select(t.c.id).where(t.c.tenant == tenant).limit(1)).first() is not None
 
 
@@ -228,7 +238,7 @@ def get_meta(conn: Connection, tenant: str, key: str) -> str | None:
 
 
 def set_meta(conn: Connection, tenant: str, key: str, value: str) -> None:
-    upsert(conn, MetaRow, [{"tenant": tenant, "key": key, "value": value}], ("tenant", "key"),
+    upsert(conn, meta_table, [{"tenant": tenant, "key": key, "value": value}], ("tenant", "key"),
            ("value",))
 
 

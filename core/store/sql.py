@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, text
 
-from .schema import CounterRow
+from .schema import counters_table
 
 
 def upsert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]], keys: Sequence[str],
@@ -74,7 +74,7 @@ def lock_tenant(conn: Connection, tenant: str) -> None:
 
 def bump_counters(conn: Connection, tenant: str, counts: Mapping[str, int]) -> None:
     """Add ``counts`` (counter name → increment) to the tenant's counters."""
-    upsert(conn, CounterRow, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()],
+    upsert(conn, counters_table, [{"tenant": tenant, "name": k, "value": v} for k, v in counts.items()],
            ("tenant", "name"), add=("value",))
 
 

@@ -2,8 +2,8 @@
 PostgreSQL), inside the batch's one transaction.
 
 Going through the DBAPI's executemany directly, instead of the ORM, is what lets ingest keep up
-with parsing. Values are encoded the way SQLAlchemy's own types store them, so the ORM reads these
-rows back unchanged.
+with parsing. Values are encoded the way SQLAlchemy's own types store them, so SQLAlchemy's reads of
+these rows (``select`` on the tables of :mod:`.schema`) get them back unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..models import DealEvent
 from ..periods import naive_utc
 from ..records import Record, storable_payload
 from .cells import add_components, dumps_components
-from .schema import DeadLetterRow
+from .schema import deadletters_table
 from .sql import bump_counters, driver_sql, in_chunks, placeholders
 
 log = logging.getLogger("attain.store")
@@ -85,7 +85,7 @@ def write_dead_letters(conn: Connection, tenant: str, rows: list[dict[str, Any]]
                        outcome: str = "rejected") -> None:
     """Store dead-letter rows and count them (``attain_events_total{outcome=…}``)."""
     if rows:
-        conn.execute(insert(DeadLetterRow), rows)
+        conn.execute(insert(deadletters_table), rows)
         bump_counters(conn, tenant, {f'attain_events_total{{outcome="{outcome}"}}': len(rows)})
 
 

@@ -7,7 +7,7 @@ import json
 
 from attain.core import Store, UserError, upsert
 from attain.core.models import STAGE_LEN
-from attain.core.store import MetaRow
+from attain.core.store import meta_table
 from sqlalchemy import delete, select
 
 STAGES_KEY = "kpis:funnel_stages"
@@ -32,8 +32,8 @@ def parse_stages(text: str) -> list[str]:
 def saved_stages(store: Store, tenant: str) -> list[str] | None:
     """The tenant's saved stage order, or None."""
     with store.connect() as conn:
-        value = conn.execute(select(MetaRow.value).where(MetaRow.tenant == tenant,
-                                                         MetaRow.key == STAGES_KEY)).scalar()
+        value = conn.execute(select(meta_table.c.value).where(meta_table.c.tenant == tenant,
+                                                              meta_table.c.key == STAGES_KEY)).scalar()
     return None if value is None else [str(s) for s in json.loads(value)]
 
 
@@ -41,9 +41,10 @@ def save_stages(store: Store, tenant: str, stages: list[str] | None) -> None:
     """Save the tenant's stage order (None: forget it, back to the order first seen)."""
     with store.transaction(tenant) as conn:
         if stages is None:
-            conn.execute(delete(MetaRow).where(MetaRow.tenant == tenant, MetaRow.key == STAGES_KEY))
+            conn.execute(delete(meta_table).where(meta_table.c.tenant == tenant,
+                                                  meta_table.c.key == STAGES_KEY))
         else:
-            upsert(conn, MetaRow, [{"tenant": tenant, "key": STAGES_KEY, "value": json.dumps(stages)}],
+            upsert(conn, meta_table, [{"tenant": tenant, "key": STAGES_KEY, "value": json.dumps(stages)}],
                    ("tenant", "key"), ("value",))
 
 
