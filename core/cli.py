@@ -439,8 +439,13 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    from . import cli_kit
+
+    cli_kit.FREEZE_START_UP = True  # this process is the command's (not a test's, say)
     try:
-        build_app()(standalone_mode=True)
+        with cli_kit.start_up():
+            root = build_app()
+        root(standalone_mode=True)
     except Exception as exc:  # a plugin error raised while the plugins load, before any command
         from .connectors import ConnectorError
 

@@ -8,13 +8,16 @@
 * :func:`lazy_commands` — a plugin's commands, imported only when one of them runs (so
   ``attain --help`` does not import every plugin's command modules);
 * :func:`engine_from` / :data:`state` — the engine of the database chosen with ``--db``;
-  :meth:`CliState.reset` forgets it (tests run many commands in one process).
+  :meth:`CliState.reset` forgets it (tests run many commands in one process);
+* :func:`start_up` — a block of a command's start (its imports) run without the cyclic garbage
+  collector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import ContextDecorator
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ContextDecorator, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
@@ -44,6 +47,35 @@ TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant (business
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
+#: set by :func:`attain.core.cli.main` (the process is the command's own): the end of each
+#: :func:`start_up` block also freezes what the start allocated (:func:`gc.freeze`)
+FREEZE_START_UP = False
+
+
+@contextmanager
+def start_up() -> Iterator[None]:
+    """Run the block (a command's imports) without the cyclic garbage collector, restored after
+    it. Importing the modules and building pydantic's and SQLAlchemy's structures allocates tens
+    of thousands of objects that live as long as the process; the collections their allocations
+    triggered re-scanned them over and over, and the interpreter's exit scanned them once more
+    (measured on 2026-12-02: ``attain kpi`` 0.72 s of CPU with them, 0.48 s without). In the
+    command's own process (:data:`FREEZE_START_UP`) they are also frozen at the end
+    (:func:`gc.freeze`), so later collections skip them: a short command pays no scan of them at
+    all, a long one (a server, a worker) scans only what it allocates itself; the price is that
+    the few reference cycles the imports leave as garbage are never freed (kilobytes, once).
+    Not around work whose size depends on the data (a new database's migrations): its garbage
+    must stay collectable."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if FREEZE_START_UP:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class CliState:
     """The database the running command works on (``attain --db URL …``)."""
 
@@ -53,14 +85,14 @@ class CliState:
 
     def store(self) -> Store:
         if self._store is None:
-            from .store import Store
-
+            with start_up():  # (not the migrations a new database may need: they may be long)
+                from .store import Store
             self._store = Store(self.db_url)
         return self._store
 
     def engine(self) -> Engine:
-        from .engine import Engine
-
+        with start_up():
+            from .engine import Engine
         return Engine(self.store(), get_plugins())
 
     def use(self, db_url: str | None) -> None:

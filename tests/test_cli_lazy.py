@@ -105,3 +105,36 @@ def test_the_light_constants_equal_the_modules_they_stand_for() -> None:
 
     assert cli_kit.DEFAULT_TENANT == DEFAULT_TENANT
     assert cli_module.GROUPING_NAMES == tuple(GROUPINGS)
+
+
+def test_a_start_up_block_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    from attain.core import cli_kit
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    with cli_kit.start_up():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # only main(), the command's own process, freezes
+    with pytest.raises(ValueError), cli_kit.start_up():
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cli_kit.start_up():
+            pass
+        assert not gc.isenabled()  # restored as it was
+    finally:
+        gc.enable()
+
+
+def test_the_command_process_freezes_its_start_up_objects(tmp_path: pytest.TempPathFactory) -> None:
+    url = f"sqlite:///{tmp_path}/k.db"
+    probe = ("import gc, sys; from attain.core.cli import main; sys.argv = ['attain', '--db', sys.argv[1], "
+             "'kpi', '--format', 'json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "sys.stderr.write(f'\\nGC {gc.isenabled()} {gc.get_freeze_count() > 10000}\\n')")
+    proc = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout) == []
+    assert proc.stderr.splitlines()[-1] == "GC True True"
