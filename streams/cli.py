@@ -109,7 +109,7 @@ def publish(
             batch = read_through(engine, source, connector_source, tenant,
                                  warn=lambda w: typer.echo(f"warning: {w}", err=True))
             typer.echo(f"saved {len(batch.reps)} reps, {len(batch.accounts)} accounts, "
-                       f"{len(batch.products)} products to {engine.store.url}", err=True)
+                       f"{len(batch.products)} products to {engine.store.display_url}", err=True)
             result = publish_items(cfg, record_items(batch.records), rate)
     except KafkaUnavailable as exc:
         _fail(str(exc))

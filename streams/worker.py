@@ -486,7 +486,7 @@ class StreamWorker(Repair, KpiPublisher):
 
 
         say(f"app {self.cfg.app_id!r}, brokers {self.cfg.bootstrap}, topics "
-            f"{', '.join(self.cfg.topics)} ({self.partitions} partitions), store {self.store.url}")
+            f"{', '.join(self.cfg.topics)} ({self.partitions} partitions), store {self.store.display_url}")
         Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 

@@ -304,6 +304,19 @@ def test_an_unreachable_postgresql_is_one_line_without_its_password() -> None:
     assert "s3cret-pw" not in res.stderr + res.stdout
 
 
+def test_the_store_url_to_print_hides_its_password(tmp_path: Path) -> None:
+    """What the stream worker's start-up line and `attain publish` print of the store."""
+    from types import SimpleNamespace
+
+    url = "postgresql+psycopg://attain:s3cret-pw@db.internal:5432/attain?sslmode=require"
+    shown = Store.display_url.fget(SimpleNamespace(url=url))  # type: ignore[attr-defined]
+    assert shown == "postgresql+psycopg://attain:***@db.internal:5432/attain?sslmode=require"
+    sqlite = f"sqlite:///{tmp_path / 'a.db'}"
+    store = Store(sqlite)
+    assert store.display_url == sqlite
+    store.dispose()
+
+
 def test_an_unknown_database_scheme_is_one_line() -> None:
     _one_line_error(Cli("bogus://x")("kpi", ok=False), 2,
                     "error: cannot use bogus://x: Can't load plugin: sqlalchemy.dialects:bogus")

@@ -119,6 +119,13 @@ class DeadLetter:
 class Store:
     """Database access for the engine and the command line."""
 
+    @property
+    def display_url(self) -> str:
+        """The store's URL with its password hidden: the one to print or log."""
+        from ..errors import redact
+
+        return redact(self.url)
+
     def __init__(self, url: str | None = None, *, run_migrations: bool = True,
                  migrations: Iterable[Migrations] | None = None) -> None:
         """Open the database at ``url`` (default: :func:`default_url`) and, with
