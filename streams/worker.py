@@ -48,30 +48,28 @@ import asyncio
 import gc
 import logging
 import os
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, cast
 
 import faust
-from attain.core import DealEvent, Dimensions, Engine, Record, Result, Store, get_plugins
+from attain.core import DealEvent, Engine, Record, Result, Store, get_plugins
 from attain.core.kpi import CellKey
-from attain.core.store import save_stream_offsets
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
 from faust.types import TP, EventT
-from sqlalchemy.engine import Connection
 
 from . import codec
 from .admin import ensure_topics
+from .batch_writer import WriterProcess, write_batch
 from .config import StreamConfig
+from .helper_process import BrokenProcessPool, enabled
 from .kpi_publisher import KpiPublisher
-from .kpiview import KpiView
+from .kpi_rounds import RoundProcess, in_thread
 from .lifecycle import fatal, say
-from .messages import accepted_times, offset_order, produced_at, records_of, source_of
+from .messages import offset_order, produced_at, records_of, source_of
 from .metrics import Stats
 from .offsets import KafkaCommits, OffsetLedger
 from .repair import Repair
@@ -102,9 +100,14 @@ class StreamWorker(Repair, KpiPublisher):
                  kpi_interval: float | None = None) -> None:
         self.cfg = cfg
         self.store = Store(db_url)
-        # SQLite: the write-ahead log is copied back by a thread of its own, not in the commit
-        # of whichever batch fills it (that batch's events waited for the copy and its fsync)
-        self.store.checkpoint_in_background()
+        # Batches and KPI rounds each in a process of their own, unless
+        # ATTAIN_STREAM_WRITER_PROCESS=0 / ATTAIN_KPI_PROCESS=0 (batch_writer.py, kpi_rounds.py)
+        self.writer = WriterProcess(self.store.url) if enabled("ATTAIN_STREAM_WRITER_PROCESS") else None
+        if self.writer is None:
+            # SQLite: the write-ahead log is copied back by a thread of its own, not in the
+            # commit of whichever batch fills it (that batch's events waited for the copy and
+            # its fsync); the writer process does the same for its own store
+            self.store.checkpoint_in_background()
         self.engine = Engine(self.store, get_plugins())
         self.retries = retries if retries is not None else int(os.environ.get("ATTAIN_STREAM_RETRIES", "5"))
         self.kpi_interval = (kpi_interval if kpi_interval is not None
@@ -113,6 +116,8 @@ class StreamWorker(Repair, KpiPublisher):
         # are read by the other, so a KPI round never holds up the next batch.
         self.sql = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-sql")
         self.sql_read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-kpi")
+        self.rounds = in_thread(self.store, self.engine)
+        self.round_process = RoundProcess(self.store.url) if enabled("ATTAIN_KPI_PROCESS") else None
         self.stats = Stats()
         self.stats.hooks = [(p["name"], h) for p in self.engine.plugins.info() for h in p["hooks"]]
         self.partitions = partitions or cfg.partitions
@@ -128,10 +133,6 @@ class StreamWorker(Repair, KpiPublisher):
         self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
         self.ledger = OffsetLedger()
         self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
-        self.view = KpiView(self.store.engine)
-        self._own_outcomes: dict[str, int] = {}  # per tenant: outcomes our batches counted
-        self._own_lock = threading.Lock()
-        self._dims: dict[str, tuple[float, Dimensions]] = {}
         self.app = self._build_app(web_port)
 
     # -- the Faust app ---------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class StreamWorker(Repair, KpiPublisher):
                     fatal(f"processing a batch failed: {exc!r}", exc)
 
         app.agent(self.events_topic, name="attain.process-events", concurrency=1)(process_events)
+        app.task(self._start_writer)
         app.task(self._publish_kpis)
         app.task(self._gc_maintenance)
         app.task(self._repair_loop)
@@ -204,6 +206,9 @@ class StreamWorker(Repair, KpiPublisher):
         async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
             self._closing = True  # from now on nobody may start a producer (see _producer)
             await self._close_producer()
+            for helper in (self.writer, self.round_process):
+                if helper is not None:
+                    helper.close()
 
         app.on_before_shutdown.connect(cast(Any, on_shutdown))
 
@@ -325,7 +330,6 @@ class StreamWorker(Repair, KpiPublisher):
 
         ``produced``: each record's Kafka timestamp by source; those of the accepted events of a
         tenant whose KPI rows changed wait for the KPI update (``attain_event_to_kpi_seconds``)."""
-        loop = asyncio.get_running_loop()
         total = Result()
         rejected: list[tuple[str, str, str, str]] = []
         latest: dict[tuple[str, str], DealEvent] = {}
@@ -333,8 +337,7 @@ class StreamWorker(Repair, KpiPublisher):
         times: list[float] = []
         for tenant, records in groups.items():
             res, rej, won, nxt, errors, ts = await self._with_retries(
-                partial(loop.run_in_executor, self.sql, self._process, records, tenant,
-                        taken.get(tenant, {}), produced or {}))
+                partial(self._write, records, tenant, taken.get(tenant, {}), produced or {}))
             total.add(res)
             self.stats.count_tenant(tenant, res)
             self.stats.count_plugin_errors(tenant, errors)
@@ -368,41 +371,43 @@ class StreamWorker(Repair, KpiPublisher):
                 for tenant, reason, payload, source in rejected]
         await asyncio.gather(*futs)
 
-    def _process(self, records: list[Record], tenant: str, taken: dict[int, list[int]],
-                 produced: Mapping[str, float] | None = None,
-                 ) -> tuple[Result, list[tuple[str, str, str, str]],
-                            dict[tuple[str, str], DealEvent], dict[int, int],
-                            dict[tuple[str, str], int], list[float]]:
-        """In the SQL thread: one ``Engine.process`` call = one transaction, which also records
-        the offsets it consumed (``taken``: partition -> offsets) in ``stream_offsets``.
+    async def _write(self, records: list[Record], tenant: str, taken: dict[int, list[int]],
+                     produced: Mapping[str, float],
+                     ) -> tuple[Result, list[tuple[str, str, str, str]],
+                                dict[tuple[str, str], DealEvent], dict[int, int],
+                                dict[tuple[str, str], int], list[float]]:
+        """One ``Engine.process`` call = one transaction, which also records the offsets it
+        consumed (``taken``: partition -> offsets) in ``stream_offsets``: in the writer process
+        (:mod:`.batch_writer`), or without one in the SQL thread.
 
-        Returns the result, the dead letters, the snapshots that won, the partitions' next
-        offsets the store holds after the commit, the plugin failures the call caused
-        (``(plugin, hook)`` → count, as the plugin manager isolated them) and the Kafka
-        timestamps (from ``produced``, by source) of the accepted events if the call changed
-        KPI rows."""
+        Returns the result (its counts and changed rows), the dead letters, the snapshots that
+        won, the partitions' next offsets the store holds after the commit, the plugin failures
+        the call caused (``(plugin, hook)`` → count, as the plugin manager isolated them) and the
+        Kafka timestamps (from ``produced``, by source) of the accepted events if the call
+        changed KPI rows."""
         group, topic = self.cfg.app_id, self.cfg.events_topic
-
-        def save_offsets(conn: Connection) -> None:
-            save_stream_offsets(conn, group, topic, self.ledger.advance(taken))
-
-        plugins = self.engine.plugins
-        with self._own_lock:  # the KPI thread reads the counters and our share of them together
-            before = Counter(plugins.errors)  # (this thread is the only one running the hooks)
-            res = self.engine.process(records, tenant=None, default_tenant=tenant,
-                                      in_transaction=save_offsets)
-            errors = Counter(plugins.errors)
-            self._own_outcomes[tenant] = self._own_outcomes.get(tenant, 0) + res.total
-        errors.subtract(before)
+        offsets = self.ledger.advance(taken)
+        if self.writer is None:
+            loop = asyncio.get_running_loop()
+            written = await loop.run_in_executor(self.sql, write_batch, self.engine, records, tenant,
+                                                 group, topic, offsets, produced)
+        else:
+            try:
+                written = await asyncio.wrap_future(
+                    self.writer.write(records, tenant, group, topic, offsets, produced))
+            except BrokenProcessPool:
+                self.writer.restart()  # the retry writes the batch in a new process
+                raise
+        res, rejected, latest, errors, times = written
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}
-        rejected = [(r.tenant, r.reason, r.payload, r.source) for r in res.rejections]
-        times: list[float] = []
-        if res.changed_cells and res.accepted and produced:
-            accepted = Counter(ev.event_id for outs in res.outcomes.values() for ev, o in outs
-                               if o == "accepted")
-            times = accepted_times(records, accepted, produced)
-        return res, rejected, res.latest_snapshots(), nxt, {k: n for k, n in errors.items() if n > 0}, times
+        return res, rejected, latest, nxt, errors, times
+
+    async def _start_writer(self) -> None:
+        """Start the writer process with the app (its imports take a second or two), not at the
+        first batch."""
+        if self.writer is not None:
+            await asyncio.wrap_future(self.writer.start())
 
     async def _with_retries(self, call: Callable[[], Any]) -> Any:
         delay = 0.5

@@ -1,0 +1,79 @@
+"""A KPI round in a process of its own (streams/kpi_rounds.py) publishes what the worker's own
+thread would, from the committed store, and survives the process dying."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from attain.core.engine import Engine, Record
+from attain.core.plugins import get_plugins
+from attain.core.store import Store
+from attain.streams.kpi_rounds import RoundProcess, in_thread
+
+from .streamkit import DATA
+
+
+def _rows(messages: list[tuple[bytes, bytes]]) -> dict[bytes, list[object]]:
+    """Each message's rows by key (the message's computed_at differs between two rounds)."""
+    return {k: json.loads(v, parse_float=Decimal)["rows"] for k, v in messages}
+
+
+def test_a_round_in_its_own_process_publishes_what_the_thread_would(tmp_path: Path) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    url = f"sqlite:///{tmp_path / 'rounds.db'}"
+    store = Store(url)
+    engine = Engine(store, get_plugins())
+    batch = get_plugins().connectors["crm-csv"].read(str(DATA), "default")
+    engine.save_dimensions("default", batch.reps, batch.accounts, batch.products)
+    records = list(batch.records)
+    first = engine.process(records[:4000])
+    pending = {"default": {c for _, c in first.changed_cells}}
+    offsets = {0: 41, 3: 7}
+    proc = RoundProcess(url)
+    try:
+        pid = proc.start().result(timeout=120)
+        assert pid != os.getpid()
+        messages, n_rows, timing = proc.round(pending, offsets).result(timeout=120)
+        want, want_n, _ = in_thread(store, engine).messages(pending, offsets)
+        assert n_rows == want_n > 100 and _rows(messages) == _rows(want)
+        assert {json.loads(v)["offsets"] == {"0": 41, "3": 7} for _, v in messages} == {True}
+        assert timing["round_ms"] > 0
+        # the process reads the committed store: a batch written since is in the next round
+        second = engine.process(records[4000:])
+        pending = {"default": {c for _, c in second.changed_cells}}
+        messages, _, _ = proc.round(pending, offsets).result(timeout=120)
+        assert _rows(messages) == _rows(in_thread(store, engine).messages(pending, offsets)[0])
+        # the process dies: that round fails, the next one runs in a new process
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            proc.round(pending, offsets).result(timeout=120)
+        proc.restart()
+        assert proc.start().result(timeout=120) not in (pid, os.getpid())
+        assert _rows(proc.round(pending, offsets).result(timeout=120)[0]) == _rows(messages)
+    finally:
+        proc.close()
+        store.dispose()
+
+
+def test_a_round_of_a_record_batch_counts_its_events(tmp_path: Path) -> None:
+    """The rows a round publishes are the engine's rows of the touched groups."""
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    store = Store(url)
+    engine = Engine(store, get_plugins())
+    deal = {"type": "deal", "deal_id": "D1", "event_id": "e1", "version": 1, "owner": "Ann",
+            "stage": "Won", "status": "won", "amount": "120.50", "closed_on": "2024-03-05",
+            "occurred_at": "2024-03-05T10:00:00Z"}
+    res = engine.process([Record(deal)])
+    messages, n_rows, _ = in_thread(store, engine).messages(
+        {"default": {c for _, c in res.changed_cells}}, {0: 0})
+    rows = _rows(messages)
+    rep = rows[b"default|rep"]
+    assert n_rows == sum(len(r) for r in rows.values())
+    assert [(r["key"], r["won_revenue"], r["won_deals"]) for r in rep] == [("Ann", Decimal("120.5"), 1)]  # type: ignore[index]
+    store.dispose()
