@@ -16,25 +16,33 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import Any
 
-from attain.core import DealEvent, Engine, Record, Result, Store, get_plugins
+from attain.core import Engine, Record, Result, Store, get_plugins
 from attain.core.store import save_stream_offsets
+from faust.serializers.codecs import dumps as codec_dumps
 from sqlalchemy.engine import Connection
 
 from .helper_process import HelperProcess
 from .messages import accepted_times
 
+#: a snapshot that won, for the worker's ``deal-state`` table: its version, its state (JSON
+#: types) and that state as the table's changelog value
+State = tuple[int, dict[str, Any], bytes]
 #: the result (counts and changed roll-up rows only), the dead letters ``(tenant, reason,
-#: payload, source)``, the snapshots that won, the plugin failures the call caused and the Kafka
-#: timestamps of its accepted events if it changed KPI rows
-Written = tuple[Result, list[tuple[str, str, str, str]], dict[tuple[str, str], DealEvent],
+#: payload, source)``, the snapshots that won (by tenant and deal id; none without a table),
+#: the plugin failures the call caused and the Kafka timestamps of its accepted events if it
+#: changed KPI rows
+Written = tuple[Result, list[tuple[str, str, str, str]], dict[tuple[str, str], State],
                 dict[tuple[str, str], int], list[float]]
 
 
 def write_batch(engine: Engine, records: Sequence[Record], tenant: str, group: str, topic: str,
-                offsets: Mapping[int, int], produced: Mapping[str, float]) -> Written:
+                offsets: Mapping[int, int], produced: Mapping[str, float], states: bool) -> Written:
     """``records`` (one tenant's, in offset order) in one transaction with the partitions' next
-    ``offsets`` (those the worker's ledger says the batch moves forward)."""
+    ``offsets`` (those the worker's ledger says the batch moves forward); with ``states``, the
+    winning snapshots encoded for the table here too (the worker's event loop then only stores
+    and sends them)."""
 
     def save_offsets(conn: Connection) -> None:
         save_stream_offsets(conn, group, topic, dict(offsets))
@@ -50,7 +58,11 @@ def write_batch(engine: Engine, records: Sequence[Record], tenant: str, group: s
         accepted = Counter(ev.event_id for outs in res.outcomes.values() for ev, o in outs
                            if o == "accepted")
         times = accepted_times(records, accepted, produced)
-    latest = res.latest_snapshots()
+    latest: dict[tuple[str, str], State] = {}
+    if states:
+        for key, deal in res.latest_snapshots().items():
+            state = deal.model_dump(mode="json")
+            latest[key] = (deal.version, state, codec_dumps("json", state))
     # what the worker needs of the result: the counts and the changed rows, not every event
     res.outcomes, res.previous, res.rejections = {}, {}, []
     return res, rejected, latest, {k: n for k, n in errors.items() if n > 0}, times
@@ -71,10 +83,10 @@ def _start(url: str) -> None:
 
 
 def _write(records: Sequence[Record], tenant: str, group: str, topic: str,
-           offsets: Mapping[int, int], produced: Mapping[str, float]) -> Written:
+           offsets: Mapping[int, int], produced: Mapping[str, float], states: bool) -> Written:
     if _engine is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("the batch writer process was not initialised")
-    return write_batch(_engine, records, tenant, group, topic, offsets, produced)
+    return write_batch(_engine, records, tenant, group, topic, offsets, produced, states)
 
 
 class WriterProcess(HelperProcess):
@@ -86,5 +98,6 @@ class WriterProcess(HelperProcess):
         super().__init__(_start, url)
 
     def write(self, records: Sequence[Record], tenant: str, group: str, topic: str,
-              offsets: Mapping[int, int], produced: Mapping[str, float]) -> Future[Written]:
-        return self.submit(_write, list(records), tenant, group, topic, dict(offsets), dict(produced))
+              offsets: Mapping[int, int], produced: Mapping[str, float], states: bool) -> Future[Written]:
+        return self.submit(_write, list(records), tenant, group, topic, dict(offsets), dict(produced),
+                           states)

@@ -7,7 +7,8 @@ for which offsets are consumed:
 
 * One agent, ``concurrency=1``: one batch in flight per worker; a partition's events are handed to
   the engine in offset order. Batches come from ``stream.noack_take(...)``.
-* Each ``Engine.process`` call is one SQL transaction: event-id dedupe, per-deal version guard,
+* Each ``Engine.process`` call (in the writer process, :mod:`.batch_writer`) is one SQL
+  transaction: event-id dedupe, per-deal version guard,
   deal snapshots, KPI cell deltas, counters, dead letters *and* the partitions' next offsets
   (``stream_offsets``, via ``in_transaction=``). :class:`OffsetLedger` decides which offsets a
   transaction may record: a partition's next offset only moves over a contiguous run of processed
@@ -55,7 +56,7 @@ from functools import partial
 from typing import Any, cast
 
 import faust
-from attain.core import DealEvent, Engine, Record, Result, Store, get_plugins
+from attain.core import Engine, Record, Result, Store, get_plugins
 from attain.core.kpi import CellKey
 from faust.serializers.codecs import dumps as codec_dumps
 from faust.streams import Stream
@@ -63,7 +64,7 @@ from faust.types import TP, EventT
 
 from . import codec
 from .admin import ensure_topics
-from .batch_writer import WriterProcess, write_batch
+from .batch_writer import State, WriterProcess, write_batch
 from .config import StreamConfig
 from .helper_process import BrokenProcessPool, enabled
 from .kpi_publisher import KpiPublisher
@@ -308,23 +309,22 @@ class StreamWorker(Repair, KpiPublisher):
         # The snapshots the store accepted, written to the table's partition (= the event's) and
         # to its changelog, as Table.__setitem__ would do.
         changelog: list[tuple[int, bytes, bytes]] = []
-        for (tenant, deal_id), deal in latest.items():
+        for (tenant, deal_id), (version, state, value) in latest.items():
             k = f"{tenant}{codec.SEP}{deal_id}"
             p = partition_of.get(k)
             if p is None:  # keyed differently by a foreign producer: no partition to keep it in
                 continue
             cur = self.table.data.get(k)
-            if cur is None or deal.version > cur["version"]:
-                state = deal.model_dump(mode="json")
+            if cur is None or version > cur["version"]:
                 self.table.data[k] = state
-                changelog.append((p, codec_dumps("json", k), codec_dumps("json", state)))
+                changelog.append((p, codec_dumps("json", k), value))
         if changelog:
             await self._send_partitioned(self.table.changelog_topic.get_topic_name(), changelog)
         return total
 
     async def _run(self, groups: dict[str, list[Record]], keys: dict[str, bytes | None],
                    taken: dict[str, dict[int, list[int]]], produced: Mapping[str, float] | None = None,
-                   ) -> tuple[Result, dict[tuple[str, str], DealEvent]]:
+                   ) -> tuple[Result, dict[tuple[str, str], State]]:
         """One store transaction per tenant (each records its offsets), then the dead letters;
         then Kafka may be committed up to what the store now says is processed.
 
@@ -332,7 +332,7 @@ class StreamWorker(Repair, KpiPublisher):
         tenant whose KPI rows changed wait for the KPI update (``attain_event_to_kpi_seconds``)."""
         total = Result()
         rejected: list[tuple[str, str, str, str]] = []
-        latest: dict[tuple[str, str], DealEvent] = {}
+        latest: dict[tuple[str, str], State] = {}
         released: dict[int, int] = {}
         times: list[float] = []
         for tenant, records in groups.items():
@@ -374,7 +374,7 @@ class StreamWorker(Repair, KpiPublisher):
     async def _write(self, records: list[Record], tenant: str, taken: dict[int, list[int]],
                      produced: Mapping[str, float],
                      ) -> tuple[Result, list[tuple[str, str, str, str]],
-                                dict[tuple[str, str], DealEvent], dict[int, int],
+                                dict[tuple[str, str], State], dict[int, int],
                                 dict[tuple[str, str], int], list[float]]:
         """One ``Engine.process`` call = one transaction, which also records the offsets it
         consumed (``taken``: partition -> offsets) in ``stream_offsets``: in the writer process
@@ -387,14 +387,15 @@ class StreamWorker(Repair, KpiPublisher):
         changed KPI rows."""
         group, topic = self.cfg.app_id, self.cfg.events_topic
         offsets = self.ledger.advance(taken)
+        states = self.table is not None
         if self.writer is None:
             loop = asyncio.get_running_loop()
             written = await loop.run_in_executor(self.sql, write_batch, self.engine, records, tenant,
-                                                 group, topic, offsets, produced)
+                                                 group, topic, offsets, produced, states)
         else:
             try:
                 written = await asyncio.wrap_future(
-                    self.writer.write(records, tenant, group, topic, offsets, produced))
+                    self.writer.write(records, tenant, group, topic, offsets, produced, states))
             except BrokenProcessPool:
                 self.writer.restart()  # the retry writes the batch in a new process
                 raise

@@ -1,5 +1,7 @@
-"""A KPI round in a process of its own (streams/kpi_rounds.py) publishes what the worker's own
-thread would, from the committed store, and survives the process dying."""
+"""The stream worker's helper processes: a KPI round in a process of its own
+(streams/kpi_rounds.py) publishes what the worker's own thread would, from the committed store; a
+batch written by the writer process (streams/batch_writer.py) stores what the thread would; both
+survive their process dying."""
 
 from __future__ import annotations
 
@@ -77,3 +79,42 @@ def test_a_round_of_a_record_batch_counts_its_events(tmp_path: Path) -> None:
     assert n_rows == sum(len(r) for r in rows.values())
     assert [(r["key"], r["won_revenue"], r["won_deals"]) for r in rep] == [("Ann", Decimal("120.5"), 1)]  # type: ignore[index]
     store.dispose()
+
+
+def test_the_writer_process_writes_what_the_thread_would_and_survives_dying(tmp_path: Path) -> None:
+    """A batch written by the writer process (streams/batch_writer.py) stores what the same
+    call in the worker's own thread stores, offsets included, and returns the same result; when
+    the process dies, that call fails and the retry runs in a new process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from attain.core.kpi import GROUPINGS
+    from attain.streams.batch_writer import WriterProcess, write_batch
+
+    records = list(get_plugins().connectors["crm-csv"].read(str(DATA), "default").records)
+    here, there = f"sqlite:///{tmp_path / 'thread.db'}", f"sqlite:///{tmp_path / 'process.db'}"
+    a, b = Engine(Store(here), get_plugins()), Engine(Store(there), get_plugins())  # (migrated)
+    proc = WriterProcess(there)
+    try:
+        pid = proc.start().result(timeout=120)
+        for part, offsets in ((records[:3000], {0: 3000}), (records[3000:6000], {0: 6000, 1: 5})):
+            want = write_batch(a, part, "default", "g", "attain.events", offsets, {}, True)
+            got = proc.write(part, "default", "g", "attain.events", offsets, {}, True).result(timeout=120)
+            assert (got[0].accepted, got[0].stale, got[0].changed_cells) == \
+                (want[0].accepted, want[0].stale, want[0].changed_cells)
+            assert got[0].accepted > 1000 and got[1:] == want[1:]
+        assert a.store.stream_offsets("g", "attain.events") == b.store.stream_offsets("g", "attain.events") \
+            == {0: 6000, 1: 5}
+        os.kill(pid, signal.SIGKILL)
+        rest = records[6000:]
+        with pytest.raises(BrokenProcessPool):
+            proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False).result(timeout=120)
+        proc.restart()
+        got = proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False).result(timeout=120)
+        write_batch(a, rest, "default", "g", "attain.events", {0: 9000}, {}, False)
+        assert got[2] == {}  # no table: no states encoded
+        assert all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
+        assert b.store.stream_offsets("g", "attain.events")[0] == 9000
+    finally:
+        proc.close()
+        a.store.dispose()
+        b.store.dispose()
