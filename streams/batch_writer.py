@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 from attain.core import Engine, Record, Result, Store, get_plugins
 from attain.core.store import save_stream_offsets
@@ -97,7 +96,7 @@ class WriterProcess(HelperProcess):
     def __init__(self, url: str) -> None:
         super().__init__(_start, url)
 
-    def write(self, records: Sequence[Record], tenant: str, group: str, topic: str,
-              offsets: Mapping[int, int], produced: Mapping[str, float], states: bool) -> Future[Written]:
-        return self.submit(_write, list(records), tenant, group, topic, dict(offsets), dict(produced),
-                           states)
+    async def write(self, records: Sequence[Record], tenant: str, group: str, topic: str,
+                    offsets: Mapping[int, int], produced: Mapping[str, float], states: bool) -> Written:
+        return cast(Written, await self.call(_write, list(records), tenant, group, topic, dict(offsets),
+                                             dict(produced), states))

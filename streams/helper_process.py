@@ -4,6 +4,7 @@ event loop, and restarted after it died."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -41,14 +42,21 @@ class HelperProcess:
         return self.submit(_pid)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """``fn(*args)`` in the process (a module-level function; arguments and result pickled).
-        A call to a process that died fails with :class:`BrokenProcessPool`: :meth:`restart`, then
-        call again."""
+        """``fn(*args)`` in the process (a module-level function; arguments and result pickled)."""
         try:
             return self._get().submit(fn, *args)
         except BrokenProcessPool:
             self.restart()
             return self._get().submit(fn, *args)
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Await ``fn(*args)`` in the process. A call to a process that died fails with
+        :class:`BrokenProcessPool`; the next call runs in a new process."""
+        try:
+            return await asyncio.wrap_future(self.submit(fn, *args))
+        except BrokenProcessPool:
+            self.restart()
+            raise
 
     def restart(self) -> None:
         """After the process died: a new one for the next call."""

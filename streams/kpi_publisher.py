@@ -17,7 +17,6 @@ from typing import Any
 from attain.core.kpi import CellKey
 
 from .config import StreamConfig
-from .helper_process import BrokenProcessPool
 from .kpi_rounds import KpiRounds, Outcome, RoundProcess
 from .metrics import Stats
 
@@ -48,11 +47,7 @@ class KpiPublisher:
         if self.round_process is None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.sql_read, self.rounds.messages, pending, offsets)
-        try:
-            return await asyncio.wrap_future(self.round_process.round(pending, offsets))
-        except BrokenProcessPool:
-            self.round_process.restart()  # the next round starts a new process
-            raise
+        return await self.round_process.round(pending, offsets)  # (a dead one: the next, anew)
 
     async def _publish_kpis(self) -> None:
         """Publish the KPI rows of every group touched since the last round (coalesced)."""

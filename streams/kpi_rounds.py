@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future
+from typing import cast
 
 from attain.core import Dimensions, Engine, Store, get_plugins
 from attain.core.kpi import CellKey
@@ -98,6 +98,6 @@ class RoundProcess(HelperProcess):
     def __init__(self, url: str) -> None:
         super().__init__(_start, url)
 
-    def round(self, pending: Pending, offsets: Mapping[int, int]) -> Future[Outcome]:
-        """A future of the round's :data:`Outcome`."""
-        return self.submit(_round, dict(pending), dict(offsets))
+    async def round(self, pending: Pending, offsets: Mapping[int, int]) -> Outcome:
+        """The round's :data:`Outcome`."""
+        return cast(Outcome, await self.call(_round, dict(pending), dict(offsets)))

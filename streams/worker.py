@@ -66,7 +66,7 @@ from . import codec
 from .admin import ensure_topics
 from .batch_writer import State, WriterProcess, write_batch
 from .config import StreamConfig
-from .helper_process import BrokenProcessPool, enabled
+from .helper_process import enabled
 from .kpi_publisher import KpiPublisher
 from .kpi_rounds import RoundProcess, in_thread
 from .lifecycle import fatal, say
@@ -113,8 +113,8 @@ class StreamWorker(Repair, KpiPublisher):
         self.retries = retries if retries is not None else int(os.environ.get("ATTAIN_STREAM_RETRIES", "5"))
         self.kpi_interval = (kpi_interval if kpi_interval is not None
                              else float(os.environ.get("ATTAIN_KPI_INTERVAL", "0.02")))
-        # Two threads: batches are written by one (one transaction at a time, in order), KPI rows
-        # are read by the other, so a KPI round never holds up the next batch.
+        # Without the helper processes, two threads: batches are written by one (one transaction
+        # at a time, in order), KPI rows are read by the other (and stored offsets, by repairs)
         self.sql = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-sql")
         self.sql_read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-kpi")
         self.rounds = in_thread(self.store, self.engine)
@@ -392,13 +392,8 @@ class StreamWorker(Repair, KpiPublisher):
             loop = asyncio.get_running_loop()
             written = await loop.run_in_executor(self.sql, write_batch, self.engine, records, tenant,
                                                  group, topic, offsets, produced, states)
-        else:
-            try:
-                written = await asyncio.wrap_future(
-                    self.writer.write(records, tenant, group, topic, offsets, produced, states))
-            except BrokenProcessPool:
-                self.writer.restart()  # the retry writes the batch in a new process
-                raise
+        else:  # (a process that died: _with_retries writes the batch again in a new one)
+            written = await self.writer.write(records, tenant, group, topic, offsets, produced, states)
         res, rejected, latest, errors, times = written
         self.ledger.apply(taken)
         nxt = {p: o for p in taken if (o := self.ledger.next_offset(p)) is not None}

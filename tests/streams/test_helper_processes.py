@@ -5,6 +5,7 @@ survive their process dying."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -41,7 +42,7 @@ def test_a_round_in_its_own_process_publishes_what_the_thread_would(tmp_path: Pa
     try:
         pid = proc.start().result(timeout=120)
         assert pid != os.getpid()
-        messages, n_rows, timing = proc.round(pending, offsets).result(timeout=120)
+        messages, n_rows, timing = asyncio.run(proc.round(pending, offsets))
         want, want_n, _ = in_thread(store, engine).messages(pending, offsets)
         assert n_rows == want_n > 100 and _rows(messages) == _rows(want)
         assert {json.loads(v)["offsets"] == {"0": 41, "3": 7} for _, v in messages} == {True}
@@ -49,15 +50,14 @@ def test_a_round_in_its_own_process_publishes_what_the_thread_would(tmp_path: Pa
         # the process reads the committed store: a batch written since is in the next round
         second = engine.process(records[4000:])
         pending = {"default": {c for _, c in second.changed_cells}}
-        messages, _, _ = proc.round(pending, offsets).result(timeout=120)
+        messages, _, _ = asyncio.run(proc.round(pending, offsets))
         assert _rows(messages) == _rows(in_thread(store, engine).messages(pending, offsets)[0])
-        # the process dies: that round fails, the next one runs in a new process
+        # the process dies: that round fails, the next call runs in a new process by itself
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
-            proc.round(pending, offsets).result(timeout=120)
-        proc.restart()
+            asyncio.run(proc.round(pending, offsets))
         assert proc.start().result(timeout=120) not in (pid, os.getpid())
-        assert _rows(proc.round(pending, offsets).result(timeout=120)[0]) == _rows(messages)
+        assert _rows(asyncio.run(proc.round(pending, offsets))[0]) == _rows(messages)
     finally:
         proc.close()
         store.dispose()
@@ -98,7 +98,7 @@ def test_the_writer_process_writes_what_the_thread_would_and_survives_dying(tmp_
         pid = proc.start().result(timeout=120)
         for part, offsets in ((records[:3000], {0: 3000}), (records[3000:6000], {0: 6000, 1: 5})):
             want = write_batch(a, part, "default", "g", "attain.events", offsets, {}, True)
-            got = proc.write(part, "default", "g", "attain.events", offsets, {}, True).result(timeout=120)
+            got = asyncio.run(proc.write(part, "default", "g", "attain.events", offsets, {}, True))
             assert (got[0].accepted, got[0].stale, got[0].changed_cells) == \
                 (want[0].accepted, want[0].stale, want[0].changed_cells)
             assert got[0].accepted > 1000 and got[1:] == want[1:]
@@ -107,9 +107,8 @@ def test_the_writer_process_writes_what_the_thread_would_and_survives_dying(tmp_
         os.kill(pid, signal.SIGKILL)
         rest = records[6000:]
         with pytest.raises(BrokenProcessPool):
-            proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False).result(timeout=120)
-        proc.restart()
-        got = proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False).result(timeout=120)
+            asyncio.run(proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False))
+        got = asyncio.run(proc.write(rest, "default", "g", "attain.events", {0: 9000}, {}, False))
         write_batch(a, rest, "default", "g", "attain.events", {0: 9000}, {}, False)
         assert got[2] == {}  # no table: no states encoded
         assert all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
