@@ -48,6 +48,19 @@ def test_adding_to_the_stored_text_equals_decoding_adding_encoding(
     assert loads_components(text) == {k: v for k, v in total.items() if v != 0}
 
 
+def test_a_text_read_back_again_is_added_to_as_the_first_time() -> None:
+    """add_components keeps the parsed form of the texts it returned (a row the next batch
+    reads back); adding to such a text twice, with different deltas, must not let the first
+    addition leak into the second (the kept form is copied, never changed)."""
+    text = add_components(dumps_components({"won": Decimal("1")}), {"amount": Decimal("5.25")})
+    once = add_components(text, {"won": Decimal("2")})
+    again = add_components(text, {"lost": Decimal("1")})
+    assert once == reference(text, {"won": Decimal("2")}) == '{"amount": "5.25", "won": "3"}'
+    assert again == reference(text, {"lost": Decimal("1")}) == \
+        '{"amount": "5.25", "lost": "1", "won": "1"}'
+    assert add_components(once, {"won": Decimal("-3")}) == '{"amount": "5.25"}'
+
+
 def test_a_component_that_cancels_out_is_dropped() -> None:
     text = dumps_components({"won": Decimal("2"), "amount": Decimal("10.50")})
     assert add_components(text, {"won": Decimal("-2"), "lost": Decimal("1")}) == \

@@ -36,12 +36,22 @@ def loads_components(text: str) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in json.loads(text).items()}
 
 
+#: ``json.dumps(..., sort_keys=True)`` without building an encoder per call
+_encode = json.JSONEncoder(sort_keys=True).encode
+#: stored text → its parsed components (the text each :func:`add_components` returned, which a
+#: later batch reads back from the row it wrote), so a row a batch touches again is not parsed
+#: again; a pure function of the text, so it holds for any tenant, connection or process
+_parsed: dict[str, dict[str, str]] = {}
+PARSED_MAX = 50_000  # texts kept (then the cache starts over)
+
+
 def add_components(text: str, delta: Mapping[str, Decimal]) -> str:
     """The stored ``text`` with ``delta`` added: exactly
     ``dumps_components(loads_components(text) + delta)``, but only the components the delta
     touches are parsed and formatted again (the others keep their stored text, which is already
-    ``str`` of their value)."""
-    stored: dict[str, str] = json.loads(text)
+    ``str`` of their value), and a text this function returned before is not parsed again."""
+    known = _parsed.get(text)
+    stored: dict[str, str] = dict(known) if known is not None else json.loads(text)
     for k, v in delta.items():
         old = stored.get(k)
         new = (ZERO if old is None else Decimal(old)) + v
@@ -49,4 +59,8 @@ def add_components(text: str, delta: Mapping[str, Decimal]) -> str:
             stored[k] = str(new)
         elif old is not None:
             del stored[k]
-    return json.dumps(stored, sort_keys=True)
+    out: str = _encode(stored)
+    if len(_parsed) >= PARSED_MAX:
+        _parsed.clear()
+    _parsed[out] = stored
+    return out
