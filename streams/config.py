@@ -13,6 +13,10 @@ variable                                meaning                                 
 ``ATTAIN_STREAM_BATCH``                 most events handed to one ``Engine.process``      500
 ``ATTAIN_STREAM_WITHIN``                seconds a partial batch waits for more events     0.02
 ``ATTAIN_KAFKA_SESSION_TIMEOUT``        consumer group session timeout, seconds           30
+``ATTAIN_FETCH_MIN_BYTES``              bytes a fetch waits for (Kafka's                  16384
+                                        ``fetch.min.bytes``; Kafka's default is 1)
+``ATTAIN_FETCH_MAX_WAIT_MS``            most ms a fetch waits for them (Kafka's           10
+                                        ``fetch.max.wait.ms``; Faust's is 1500)
 ``ATTAIN_FAUST_DATADIR``                Faust's local state directory                    user data dir
 ``ATTAIN_STREAM_TABLE``                 ``0``/``false``/``off``: no ``deal-state`` table   on
 ======================================  ===============================================  ============
@@ -51,6 +55,11 @@ class StreamConfig:
     batch_size: int = 500
     batch_within: float = 0.02
     session_timeout: float = 30.0
+    #: a fetch returns at 16 KB or after 10 ms: a steady stream is fetched a few dozen events at
+    #: a time instead of one or two per fetch (Kafka's fetch.min.bytes=1), which cut the worker's
+    #: own CPU per event by a fifth at 30 % of C and raised C by ~15 % (docs/streams.md)
+    fetch_min_bytes: int = 16384
+    fetch_max_wait_ms: int = 10
     datadir: str | None = None
     table: bool = True
 
@@ -65,6 +74,8 @@ class StreamConfig:
             batch_size=_int("ATTAIN_STREAM_BATCH", 500),
             batch_within=_float("ATTAIN_STREAM_WITHIN", 0.02),
             session_timeout=_float("ATTAIN_KAFKA_SESSION_TIMEOUT", 30.0),
+            fetch_min_bytes=_int("ATTAIN_FETCH_MIN_BYTES", 16384),
+            fetch_max_wait_ms=_int("ATTAIN_FETCH_MAX_WAIT_MS", 10),
             datadir=os.environ.get("ATTAIN_FAUST_DATADIR") or None,
             table=os.environ.get("ATTAIN_STREAM_TABLE", "").strip().lower() not in ("0", "false", "off", "no"),
         )

@@ -5,8 +5,9 @@ Delivery guarantees (details in docs/streams.md)
 At-least-once consumption into an idempotent, atomic sink, with the SQL store as the authority
 for which offsets are consumed:
 
-* One agent, ``concurrency=1``: one batch in flight per worker; a partition's events are handed to
-  the engine in offset order. Batches come from ``stream.noack_take(...)``.
+* One agent, ``concurrency=1``, takes events (``stream.noack_take(...)``) while one task,
+  ``_dispatch``, hands them to the engine: one batch in flight per worker, a partition's events
+  in offset order, the next batch's events read from Kafka while a batch is written.
 * Each ``Engine.process`` call (in the writer process, :mod:`.batch_writer`) is one SQL
   transaction: event-id dedupe, per-deal version guard,
   deal snapshots, KPI cell deltas, counters, dead letters *and* the partitions' next offsets
@@ -86,10 +87,24 @@ GC_FULL_EVERY = 60  # freezes (10 minutes)
 
 class _App(faust.App):
     kafka_commits: KafkaCommits
+    fetch: tuple[int, int]  # fetch.min.bytes, fetch.max.wait.ms
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         self.kafka_commits.install(consumer)
+        # Faust creates its aiokafka consumer with fetch_max_wait_ms=1500 and Kafka's default
+        # fetch_min_bytes=1 and has no setting for either; the aiokafka consumer reads both when
+        # it starts (its Fetcher), so they are set on it between creation and start.
+        thread = consumer._thread
+        create = thread._create_consumer
+        min_bytes, max_wait = self.fetch
+
+        def create_consumer(loop: Any) -> Any:
+            kafka = create(loop=loop)
+            kafka._fetch_min_bytes, kafka._fetch_max_wait_ms = min_bytes, max_wait
+            return kafka
+
+        thread._create_consumer = create_consumer
         return consumer
 
 
@@ -134,6 +149,10 @@ class StreamWorker(Repair, KpiPublisher):
         self._next: dict[int, int] = {}  # partition -> the next offset the agent should see
         self.ledger = OffsetLedger()
         self._repairs: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+        #: events the agent took that _dispatch has not handed to handle() yet
+        self._taken: list[EventT] = []
+        self._arrived = asyncio.Event()  # events were taken
+        self._room = asyncio.Event()  # _taken went below a batch's size
         self.app = self._build_app(web_port)
 
     # -- the Faust app ---------------------------------------------------------------------------
@@ -159,6 +178,7 @@ class StreamWorker(Repair, KpiPublisher):
             web_in_thread=False,
         )
         app.kafka_commits = KafkaCommits(cfg.events_topic)
+        app.fetch = (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms)
         self.events_topic = app.topic(cfg.events_topic, key_type=bytes, value_type=bytes,
                                       key_serializer="raw", value_serializer="raw")
         # Per-deal latest state, changelog-backed; co-partitioned with attain.events (same key).
@@ -170,19 +190,17 @@ class StreamWorker(Repair, KpiPublisher):
 
         async def process_events(stream: faust.StreamT[Any]) -> None:
             # noack_take: Faust acks nothing; handle() acks each event after it is processed.
+            # The agent only takes events; _dispatch hands them to handle() (see there).
             take = cast("Stream[Any]", stream).noack_take
             async for events in take(cfg.batch_size, within=cfg.batch_within):
-                try:
-                    await self.handle(list(events))
-                except asyncio.CancelledError:
-                    raise  # shutting down: the batch is not acked and is processed again later
-                except Exception as exc:
-                    # Never leave a batch unacked in a live process: its offsets could never be
-                    # committed and a rebalance would wait for it forever. Exit instead; nothing
-                    # past the last processed batch is committed, so a restart redelivers it.
-                    fatal(f"processing a batch failed: {exc!r}", exc)
+                while len(self._taken) >= cfg.batch_size:  # a full batch waits: take no more
+                    self._room.clear()
+                    await self._room.wait()
+                self._taken += events
+                self._arrived.set()
 
         app.agent(self.events_topic, name="attain.process-events", concurrency=1)(process_events)
+        app.task(self._dispatch)
         app.task(self._start_writer)
         app.task(self._publish_kpis)
         app.task(self._gc_maintenance)
@@ -234,6 +252,29 @@ class StreamWorker(Repair, KpiPublisher):
         return out
 
     # -- one batch -------------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        """Hand the events the agent took to :meth:`handle`, one batch at a time, in the order
+        they were taken: everything taken while the last batch was written (at most a batch's
+        size), so the stream is read while the writer writes and a batch never waits for the
+        agent's next take (measured: with the agent calling handle() itself, its take of the
+        next batch and Faust's per-message work only began once the last batch was written)."""
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._taken:
+                n = self.cfg.batch_size
+                events, self._taken = self._taken[:n], self._taken[n:]
+                self._room.set()
+                try:
+                    await self.handle(events)
+                except asyncio.CancelledError:
+                    raise  # shutting down: the batch is not acked and is processed again later
+                except Exception as exc:
+                    # Never leave a batch unacked in a live process: its offsets could never be
+                    # committed and a rebalance would wait for it forever. Exit instead; nothing
+                    # past the last processed batch is committed, so a restart redelivers it.
+                    fatal(f"processing a batch failed: {exc!r}", exc)
 
     async def handle(self, events: Sequence[EventT]) -> None:
         """Process one batch: store transaction(s) with the offsets, dead letters, then acks."""

@@ -56,6 +56,38 @@ def test_config_from_env(monkeypatch: Any) -> None:
     assert cfg.brokers == ["a:1", "b:2"] and cfg.partitions == 6
     assert cfg.topics == ["x.attain.events", "x.attain.deadletter", "x.attain.kpi-updates"]
     assert cfg.with_(partitions=None, app_id="y").app_id == "y"
+    assert (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms) == (16384, 10)
+    monkeypatch.setenv("ATTAIN_FETCH_MIN_BYTES", "1")
+    monkeypatch.setenv("ATTAIN_FETCH_MAX_WAIT_MS", "500")
+    assert (StreamConfig.from_env().fetch_min_bytes, StreamConfig.from_env().fetch_max_wait_ms) == (1, 500)
+
+
+def test_worker_consumer_fetches_with_the_configured_wait(tmp_path: Path) -> None:
+    """The worker's aiokafka consumer (which Faust creates with fetch_max_wait_ms=1500 and no
+    setting for it) starts with the configured fetch.min.bytes and fetch.max.wait.ms."""
+    import asyncio
+
+    from attain.streams.worker import StreamWorker
+
+    cfg = StreamConfig(app_id="fetch-test", datadir=str(tmp_path / "faust"), fetch_min_bytes=777,
+                       fetch_max_wait_ms=33)
+    worker = StreamWorker(cfg, f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        thread = worker.app.consumer._thread
+
+        async def settings() -> tuple[int, int]:
+            kafka = thread._create_consumer(loop=asyncio.get_running_loop())
+            try:
+                return kafka._fetch_min_bytes, kafka._fetch_max_wait_ms
+            finally:
+                await kafka.stop()
+
+        assert asyncio.run(settings()) == (777, 33)
+    finally:
+        for helper in (worker.writer, worker.round_process):
+            if helper is not None:
+                helper.close()
+        worker.store.dispose()
 
 
 def test_kpi_view_publishes_every_changed_group_exactly(tmp_path: Path) -> None:
