@@ -1,7 +1,7 @@
 """Stream benchmark: throughput and latency of one `attain worker` on a real Kafka broker.
 
 Usage: python benchmarks/streams.py [--events 100000] [--versions 4] [--latency-seconds 15]
-                                    [--batch 500]
+                                    [--batch 500] [--worker-log FILE]
        python benchmarks/streams.py --scale-out [--postgres URL] [--events 100000]
 
 Uses $ATTAIN_KAFKA_BOOTSTRAP, or starts a broker with scripts/kafka (on $ATTAIN_KAFKA_PORT) and
@@ -33,7 +33,15 @@ snapshots each, lightly shuffled):
   1 / faust_only_events_per_s). Near 1, a steady stream at that rate cannot be kept up with in
   linger-window batches: batches grow until their lower cost per event catches up, and the
   events queue for a few of those longer cycles (latency far above the floor);
+* machine_busy_at_30 / _at_70: the share of all of the machine's cores that was busy during
+  that phase (everything: the worker's three processes, the broker, this benchmark's producer
+  and consumer; Linux /proc/stat). Near 1 the machine itself is the limit;
 * kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
+
+The latency phases produce deals of --latency-versions snapshots each (default --versions, the
+capacity phase's mix, so "30 % of C" is 30 % of the capacity for the same kind of events; until
+2026-12-03 they were one-snapshot deals, each a new won or lost deal, about twice the writer's
+work per event of the capacity phase's mix).
 
 Prints one JSON object. Targets: latency_p99_ms_at_30 < 100, latency_p99_ms_at_70 < 250,
 ratio_to_faust_only >= 0.6.
@@ -152,7 +160,7 @@ def engine_only(url: str, lines: list[bytes], batch: int, timed: int) -> float:
     return rate
 
 
-def floor(engine: Any, rate: float, within: float, tag: int,
+def floor(engine: Any, rate: float, within: float, tag: int, versions: int,
           batches: int = 40) -> tuple[float | None, float]:
     """The work between a batch's arrival and its KPI update, without Kafka: `Engine.process` of
     the batch one linger window collects at ``rate``, then the KPI round for the cells it
@@ -163,7 +171,7 @@ def floor(engine: Any, rate: float, within: float, tag: int,
     from attain.streams.kpiview import KpiView
 
     n = max(1, round(rate * within))
-    lines = generate(n * batches, 1, f"floor{tag}-")
+    lines = generate(n * batches, versions, f"floor{tag}-")
     view = KpiView(engine.store.engine)
     dims, metrics = engine.dimensions("default"), engine.metrics("default")
     own = [0]  # outcomes of these batches: nobody else writes, so the view reads back only them
@@ -253,6 +261,25 @@ async def latency_run(cfg: Any, lines: list[bytes], rate: float) -> list[float]:
     return latencies
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all of the machine's cores so far (Linux ``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of all cores that was busy between two :func:`cpu_ticks` (everything on the
+    machine: the worker's processes, the broker, this benchmark's producer and consumer)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 2)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -266,9 +293,10 @@ def worker_env(cfg: Any, bootstrap: str, tmp: Path, batch: int) -> dict[str, str
             "ATTAIN_STREAM_BATCH": str(batch)}
 
 
-def start_worker(url: str, env: dict[str, str], log: Path, web_port: int | None = None) -> subprocess.Popen[bytes]:
+def start_worker(url: str, env: dict[str, str], log: Path, web_port: int | None = None,
+                 loglevel: str = "warning") -> subprocess.Popen[bytes]:
     extra = ["--web-port", str(web_port)] if web_port else []
-    return subprocess.Popen([*ATTAIN, "--db", url, "worker", *extra], env=env,
+    return subprocess.Popen([*ATTAIN, "--db", url, "worker", "--loglevel", loglevel, *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
@@ -332,18 +360,22 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
     faust_rate = faust_only(bootstrap, cfg.events_topic, len(lines), tmp, args.batch)
 
     url = f"sqlite:///{tmp / 'stream.db'}"
-    log = tmp / "worker.log"
-    worker = start_worker(url, worker_env(cfg, bootstrap, tmp, args.batch), log)
+    log = args.worker_log or tmp / "worker.log"
+    worker = start_worker(url, worker_env(cfg, bootstrap, tmp, args.batch), log,
+                          loglevel="info" if args.worker_log else "warning")
     try:
         capacity = backlog_rate(url, len(lines), [worker], log)
         time.sleep(1.0)  # let the backlog's KPI updates drain
         phases: dict[int, list[float]] = {}
+        machine: dict[int, float | None] = {}  # share of all cores busy during each phase
         live_all: list[bytes] = []
         for share in (30, 70):
             rate = capacity * share / 100
-            live = generate(int(rate * args.latency_seconds), 1, f"live{share}-")
+            live = generate(int(rate * args.latency_seconds), args.latency_versions, f"live{share}-")
             live_all += live
+            ticks = cpu_ticks()
             phases[share] = asyncio.run(latency_run(cfg, live, rate))
+            machine[share] = busy_share(ticks, cpu_ticks())
             time.sleep(1.0)
         deadline = time.monotonic() + 120
         while outcomes(url) < len(lines) + len(live_all) and time.monotonic() < deadline:
@@ -354,7 +386,8 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         engine_rate = engine_only(embedded_url, lines + live_all, args.batch, len(lines))
         a, b = Engine(Store(embedded_url)), Engine(Store(url))
         match = all(a.kpis("default", g) == b.kpis("default", g) for g in GROUPINGS)
-        floors = {share: floor(a, capacity * share / 100, cfg.batch_within, share) for share in (30, 70)}
+        floors = {share: floor(a, capacity * share / 100, cfg.batch_within, share,
+                                args.latency_versions) for share in (30, 70)}
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -370,6 +403,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         out[f"latency_p99_ms_at_{share}"] = percentile(lat, 0.99)
         out[f"latency_events_at_{share}"] = len(lat)
         out[f"floor_p99_ms_at_{share}"] = floors[share][0]
+        out[f"machine_busy_at_{share}"] = machine[share]
         # the share of one core the worker's own work needs at this rate, in batches of one
         # linger window: Engine.process + the KPI round per event, and Faust's per-message cost
         work_ms = floors[share][1]
@@ -496,7 +530,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=int(os.environ.get("ATTAIN_STREAM_BATCH", "500")))
     ap.add_argument("--scale-out", action="store_true", help="two workers on PostgreSQL")
     ap.add_argument("--postgres", help="a PostgreSQL server URL (a fresh database is created on it)")
+    ap.add_argument("--worker-log", type=Path, help="keep the worker's log, at level info (its "
+                    "KPI rounds), in this file")
+    ap.add_argument("--latency-versions", type=int, help="snapshots per deal of the events the "
+                    "latency phases produce (default: --versions, the capacity phase's mix)")
     args = ap.parse_args()
+    if args.latency_versions is None:
+        args.latency_versions = args.versions
     sys.path.insert(0, str(ROOT))
 
     bootstrap, started_broker = kafka_bootstrap()
