@@ -33,9 +33,10 @@ snapshots each, lightly shuffled):
   1 / faust_only_events_per_s). Near 1, a steady stream at that rate cannot be kept up with in
   linger-window batches: batches grow until their lower cost per event catches up, and the
   events queue for a few of those longer cycles (latency far above the floor);
-* machine_busy_at_30 / _at_70: the share of all of the machine's cores that was busy during
-  that phase (everything: the worker's three processes, the broker, this benchmark's producer
-  and consumer; Linux /proc/stat). Near 1 the machine itself is the limit;
+* machine_busy_at_capacity, machine_busy_at_30 / _at_70: the share of all of the machine's
+  cores that was busy while C was measured and during each latency phase (everything: the
+  worker's three processes, the broker, this benchmark's producer and consumer; Linux
+  /proc/stat). Near 1 the machine itself is the limit;
 * kpis_match: the worker's KPIs equal the embedded engine's for every grouping.
 
 The latency phases produce deals of --latency-versions snapshots each (default --versions, the
@@ -364,7 +365,9 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
     worker = start_worker(url, worker_env(cfg, bootstrap, tmp, args.batch), log,
                           loglevel="info" if args.worker_log else "warning")
     try:
+        ticks = cpu_ticks()
         capacity = backlog_rate(url, len(lines), [worker], log)
+        machine_at_capacity = busy_share(ticks, cpu_ticks())
         time.sleep(1.0)  # let the backlog's KPI updates drain
         phases: dict[int, list[float]] = {}
         machine: dict[int, float | None] = {}  # share of all cores busy during each phase
@@ -396,6 +399,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         "capacity_events_per_s": round(capacity),
         "faust_only_events_per_s": round(faust_rate) if faust_rate else None,
         "ratio_to_faust_only": round(capacity / faust_rate, 3) if faust_rate else None,
+        "machine_busy_at_capacity": machine_at_capacity,
     }
     for share, lat in phases.items():
         out[f"latency_rate_per_s_at_{share}"] = round(capacity * share / 100)

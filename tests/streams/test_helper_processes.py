@@ -117,3 +117,34 @@ def test_the_writer_process_writes_what_the_thread_would_and_survives_dying(tmp_
         proc.close()
         a.store.dispose()
         b.store.dispose()
+
+
+def test_a_call_in_flight_when_its_process_dies_fails_and_the_next_runs_anew() -> None:
+    """The helper process dies during a call (SIGKILL): that call fails with BrokenProcessPool
+    (nothing hangs), a call cancelled meanwhile leaves no reply behind for the next call, and
+    the next call runs in a new process."""
+    import time
+    from concurrent.futures.process import BrokenProcessPool
+
+    from attain.streams.helper_process import HelperProcess
+
+    proc = HelperProcess(os.getpid)  # (any module-level function will do as the set-up)
+    try:
+        pid = proc.start().result(timeout=120)
+
+        async def scenario() -> int:
+            # a call cancelled while it runs: its late reply must not answer the next call
+            slow = asyncio.ensure_future(proc.call(time.sleep, 0.3))
+            await asyncio.sleep(0.05)
+            slow.cancel()
+            assert await proc.call(os.getpid) == pid
+            dying = asyncio.ensure_future(proc.call(time.sleep, 30))
+            await asyncio.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(BrokenProcessPool):
+                await asyncio.wait_for(dying, timeout=20)
+            return int(await proc.call(os.getpid))
+
+        assert asyncio.run(scenario()) not in (pid, os.getpid())
+    finally:
+        proc.close()
