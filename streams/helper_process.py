@@ -18,9 +18,10 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 
@@ -73,6 +74,8 @@ class HelperProcess:
         self._ready: Future[int] | None = None
         self._seq = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._unanswered: set[int] = set()  # calls sent whose reply was not read yet
+        self._sender: ThreadPoolExecutor | None = None
 
     def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -107,11 +110,15 @@ class HelperProcess:
         """Await ``fn(*args)`` in the process (a module-level function; arguments and result
         pickled). A call to a process that died (before or during the call) fails with
         :class:`BrokenProcessPool`; the next call runs in a new process."""
+        ready = self.start()
         try:
-            await asyncio.wrap_future(self.start())
+            if not ready.done():
+                await asyncio.wrap_future(ready)
+            ready.result()  # (a process that failed to start: its error)
         except BrokenProcessPool:
             self.restart()
             raise
+        # (from here to the send nothing awaits: calls are sent in the order they were made)
         if not self._proc.is_alive():
             self.restart()
             raise BrokenProcessPool("the helper process died")
@@ -123,10 +130,23 @@ class HelperProcess:
         if not self._waiting:
             loop.add_reader(conn.fileno(), self._readable, conn)
         self._waiting[seq] = fut
-        try:
-            conn.send((seq, fn, args))
-        except (OSError, ValueError):
-            self._fail(conn)
+        data = ForkingPickler.dumps((seq, fn, args))
+        if not self._unanswered:
+            # The process waits for a call and reads it at once: sent from here.
+            try:
+                conn.send_bytes(data)
+            except (OSError, ValueError):
+                self._fail(conn)
+        else:
+            # The process is busy with an earlier call and may be sending its reply, which
+            # this loop reads: a send from here could fill the pipe and wait for the process
+            # while the process waits for this loop (both blocked). One thread sends, in order.
+            if self._sender is None:
+                self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attain-helper-send")
+            sending = loop.run_in_executor(self._sender, conn.send_bytes, data)
+            sending.add_done_callback(lambda f: None if f.cancelled() or f.exception() is None
+                                      else self._fail(conn))
+        self._unanswered.add(seq)
         try:
             return await fut
         except BrokenProcessPool:
@@ -144,6 +164,7 @@ class HelperProcess:
         except (EOFError, OSError):
             self._fail(conn)
             return
+        self._unanswered.discard(seq)
         fut = self._waiting.pop(seq, None)
         if not self._waiting:
             asyncio.get_running_loop().remove_reader(conn.fileno())
@@ -155,12 +176,15 @@ class HelperProcess:
             fut.set_exception(value)
 
     def _fail(self, conn: Connection) -> None:
-        """The process died: every call waiting on it fails."""
+        """The process died: every call waiting on it fails (not those on a newer one)."""
+        if self._conn is not None and conn is not self._conn:
+            return
         try:
             asyncio.get_running_loop().remove_reader(conn.fileno())
         except (OSError, ValueError):
             pass
         waiting, self._waiting = self._waiting, {}
+        self._unanswered.clear()
         for fut in waiting.values():
             if not fut.done():
                 fut.set_exception(BrokenProcessPool("the helper process died"))
@@ -175,6 +199,10 @@ class HelperProcess:
     def _stop(self, wait: float) -> None:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = self._ready = None
+        self._unanswered.clear()
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.shutdown(wait=False, cancel_futures=True)
         if conn is not None:
             if self._waiting:  # (closing while calls wait: they fail, the reader goes)
                 try:

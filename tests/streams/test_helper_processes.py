@@ -138,6 +138,13 @@ def test_a_call_in_flight_when_its_process_dies_fails_and_the_next_runs_anew() -
             await asyncio.sleep(0.05)
             slow.cancel()
             assert await proc.call(os.getpid) == pid
+            # calls sent while the process still answers an earlier one, each larger than the
+            # pipe holds, replies too: nothing blocks, each gets its own answer, in order
+            big = b"x" * 3_000_000
+            got = await asyncio.wait_for(asyncio.gather(
+                proc.call(bytes, 2_000_000), proc.call(len, big), proc.call(bytes, 1_000_000),
+                proc.call(len, big + big)), timeout=60)
+            assert [len(got[0]), got[1], len(got[2]), got[3]] == [2_000_000, 3_000_000, 1_000_000, 6_000_000]
             dying = asyncio.ensure_future(proc.call(time.sleep, 30))
             await asyncio.sleep(0.2)
             os.kill(pid, signal.SIGKILL)
