@@ -95,7 +95,7 @@ class _App(faust.App):
         # Faust creates its aiokafka consumer with fetch_max_wait_ms=1500 and Kafka's default
         # fetch_min_bytes=1 and has no setting for either; the aiokafka consumer reads both when
         # it starts (its Fetcher), so they are set on it between creation and start.
-        thread = consumer._thread
+        thread = cast(Any, consumer)._thread
         create = thread._create_consumer
         min_bytes, max_wait = self.fetch
 
