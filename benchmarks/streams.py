@@ -301,10 +301,10 @@ def start_worker(url: str, env: dict[str, str], log: Path, web_port: int | None 
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
-def backlog_rate(url: str, total: int, workers: list[subprocess.Popen[bytes]], log: Path,
-                 machine: list[float | None] | None = None) -> float:
-    """Events/s from the first committed batch until ``total`` outcomes are in the store (and,
-    into ``machine``, the share of all cores busy over that same time)."""
+def backlog_rate(url: str, total: int, workers: list[subprocess.Popen[bytes]],
+                 log: Path) -> tuple[float, float | None]:
+    """Events/s from the first committed batch until ``total`` outcomes are in the store, and
+    the share of all cores busy over that same time."""
     first_t, first_n, now = 0.0, 0, 0.0
     ticks = None
     deadline = time.monotonic() + 900
@@ -319,9 +319,7 @@ def backlog_rate(url: str, total: int, workers: list[subprocess.Popen[bytes]], l
         if any(w.poll() is not None for w in workers):
             raise SystemExit("worker died:\n" + log.read_text()[-3000:])
         time.sleep(0.05)
-    if machine is not None:
-        machine.append(busy_share(ticks, cpu_ticks()))
-    return (total - first_n) / (now - first_t)
+    return (total - first_n) / (now - first_t), busy_share(ticks, cpu_ticks())
 
 
 def processed(port: int) -> int | None:
@@ -371,8 +369,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
     worker = start_worker(url, worker_env(cfg, bootstrap, tmp, args.batch), log,
                           loglevel="info" if args.worker_log else "warning")
     try:
-        at_capacity: list[float | None] = []
-        capacity = backlog_rate(url, len(lines), [worker], log, at_capacity)
+        capacity, machine_at_capacity = backlog_rate(url, len(lines), [worker], log)
         time.sleep(1.0)  # let the backlog's KPI updates drain
         phases: dict[int, list[float]] = {}
         machine: dict[int, float | None] = {}  # share of all cores busy during each phase
@@ -404,7 +401,7 @@ def single(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any
         "capacity_events_per_s": round(capacity),
         "faust_only_events_per_s": round(faust_rate) if faust_rate else None,
         "ratio_to_faust_only": round(capacity / faust_rate, 3) if faust_rate else None,
-        "machine_busy_at_capacity": at_capacity[0],
+        "machine_busy_at_capacity": machine_at_capacity,
     }
     for share, lat in phases.items():
         out[f"latency_rate_per_s_at_{share}"] = round(capacity * share / 100)

@@ -59,7 +59,8 @@ def test_config_from_env(monkeypatch: Any) -> None:
     assert (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms) == (16384, 10)
     monkeypatch.setenv("ATTAIN_FETCH_MIN_BYTES", "1")
     monkeypatch.setenv("ATTAIN_FETCH_MAX_WAIT_MS", "500")
-    assert (StreamConfig.from_env().fetch_min_bytes, StreamConfig.from_env().fetch_max_wait_ms) == (1, 500)
+    cfg = StreamConfig.from_env()
+    assert (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms) == (1, 500)
 
 
 def test_worker_consumer_fetches_with_the_configured_wait(tmp_path: Path) -> None:
