@@ -155,6 +155,7 @@ class Engine(EngineReads):
         (every batch checks it: the hash is kept for the same plugins, versions and names)."""
         dists = self.plugins.distributions
         parts = tuple(sorted(f"{m.plugin}={dists.get(m.plugin, (None, None))[1]}:{m.name}"
+                             f"{'+core' if m.reads_core else ''}"
                              for m in self.plugins.metrics.values()))
         hit = self._signature
         if hit is not None and hit[0] == parts:

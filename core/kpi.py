@@ -153,6 +153,16 @@ class Metric:
     #: whether ``attain kpi``'s table shows it (JSON and CSV show every metric): a plugin
     #: registering many figures keeps the table readable with ``in_table=False``
     in_table: bool = True
+    #: whether ``compute``'s ``sums`` also hold the core's components (those of
+    #: :func:`core_contribution` and :func:`core_fact_contribution`: ``won``, ``won_revenue``,
+    #: ``lost``, ``open``, ``cycle_n``, ``cycle_days`` …) as ``sums["core:<name>"]``: a figure
+    #: built on them reads them there instead of its plugin contributing copies, which every
+    #: KPI roll-up row would store, merge and sum again
+    reads_core: bool = False
+
+
+#: the prefix of the core's components in summed components (see :attr:`Metric.reads_core`)
+CORE_PREFIX = "core:"
 
 
 def quantize(value: Decimal | None, places: int) -> Decimal | None:
@@ -431,6 +441,8 @@ def rollup(
         for m in metrics:
             prefix = f"{m.plugin}:"
             local = {k[len(prefix):]: v for k, v in comp.items() if k.startswith(prefix)}
+            if m.reads_core:
+                local |= {k: v for k, v in comp.items() if k.startswith(CORE_PREFIX)}
             row[m.name] = _normalize(m.compute(local))
         rows.append(row)
 

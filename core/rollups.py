@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 
-from .kpi import GROUPINGS, Components, Dimensions, Metric, _normalize
+from .kpi import CORE_PREFIX, GROUPINGS, Components, Dimensions, Metric, _normalize
 from .periods import Period, PeriodError, _calendar, parse_period
 
 ZERO = Decimal(0)
@@ -360,8 +360,14 @@ def finish(sums: Mapping[object, Mapping[str, Decimal]], metrics: Sequence[Metri
             if d is None:
                 d = local[plugin] = {}
             d[name] = v
+        with_core: dict[str, Decimal] | None = None  # the core's components, prefixed
         for m in metrics:
-            row[m.name] = _normalize(m.compute(local.get(m.plugin, empty)))
+            sums_m = local.get(m.plugin, empty)
+            if m.reads_core:
+                if with_core is None:
+                    with_core = {f"{CORE_PREFIX}{k}": v for k, v in local.get("core", empty).items()}
+                sums_m = {**with_core, **sums_m}
+            row[m.name] = _normalize(m.compute(sums_m))
         rows.append(row)
 
     def sort_key(r: dict[str, object]) -> tuple[Decimal, str]:

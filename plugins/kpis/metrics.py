@@ -35,28 +35,21 @@ Sums = Mapping[str, Decimal]
 
 
 def deal_contribution(deal: DealEvent) -> dict[str, Decimal | int]:
-    """Won revenue (all and marketing-sourced) and marketing-sourced pipeline of one snapshot.
+    """Marketing-sourced won revenue, won deals, open deals and pipeline of one snapshot (the
+    figures that also need all won revenue, open and closed deals and cycles read the core's
+    components: ``Metric.reads_core``).
 
     A deal is marketing-sourced when it carries a ``lead_source``: its own or, without one, the
     source of the lead that converted into it (the core fills it in before any metric sees the
     snapshot: :mod:`attain.core.leadlinks`)."""
-    sourced = bool(deal.lead_source)
+    if not deal.lead_source:
+        return {}
     if deal.status == "won":
-        amount = deal.amount or ZERO
-        out: dict[str, Decimal | int] = {"won_revenue": amount, "won": 1}
-        if sourced:
-            out |= {"ms_won_revenue": amount, "ms_won": 1}
-        if deal.engaged_on is not None and deal.closed_on is not None:
-            out |= {"cycle_n": 1, "cycle_days": (deal.closed_on - deal.engaged_on).days}
-        return out
-    if deal.status == "lost":
-        return {"lost": 1}
+        return {"ms_won_revenue": deal.amount or ZERO, "ms_won": 1}
     if deal.status == "open":
-        out = {"open": 1}
-        if sourced:
-            out["ms_open"] = 1
-            if deal.amount is not None:
-                out["ms_pipeline"] = deal.amount
+        out: dict[str, Decimal | int] = {"ms_open": 1}
+        if deal.amount is not None:
+            out["ms_pipeline"] = deal.amount
         return out
     return {}
 
@@ -123,14 +116,16 @@ def _total_cost(s: Sums) -> Decimal:
 
 
 def _sales_velocity(s: Sums) -> Decimal | None:
-    """open × win rate × average deal size ÷ average cycle days, from the exact sums:
+    """open × win rate × average deal size ÷ average cycle days, from the core's exact sums:
     open × (won ÷ closed) × (revenue ÷ won) ÷ (cycle_days ÷ cycle_n)
     = open × revenue × cycle_n ÷ (closed × cycle_days)."""
-    closed = s.get("won", ZERO) + s.get("lost", ZERO)
-    days, n = s.get("cycle_days", ZERO), s.get("cycle_n", ZERO)
-    if closed == 0 or days == 0 or n == 0 or s.get("won", ZERO) == 0:
+    won = s.get("core:won", ZERO)
+    closed = won + s.get("core:lost", ZERO)
+    days, n = s.get("core:cycle_days", ZERO), s.get("core:cycle_n", ZERO)
+    if closed == 0 or days == 0 or n == 0 or won == 0:
         return None
-    return quantize(s.get("open", ZERO) * s.get("won_revenue", ZERO) * n / (closed * days), 2)
+    return quantize(s.get("core:open", ZERO) * s.get("core:won_revenue", ZERO) * n
+                    / (closed * days), 2)
 
 
 def _marketing_roi(s: Sums) -> Decimal | None:
@@ -163,13 +158,14 @@ METRICS: tuple[Metric, ...] = (
            contribute, _get("ms_pipeline"), "money", events=D),
     Metric("marketing_sourced_share",
            "marketing_sourced_revenue ÷ won revenue; null without won revenue; 4 decimals",
-           contribute, _rate("ms_won_revenue", "won_revenue"), "ratio", events=D),
+           contribute, _rate("ms_won_revenue", "core:won_revenue"), "ratio", events=D,
+           reads_core=True),
     # -- sales velocity (its four inputs are the core's open_deals, win_rate, avg_deal_size,
     #    avg_cycle_days over the same deals) --
     Metric("sales_velocity",
            "open deals × win rate × average deal size ÷ average cycle days: expected revenue "
            "per day; null without a won deal with a cycle; cents", contribute, _sales_velocity,
-           "money", events=D),
+           "money", events=D, reads_core=True),
     # -- costs (cost events, on the UTC day of occurred_at or the first day of their period) --
     Metric("marketing_cost", "Σ amount of marketing cost events", contribute,
            _get("cost_marketing"), "money", events=("cost",)),
