@@ -4,6 +4,7 @@ gives, so a roll-up row's text never depends on which path wrote it."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ def test_a_text_read_back_again_is_added_to_as_the_first_time() -> None:
     assert again == reference(text, {"lost": Decimal("1")}) == \
         '{"amount": "5.25", "lost": "1", "won": "1"}'
     assert add_components(once, {"won": Decimal("-3")}) == '{"amount": "5.25"}'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), VALUES, max_size=8))
+def test_the_stored_text_is_what_json_dumps_writes(comps: dict[str, Decimal]) -> None:
+    """The writer joins the C encoder's quoted strings itself: the text must stay exactly
+    ``json.dumps`` of the sorted decimal strings, escapes included (names with quotes,
+    backslashes, control characters, non-ASCII, the per-product separator)."""
+    want = json.dumps({k: str(v) for k, v in sorted(comps.items()) if v != 0})
+    assert dumps_components(comps) == want
+    assert dumps_components({"p\x1fGTX \"Pro\" é": Decimal("1.50")}) == \
+        '{"p\\u001fGTX \\"Pro\\" \\u00e9": "1.50"}'
 
 
 def test_a_component_that_cancels_out_is_dropped() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _quote
 
 CellKey = tuple[str, str, str, str]
 
@@ -28,16 +29,29 @@ def cell_key(cid: str) -> CellKey:
     return (o, p, a, q)
 
 
-def dumps_components(comps: dict[str, Decimal]) -> str:
-    return json.dumps({k: str(v) for k, v in sorted(comps.items()) if v != 0})
+#: component name → its JSON key text (``"name": ``); the names are a small fixed set
+_keys: dict[str, str] = {}
+KEYS_MAX = 10_000
+
+
+def _encode(texts: Mapping[str, str]) -> str:
+    """``json.dumps(texts, sort_keys=True)`` (the same text, escapes included), by joining the
+    C encoder's quoted strings: ~15 % of a roll-up row's merge less than the encoder object."""
+    keys = _keys
+    if len(keys) > KEYS_MAX:  # priced components carry product names: many, but not unbounded
+        keys.clear()
+    return "{" + ", ".join([(keys.get(k) or keys.setdefault(k, _quote(k) + ": ")) + _quote(texts[k])
+                            for k in sorted(texts)]) + "}"
+
+
+def dumps_components(comps: Mapping[str, Decimal]) -> str:
+    return _encode({k: str(v) for k, v in comps.items() if v != 0})
 
 
 def loads_components(text: str) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in json.loads(text).items()}
 
 
-#: ``json.dumps(..., sort_keys=True)`` without building an encoder per call
-_encode = json.JSONEncoder(sort_keys=True).encode
 #: stored text → its parsed components (the text each :func:`add_components` returned, which a
 #: later batch reads back from the row it wrote), so a row a batch touches again is not parsed
 #: again; a pure function of the text, so it holds for any tenant, connection or process

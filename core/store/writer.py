@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -132,7 +133,7 @@ class BatchWriter:
         for i in range(0, len(rows), per):
             chunk = rows[i:i + per]
             q = sql[:m.start(1)] + ", ".join([group] * len(chunk)) + sql[m.end(1):]
-            self.conn.exec_driver_sql(q, tuple(v for r in chunk for v in r))
+            self.conn.exec_driver_sql(q, tuple(chain.from_iterable(chunk)))
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
         cur = self.conn.connection.cursor()
