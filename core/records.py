@@ -56,6 +56,16 @@ class Record:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled as its constructor's arguments: ~14× faster than the default for a class with
+        # __slots__ (a stream worker sends every batch's records to its writer process)
+        return (_record, (self.payload, self._source, self.line, self._numbered, self.reason))
+
+
+def _record(payload: Any, source: str, line: int | None, numbered: bool,
+            reason: str | None) -> Record:
+    return Record(payload, source, line, numbered=numbered, reason=reason)
+
 
 @dataclass(frozen=True)
 class Rejection:

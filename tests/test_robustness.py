@@ -363,3 +363,17 @@ def test_json_numbers_stay_exact_in_dead_letter_listing(cli: Cli) -> None:
     cli("ingest", "-", input='{"type":"deal","amount":1e400}\n')
     [dl] = load_json(cli("deadletter", "list", "--format", "json").stdout)
     assert dl["payload"] == '{"type":"deal","amount":1e400}'
+
+
+def test_a_record_survives_pickling_whole() -> None:
+    """A stream worker pickles every batch's records to its writer process: each comes back
+    with its payload, its lazily built source, its line and a known-invalid reason."""
+    import pickle
+
+    records = [Record(b'{"type": "deal"}', "kafka:attain.events/2", 17, numbered=True),
+               Record('{"a": 1}', "upload.jsonl"),
+               Record({"type": "lead"}, "api", reason="truncated row")]
+    back = pickle.loads(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == records
+    assert [r.source for r in back] == ["kafka:attain.events/2:17", "upload.jsonl", "api"]
+    assert [r.reason for r in back] == [None, None, "truncated row"]
