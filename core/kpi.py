@@ -165,6 +165,12 @@ class Metric:
 CORE_PREFIX = "core:"
 
 
+def core_components(comps: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """The core's components of summed ``comps``, prefix kept: what a ``reads_core`` metric's
+    sums hold beside its own plugin's."""
+    return {k: v for k, v in comps.items() if k.startswith(CORE_PREFIX)}
+
+
 def quantize(value: Decimal | None, places: int) -> Decimal | None:
     """Round half-even to ``places`` decimals (the rounding every KPI uses for display)."""
     if value is None:
@@ -442,7 +448,7 @@ def rollup(
             prefix = f"{m.plugin}:"
             local = {k[len(prefix):]: v for k, v in comp.items() if k.startswith(prefix)}
             if m.reads_core:
-                local |= {k: v for k, v in comp.items() if k.startswith(CORE_PREFIX)}
+                local |= core_components(comp)
             row[m.name] = _normalize(m.compute(local))
         rows.append(row)
 

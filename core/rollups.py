@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 
-from .kpi import CORE_PREFIX, GROUPINGS, Components, Dimensions, Metric, _normalize
+from .kpi import GROUPINGS, Components, Dimensions, Metric, _normalize, core_components
 from .periods import Period, PeriodError, _calendar, parse_period
 
 ZERO = Decimal(0)
@@ -360,12 +360,12 @@ def finish(sums: Mapping[object, Mapping[str, Decimal]], metrics: Sequence[Metri
             if d is None:
                 d = local[plugin] = {}
             d[name] = v
-        with_core: dict[str, Decimal] | None = None  # the core's components, prefixed
+        with_core: dict[str, Decimal] | None = None  # (built for the first metric asking)
         for m in metrics:
             sums_m = local.get(m.plugin, empty)
             if m.reads_core:
                 if with_core is None:
-                    with_core = {f"{CORE_PREFIX}{k}": v for k, v in local.get("core", empty).items()}
+                    with_core = core_components(comp)
                 sums_m = {**with_core, **sums_m}
             row[m.name] = _normalize(m.compute(sums_m))
         rows.append(row)
